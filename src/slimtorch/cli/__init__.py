@@ -1,0 +1,52 @@
+"""The ``slimtorch`` command. Each subcommand lives in its own module with
+``add_parser(subparsers)`` and ``run(args) -> int``; bad input is one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..config import ConfigError
+
+SUBCOMMANDS = ["train", "list", "run", "demo", "bench"]
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="slimtorch", description="Train, prune, distill, quantize and measure PyTorch models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in SUBCOMMANDS:
+        try:
+            mod = importlib.import_module(f"slimtorch.cli.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"slimtorch.cli.{name}":
+                raise
+            continue
+        p = mod.add_parser(sub)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args._run(args) or 0)
+    except (UsageError, ConfigError, FileNotFoundError) as err:
+        print(f"slimtorch: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("slimtorch: interrupted; finished work is saved and the run can be resumed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

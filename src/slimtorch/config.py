@@ -1,0 +1,128 @@
+"""Config base: frozen dataclasses with dict round-trips and validation helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Iterable
+
+
+class ConfigError(ValueError):
+    """A config field has a wrong name, type or value; the message names the field path."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+    def at(self, prefix: str) -> "ConfigError":
+        """Return the same error with ``prefix`` put in front of its field path."""
+        path = f"{prefix}.{self.path}" if self.path else prefix
+        return ConfigError(path, str(self).split(": ", 1)[-1] if self.path else str(self))
+
+
+def check_choice(field: str, value: Any, allowed: Iterable[Any]) -> None:
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ConfigError(field, f"got {value!r}; allowed: {', '.join(map(repr, allowed))}")
+
+
+def check_range(field: str, value: float, lo: float | None = None, hi: float | None = None,
+                lo_open: bool = False, hi_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(field, f"must be a number, got {type(value).__name__} {value!r}")
+    bad_lo = lo is not None and (value <= lo if lo_open else value < lo)
+    bad_hi = hi is not None and (value >= hi if hi_open else value > hi)
+    if bad_lo or bad_hi:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        lo_s = "-inf" if lo is None else lo
+        hi_s = "inf" if hi is None else hi
+        raise ConfigError(field, f"got {value!r}; allowed range {left}{lo_s}, {hi_s}{right}")
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    """A loose runtime check of a value against a field's type hint."""
+    if hint is Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if origin is dict:
+        return isinstance(value, dict)
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True  # callables and other exotic hints are checked by the config itself
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Base of every config: frozen, validated, convertible to and from plain dicts."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not _type_ok(value, hints.get(f.name, Any)):
+                raise ConfigError(f.name, f"wrong type {type(value).__name__} ({value!r}); expected {_hint_name(hints[f.name])}")
+            if isinstance(value, list):  # keep configs hashable and truly frozen
+                object.__setattr__(self, f.name, tuple(value))
+        self.validate()
+
+    def validate(self) -> None:
+        """Subclasses raise ConfigError for values out of range."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Config):
+                v = v.to_dict()
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[f.name] = v
+        return out
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, path: str = "") -> "Config":
+        """Build from a dict; unknown keys and bad values raise ConfigError naming the field path."""
+        data = dict(data or {})
+        names = cls.field_names()
+        for key in data:
+            if key not in names:
+                raise ConfigError(_join(path, key), f"unknown field; allowed: {', '.join(names)}")
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            sub = hints.get(f.name)
+            if f.name in data and isinstance(sub, type) and issubclass(sub, Config) and isinstance(data[f.name], dict):
+                data[f.name] = sub.from_dict(data[f.name], _join(path, f.name))
+        try:
+            return cls(**data)
+        except ConfigError as err:
+            raise err.at(path) if path else err
+        except TypeError as err:  # a required field is missing
+            raise ConfigError(path, str(err).split("__init__() ", 1)[-1]) from None
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

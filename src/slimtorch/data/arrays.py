@@ -1,0 +1,36 @@
+"""In-memory datasets: tensors that the trainer can slice directly (no per-sample Python calls)."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+
+class ArrayDataset(Dataset):
+    """A dataset held as tensors ``x`` (N, ...) and ``y`` (N, ...).
+
+    The trainer recognises it and takes whole batches by index (``x[idx]``), which is much
+    faster than a DataLoader collating single samples.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, name: str = "arrays"):
+        if len(x) != len(y):
+            raise ValueError(f"{name}: x has {len(x)} rows but y has {len(y)}")
+        self.x, self.y, self.name = x, y, name
+
+    @property
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x, self.y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+    def subset(self, n: int) -> "ArrayDataset":
+        """The first ``n`` rows (handy for quick runs and tests)."""
+        return ArrayDataset(self.x[:n], self.y[:n], self.name)
+
+    def __repr__(self) -> str:
+        return f"ArrayDataset({self.name}, n={len(self)}, x={tuple(self.x.shape[1:])}, y={tuple(self.y.shape[1:])})"

@@ -1,0 +1,202 @@
+"""Save and load models as safetensors + JSON: no pickle, ever.
+
+A model is rebuilt from its *spec* (a zoo name or an importable factory with kwargs), then each
+recorded *transform* (a channel-pruning plan, a quantization layout, ...) is replayed on the
+structure by its registered rebuilder, and finally the tensors are loaded. Transforms register
+a rebuilder with :func:`register_rebuilder`; tensors may be encoded compactly by codecs
+registered with :func:`register_codec` (e.g. sparse bitmask + values).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+SPEC_ATTR = "_slimtorch_spec"
+TRANSFORMS_ATTR = "_slimtorch_transforms"
+FORMAT_VERSION = 1
+
+_REBUILDERS: dict[str, Callable[[torch.nn.Module, dict], torch.nn.Module]] = {}
+# name -> (encode(name, tensor) -> dict[str, Tensor] | None, decode(name, tensors, meta) -> Tensor)
+_CODECS: dict[str, tuple[Callable, Callable]] = {}
+
+
+def register_rebuilder(kind: str, fn: Callable[[torch.nn.Module, dict], torch.nn.Module]) -> None:
+    """Register how to replay a transform ``kind`` on a freshly built model (structure only)."""
+    _REBUILDERS[kind] = fn
+
+
+def register_codec(name: str, encode: Callable, decode: Callable) -> None:
+    """Register a tensor codec. ``encode(tensor)`` returns (parts: dict[str, Tensor], meta) or None
+    when the codec does not pay off; ``decode(parts, meta)`` returns the tensor."""
+    _CODECS[name] = (encode, decode)
+
+
+def set_spec(model: torch.nn.Module, spec: dict[str, Any]) -> torch.nn.Module:
+    """Record how to rebuild ``model``: {"name": zoo_name, "kwargs": {...}} or {"factory": "pkg.mod:fn", ...}."""
+    object.__setattr__(model, SPEC_ATTR, dict(spec))
+    return model
+
+
+def get_spec(model: torch.nn.Module) -> dict[str, Any] | None:
+    return getattr(model, SPEC_ATTR, None)
+
+
+def record_transform(model: torch.nn.Module, kind: str, data: dict[str, Any]) -> None:
+    """Append a structural transform to the model's history so that save/load can replay it."""
+    history = list(getattr(model, TRANSFORMS_ATTR, []))
+    history.append({"kind": kind, **data})
+    object.__setattr__(model, TRANSFORMS_ATTR, history)
+
+
+def transforms(model: torch.nn.Module) -> list[dict[str, Any]]:
+    return list(getattr(model, TRANSFORMS_ATTR, []))
+
+
+def build_from_spec(spec: dict[str, Any]) -> torch.nn.Module:
+    kwargs = dict(spec.get("kwargs", {}))
+    if "factory" in spec:
+        fn = import_factory(spec["factory"])
+        model = fn(**kwargs)
+    else:
+        from .models import build
+
+        kwargs.pop("pretrained", None)  # the weights come from the saved file
+        model = build(spec["name"], **kwargs)
+    return set_spec(model, spec)
+
+
+def import_factory(path: str) -> Callable:
+    """Import ``"package.module:function"``. This runs user code by design."""
+    if ":" not in path:
+        raise ValueError(f"factory {path!r} must look like 'package.module:function'")
+    mod_name, fn_name = path.split(":", 1)
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError as err:
+        raise ValueError(f"factory {path!r}: cannot import module {mod_name!r} ({err})") from None
+    fn = getattr(mod, fn_name, None)
+    if not callable(fn):
+        raise ValueError(f"factory {path!r}: module {mod_name!r} has no callable {fn_name!r}")
+    return fn
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Write through a temp file in the same folder, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    def w(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True, default=str)
+
+    atomic_write(path, w)
+
+
+def _encode(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    encodings: dict[str, Any] = {}
+    for name, t in state.items():
+        t = t.detach().cpu().contiguous()
+        for codec, (enc, _) in _CODECS.items():
+            res = enc(t)
+            if res is not None:
+                parts, meta = res
+                for part, pt in parts.items():
+                    tensors[f"{name}::{part}"] = pt.contiguous()
+                encodings[name] = {"codec": codec, "meta": meta, "parts": sorted(parts)}
+                break
+        else:
+            tensors[name] = t
+    return tensors, encodings
+
+
+def _decode(tensors: dict[str, torch.Tensor], encodings: dict[str, Any]) -> dict[str, torch.Tensor]:
+    state = {k: v for k, v in tensors.items() if "::" not in k}
+    for name, info in encodings.items():
+        parts = {p: tensors[f"{name}::{p}"] for p in info["parts"]}
+        state[name] = _CODECS[info["codec"]][1](parts, info["meta"])
+    return state
+
+
+def save(model: torch.nn.Module, directory: str | os.PathLike, spec: dict[str, Any] | None = None,
+         extra: dict[str, Any] | None = None) -> Path:
+    """Save ``model`` to ``directory`` as ``model.safetensors`` + ``model.json`` (atomically).
+
+    Args:
+        model: a model built by ``st.models.build`` or one whose spec is given.
+        directory: output folder (created).
+        spec: how to rebuild the architecture, e.g. ``{"factory": "mypkg.nets:make", "kwargs": {}}``;
+            defaults to the spec recorded when the model was built.
+        extra: JSON-able metadata stored beside the weights.
+
+    Returns:
+        The directory path.
+
+    Raises:
+        ValueError: the model has no spec (it was not built by the zoo and none was given).
+    """
+    spec = spec or get_spec(model)
+    if spec is None:
+        raise ValueError("cannot save: the model has no build spec. Build it with st.models.build(...) "
+                         "or pass spec={'factory': 'package.module:function', 'kwargs': {...}}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors, encodings = _encode(model.state_dict())
+    meta = {"format": "slimtorch", "version": FORMAT_VERSION, "spec": spec,
+            "transforms": transforms(model), "encodings": encodings, "extra": extra or {}}
+    atomic_write(directory / "model.safetensors", lambda tmp: save_file(tensors, tmp))
+    write_json(directory / "model.json", meta)
+    return directory
+
+
+def load(directory: str | os.PathLike, map_location: str = "cpu") -> torch.nn.Module:
+    """Load a model saved by :func:`save`: rebuild, replay transforms, load tensors (no pickle).
+
+    Raises:
+        FileNotFoundError: the folder has no model.json / model.safetensors.
+        ValueError: a recorded transform has no registered rebuilder.
+    """
+    directory = Path(directory)
+    meta_path, weights_path = directory / "model.json", directory / "model.safetensors"
+    for p in (meta_path, weights_path):
+        if not p.exists():
+            raise FileNotFoundError(f"{p} not found: is {directory} a folder written by st.save?")
+    meta = json.loads(meta_path.read_text())
+    _import_algorithms()
+    model = build_from_spec(meta["spec"])
+    for t in meta.get("transforms", []):
+        if t["kind"] not in _REBUILDERS:
+            raise ValueError(f"saved model uses transform {t['kind']!r}, unknown to this slimtorch; "
+                             f"known: {', '.join(sorted(_REBUILDERS)) or 'none'}")
+        model = _REBUILDERS[t["kind"]](model, t) or model
+        record_transform(model, t["kind"], {k: v for k, v in t.items() if k != "kind"})
+    state = _decode(load_file(str(weights_path), device=map_location), meta.get("encodings", {}))
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def _import_algorithms() -> None:
+    """Import the packages that register rebuilders and codecs."""
+    for mod in ("prune", "quant"):
+        try:
+            importlib.import_module(f"slimtorch.{mod}")
+        except ImportError:
+            pass

@@ -1,0 +1,56 @@
+"""One vocabulary for recipes, the CLI and the API: snake_case name -> Config class -> handler."""
+
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+from .config import Config, ConfigError
+
+C = TypeVar("C", bound=type)
+
+_CONFIGS: dict[str, type[Config]] = {}
+_HANDLERS: dict[type[Config], Callable] = {}
+_KINDS: dict[str, str] = {}
+
+
+def register(name: str, kind: str = "stage") -> Callable[[C], C]:
+    """Class decorator: register a Config class under ``name``; a second use of a name raises."""
+
+    def deco(cls: C) -> C:
+        if name in _CONFIGS and _CONFIGS[name] is not cls:
+            raise ValueError(f"algorithm name {name!r} is already registered by {_CONFIGS[name].__name__}")
+        _CONFIGS[name] = cls
+        _KINDS[name] = kind
+        cls.registered_name = name
+        return cls
+
+    return deco
+
+
+def handler(config_cls: type[Config]) -> Callable[[Callable], Callable]:
+    """Function decorator: the function that applies ``config_cls`` (one handler per class)."""
+
+    def deco(fn: Callable) -> Callable:
+        if config_cls in _HANDLERS and _HANDLERS[config_cls] is not fn:
+            raise ValueError(f"{config_cls.__name__} already has a handler")
+        _HANDLERS[config_cls] = fn
+        return fn
+
+    return deco
+
+
+def config_class(name: str) -> type[Config]:
+    if name not in _CONFIGS:
+        raise ConfigError(name, f"unknown algorithm; known: {', '.join(sorted(_CONFIGS))}")
+    return _CONFIGS[name]
+
+
+def get_handler(cfg: Config) -> Callable:
+    for cls in type(cfg).__mro__:
+        if cls in _HANDLERS:
+            return _HANDLERS[cls]
+    raise TypeError(f"no handler registered for {type(cfg).__name__}")
+
+
+def names(kind: str | None = None) -> list[str]:
+    return sorted(n for n, k in _KINDS.items() if kind is None or k == kind)
