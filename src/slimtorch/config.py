@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -14,7 +15,7 @@ class ConfigError(ValueError):
         self.path = path
         super().__init__(f"{path}: {message}" if path else message)
 
-    def at(self, prefix: str) -> "ConfigError":
+    def at(self, prefix: str) -> ConfigError:
         """Return the same error with ``prefix`` put in front of its field path."""
         path = f"{prefix}.{self.path}" if self.path else prefix
         return ConfigError(path, str(self).split(": ", 1)[-1] if self.path else str(self))
@@ -49,7 +50,7 @@ def _type_ok(value: Any, hint: Any) -> bool:
         return any(_type_ok(value, h) for h in typing.get_args(hint))
     if hint is type(None):
         return value is None
-    if origin in (list, tuple):
+    if origin in (list, tuple) or hint in (list, tuple):
         return isinstance(value, (list, tuple))
     if origin is dict:
         return isinstance(value, dict)
@@ -72,10 +73,12 @@ class Config:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if not _type_ok(value, hints.get(f.name, Any)):
-                raise ConfigError(f.name, f"wrong type {type(value).__name__} ({value!r}); expected {_hint_name(hints[f.name])}")
             if isinstance(value, list):  # keep configs hashable and truly frozen
-                object.__setattr__(self, f.name, tuple(value))
+                value = tuple(value)
+                object.__setattr__(self, f.name, value)
+            if not _type_ok(value, hints.get(f.name, Any)):
+                expected = _hint_name(hints[f.name])
+                raise ConfigError(f.name, f"wrong type {type(value).__name__} ({value!r}); expected {expected}")
         self.validate()
 
     def validate(self) -> None:
@@ -97,7 +100,7 @@ class Config:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, path: str = "") -> "Config":
+    def from_dict(cls, data: dict[str, Any] | None, path: str = "") -> Config:
         """Build from a dict; unknown keys and bad values raise ConfigError naming the field path."""
         data = dict(data or {})
         names = cls.field_names()
@@ -112,11 +115,11 @@ class Config:
         try:
             return cls(**data)
         except ConfigError as err:
-            raise err.at(path) if path else err
+            raise (err.at(path) if path else err) from None
         except TypeError as err:  # a required field is missing
             raise ConfigError(path, str(err).split("__init__() ", 1)[-1]) from None
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
 

@@ -20,6 +20,7 @@ class State:
     total_steps: int = 0
     inputs: Any = None
     targets: Any = None
+    indices: torch.Tensor | None = None  # dataset rows of the current batch (lets hooks cache per-sample data)
     outputs: Any = None
     loss: torch.Tensor | None = None
     metrics: dict[str, float] = field(default_factory=dict)

@@ -28,7 +28,7 @@ class ArrayDataset(Dataset):
     def __getitem__(self, i):
         return self.x[i], self.y[i]
 
-    def subset(self, n: int) -> "ArrayDataset":
+    def subset(self, n: int) -> ArrayDataset:
         """The first ``n`` rows (handy for quick runs and tests)."""
         return ArrayDataset(self.x[:n], self.y[:n], self.name)
 
