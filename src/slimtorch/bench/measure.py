@@ -1,0 +1,159 @@
+"""One call that measures everything a compression claim needs: accuracy, size, work, latency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils import benchmark
+from torch.utils.data import Dataset
+
+from ..data.arrays import ArrayDataset
+from .counts import count_macs, count_nonzero, count_params, module_tensor, saved_bytes
+from .evaluate import evaluate
+
+KEYS = ("accuracy", "loss", "params", "nonzero_params", "bytes", "macs", "latency_ms", "threads", "per_layer")
+
+
+class Report(dict):
+    """The result of :func:`measure`: a plain dict (JSON-able) whose ``str()`` is a readable table."""
+
+    def __str__(self) -> str:
+        rows = [("accuracy", _fmt_pct(self.get("accuracy"))), ("loss", _fmt(self.get("loss"), ".4f")),
+                ("params", _fmt(self.get("params"), ",")), ("nonzero params", _fmt(self.get("nonzero_params"), ",")),
+                ("bytes (saved)", _fmt(self.get("bytes"), ",")), ("MACs / sample", _fmt(self.get("macs"), ","))]
+        for batch, ms in (self.get("latency_ms") or {}).items():
+            rows.append((f"latency batch {batch}", f"{ms:.3f} ms"))
+        rows.append(("threads", str(self.get("threads"))))
+        width = max(len(k) for k, _ in rows)
+        lines = [f"{k:<{width}}  {v}" for k, v in rows]
+        lines += [f"note: {n}" for n in self.get("notes", [])]
+        layers = self.get("per_layer") or []
+        if layers:
+            lines += ["", _layer_table(layers)]
+        return "\n".join(lines)
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _fmt_pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"
+
+
+def _layer_table(layers: list[dict[str, Any]]) -> str:
+    header = ("layer", "type", "shape", "params", "sparsity")
+    body = [(r["name"], r["type"], "x".join(map(str, r["shape"])), f"{r['params']:,}", f"{100 * r['sparsity']:.1f}%")
+            for r in layers]
+    widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(len(header))]
+    return "\n".join("  ".join(f"{c:<{w}}" for c, w in zip(row, widths)).rstrip() for row in [header, *body])
+
+
+def per_layer(model: nn.Module) -> list[dict[str, Any]]:
+    """Shape, parameter count and sparsity (fraction of zeros) of every conv/linear-like weight."""
+    rows = []
+    for name, module in model.named_modules():
+        w = module_tensor(module, "weight")
+        if w is not None and w.ndim >= 2:
+            w = w.detach()
+            n = w.numel()
+            rows.append({"name": name or type(module).__name__, "type": type(module).__name__,
+                         "shape": list(w.shape), "params": n,
+                         "sparsity": 1.0 - int(torch.count_nonzero(w)) / n if n else 0.0})
+    return rows
+
+
+def _first_input(data: Dataset) -> torch.Tensor:
+    if isinstance(data, ArrayDataset):
+        return data.x[:1]
+    return data[0][0].unsqueeze(0)
+
+
+def _rows(inputs: tuple, batch: int) -> tuple:
+    """The first sample of each input tensor, repeated to ``batch`` rows."""
+    return tuple(t[:1].expand(batch, *t.shape[1:]).contiguous() if isinstance(t, torch.Tensor) else t
+                 for t in inputs)
+
+
+def _device(model: nn.Module) -> torch.device:
+    for t in list(model.parameters()) + list(model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def latency_ms(model: nn.Module, inputs: tuple, batch_sizes: tuple[int, ...], min_run_time: float) -> dict[int, float]:
+    """Median forward latency per batch size with ``torch.utils.benchmark.Timer`` (current thread count)."""
+    out = {}
+    for b in batch_sizes:
+        args = _rows(inputs, b)
+        timer = benchmark.Timer(stmt="model(*args)", globals={"model": model, "args": args},
+                                num_threads=torch.get_num_threads())
+        with torch.inference_mode():
+            model(*args)  # warm-up: lazy init, allocator, one-time packing
+            m = timer.blocked_autorange(min_run_time=min_run_time)
+        out[b] = m.median * 1e3
+    return out
+
+
+def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | None = None,
+            batch_sizes: tuple[int, ...] = (1, 64), min_run_time: float = 0.3, latency: bool = True,
+            eval_batch_size: int = 512) -> Report:
+    """Measure a model: accuracy/loss on ``eval_data``, params, nonzeros, saved bytes, MACs, latency.
+
+    Works for any module whose forward takes float tensors (quantized modules included: float in,
+    float out). The model is measured in eval mode; its training mode is restored afterwards.
+
+    Args:
+        model: the module to measure.
+        example_inputs: a tensor (batch first) or tuple of tensors; its first sample is repeated to
+            each latency batch size. Defaults to the first sample of ``eval_data``.
+        eval_data: dataset for accuracy and loss (skipped when None).
+        batch_sizes: batch sizes to time.
+        min_run_time: seconds of timing per batch size (``Timer.blocked_autorange``).
+        latency: set False to skip timing (fast tests, size-only reports).
+        eval_batch_size: batch size for the accuracy pass.
+
+    Returns:
+        A :class:`Report` with keys ``accuracy, loss, params, nonzero_params, bytes, macs``
+        (per sample, from torch's FLOP counter), ``latency_ms`` ({batch: median ms}), ``threads``
+        and ``per_layer`` (list of {name, type, shape, params, sparsity}). Values that cannot be
+        measured without data are None; a value that could not be measured for another reason is
+        None and explained in an extra ``notes`` list.
+
+    Example:
+        >>> print(measure(model, eval_data=test))  # doctest: +SKIP
+    """
+    if example_inputs is None and eval_data is not None:
+        example_inputs = _first_input(eval_data)
+    inputs = None
+    if example_inputs is not None:
+        inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+        dev = _device(model)
+        inputs = tuple(t.to(dev) if isinstance(t, torch.Tensor) else t for t in inputs)
+    was_training = model.training
+    model.eval()
+    try:
+        scores = evaluate(model, eval_data, batch_size=eval_batch_size) if eval_data is not None else {}
+        notes: list[str] = []
+        try:
+            size = saved_bytes(model)
+        except (ValueError, TypeError, RuntimeError, AttributeError) as err:  # e.g. a backend's opaque packed weights
+            size = None
+            notes.append(f"bytes not measured: st.save failed ({err})")
+        report = Report(
+            accuracy=scores.get("accuracy"), loss=scores.get("loss"),
+            params=count_params(model), nonzero_params=count_nonzero(model), bytes=size,
+            macs=count_macs(model, _rows(inputs, 1)) if inputs is not None else None,
+            latency_ms=latency_ms(model, inputs, tuple(batch_sizes), min_run_time) if inputs is not None and latency
+            else {},
+            threads=torch.get_num_threads(), per_layer=per_layer(model))
+        if report["macs"] == 0 and report["params"]:
+            notes.append("MACs not counted: torch's FLOP counter has no formula for this model's kernels "
+                         "(quantized or custom ops); the float model's MACs apply")
+        if notes:
+            report["notes"] = notes
+    finally:
+        model.train(was_training)
+    return report

@@ -1,0 +1,12 @@
+"""Model zoo: ``build(name, **kwargs)`` for mlp, lenet300, lenet5, resnet_cifar, mobilenet_v2, mnist_cnn.
+
+Pretrained weights come only from installed offline packages and load with ``weights_only=True``.
+
+Example:
+    >>> import slimtorch as st
+    >>> model = st.models.build("lenet5", num_classes=10)
+"""
+
+from .zoo import build, names, register_model, signature
+
+__all__ = ["build", "names", "register_model", "signature"]

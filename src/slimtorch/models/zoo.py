@@ -1,0 +1,86 @@
+"""The model zoo: name -> factory; ``build`` validates keyword arguments and records the build spec."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from ..io import set_spec
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str, factory: Callable[..., nn.Module] | None = None):
+    """Add a factory to the zoo under ``name`` (usable as a decorator). Its kwargs must be JSON-able.
+
+    Raises:
+        ValueError: ``name`` is already taken.
+    """
+    def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _MODELS and _MODELS[name] is not fn:
+            raise ValueError(f"model {name!r} is already registered")
+        _MODELS[name] = fn
+        return fn
+
+    return add if factory is None else add(factory)
+
+
+def names() -> list[str]:
+    """Names accepted by :func:`build`."""
+    _load_builtin()
+    return list(_MODELS)
+
+
+def signature(name: str) -> dict[str, Any]:
+    """Keyword arguments of model ``name`` with their defaults (for ``slimtorch list`` and errors)."""
+    _load_builtin()
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(_MODELS)}")
+    return {k: p.default for k, p in inspect.signature(_MODELS[name]).parameters.items()}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def build(name: str, **kwargs: Any) -> nn.Module:
+    """Build zoo model ``name`` with ``kwargs`` and record ``{"name", "kwargs"}`` so ``st.save``/``st.load`` work.
+
+    Args:
+        name: one of :func:`names` (mlp, lenet300, lenet5, resnet_cifar, mobilenet_v2, mnist_cnn, ...).
+        **kwargs: the model's options (see each factory); unknown ones are rejected.
+
+    Returns:
+        The model (training mode, CPU).
+
+    Raises:
+        ValueError: unknown model name or keyword argument (the message lists the allowed ones).
+
+    Example:
+        >>> model = build("mlp", widths=[2, 4, 1], activation="tanh", output_activation="sigmoid")
+    """
+    _load_builtin()
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(_MODELS)}")
+    fn = _MODELS[name]
+    sig = inspect.signature(fn)
+    unknown = sorted(set(kwargs) - set(sig.parameters))
+    if unknown:
+        allowed = ", ".join(f"{k}={p.default!r}" for k, p in sig.parameters.items())
+        raise ValueError(f"model {name!r}: unknown argument(s) {unknown}; allowed: {allowed}")
+    bound = sig.bind(**kwargs)
+    bound.apply_defaults()  # record every value so a later change of a default never alters a saved model
+    model = fn(**bound.arguments)
+    return set_spec(model, {"name": name, "kwargs": {k: _jsonable(v) for k, v in bound.arguments.items()}})
+
+
+def _load_builtin() -> None:
+    """Import the built-in model files (each registers itself)."""
+    from . import lenet, mlp, mnist_cnn, mobilenet_v2, resnet_cifar  # noqa: F401
