@@ -1,0 +1,122 @@
+"""``slimtorch bench PATH [--data NAME]``: measure a saved model on every available backend.
+
+PATH is a folder written by ``st.save`` (a run's ``stages/NN-name`` folders are such folders) or a
+run directory (its final model is measured). Prints params, bytes on disk, MACs, accuracy when
+data is given, and latency per backend and batch size (interleaved, median of repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from . import UsageError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("bench", help="measure a saved model: size, MACs, accuracy, latency per backend")
+    p.add_argument("path", help="folder written by st.save, or a run directory")
+    p.add_argument("--data", default=None, help="dataset for accuracy and real inputs (e.g. mnist, digits)")
+    p.add_argument("--input-shape", default=None, metavar="C,H,W",
+                   help="per-sample input shape when no --data is given and the model does not record it")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64], metavar="N")
+    p.add_argument("--backends", nargs="+", default=["eager", "onnxruntime"], choices=["eager", "onnxruntime"])
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the measurements as JSON")
+    return p
+
+
+def model_dir(path: Path) -> Path:
+    """The saved-model folder PATH names (a run directory resolves to its final stage)."""
+    if (path / "model.json").is_file():
+        return path
+    state = path / "metrics.json"
+    if state.is_file():
+        final = json.loads(state.read_text()).get("final_stage")
+        for d in sorted((path / "stages").glob("*")):
+            meta = d / "model.json"
+            if meta.is_file() and json.loads(meta.read_text()).get("extra", {}).get("stage") == final:
+                return d
+    if not path.exists():
+        raise UsageError(f"path: {path} does not exist")
+    raise UsageError(f"path: {path} is not a folder written by st.save (no model.json) nor a run directory")
+
+
+def _example(args: argparse.Namespace, meta: dict):
+    import torch
+
+    if args.data:
+        from ..pipeline.prepare import load_data
+        from ..recipe import DataSpec
+
+        _, test = load_data(DataSpec(name=args.data))
+        return test.x[:64].clone(), test
+    shape = args.input_shape or ",".join(map(str, meta.get("extra", {}).get("input_shape") or [])) or None
+    if not shape:
+        raise UsageError("--input-shape: the model does not record its input shape; give --data or --input-shape")
+    try:
+        dims = [int(s) for s in str(shape).split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--input-shape: got {shape!r}; allowed: comma-separated integers like 1,28,28") from None
+    return torch.randn(64, *dims, generator=torch.Generator().manual_seed(0)), None
+
+
+def run(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from ..config import ConfigError
+    from ..io import load
+    from ..pipeline.measure import measure_models
+    from ..pipeline.measure_stage import disk_bytes
+
+    if any(b < 1 for b in args.batch_sizes):
+        raise UsageError(f"--batch-sizes: got {args.batch_sizes}; allowed: integers >= 1")
+    if args.repeats < 1:
+        raise UsageError(f"--repeats: got {args.repeats}; allowed: an integer >= 1")
+    folder = model_dir(Path(args.path))
+    meta = json.loads((folder / "model.json").read_text())
+    try:
+        model = load(folder)
+    except ValueError as err:
+        raise UsageError(f"path: cannot load {folder}: {err}") from None
+    example, test = _example(args, meta)
+    label = meta.get("extra", {}).get("stage") or folder.name
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = measure_models({label: model}, label, example, eval_data=test,
+                                    batch_sizes=tuple(args.batch_sizes), backends=tuple(dict.fromkeys(
+                                        ["eager", *args.backends])), repeats=args.repeats, work_dir=Path(tmp),
+                                    disk_bytes={label: disk_bytes(folder)})
+    except RuntimeError as err:
+        raise ConfigError("--data" if args.data else "--input-shape",
+                          f"the model rejects these inputs: {str(err).splitlines()[0]}") from None
+    print(format_bench(folder, result))
+    if args.json:
+        from ..io import write_json
+
+        write_json(args.json, result)
+    return 0
+
+
+def format_bench(folder: Path, result: dict) -> str:
+    """A size/work summary, then latency per backend and batch size with the speedup vs eager."""
+    row = result["rows"][0]
+    acc = "-" if row.get("accuracy") is None else f"{100 * row['accuracy']:.2f}%"
+    lines = [f"model            {folder}", f"test accuracy    {acc}", f"params           {row['params']:,}",
+             f"nonzero params   {row['nonzero_params']:,}", f"bytes on disk    {row['bytes_on_disk']:,}",
+             f"MACs / sample    {'-' if row.get('macs') is None else format(row['macs'], ',')}", ""]
+    batches = [str(b) for b in result["batch_sizes"]]
+    header = ["backend"] + [f"ms @{b}" for b in batches] + [f"vs eager @{b}" for b in batches]
+    body = []
+    eager = row["latency_ms"].get("eager", {})
+    for backend, ms in row["latency_ms"].items():
+        body.append([backend] + [f"{ms[b]:.3f}" for b in batches]
+                    + [f"{eager[b] / ms[b]:.2f}x" if eager.get(b) else "-" for b in batches])
+    for backend, why in (row.get("unavailable") or {}).items():
+        body.append([backend] + ["n/a"] * (2 * len(batches)) + [f"({why})"])
+    widths = [max(len(r[i]) for r in [header, *body] if i < len(r)) for i in range(len(header))]
+    lines += ["  ".join(f"{c:<{w}}" for c, w in zip(r, widths)) + ("  " + r[-1] if len(r) > len(header) else "")
+              for r in [header, *body]]
+    lines.append(result["note"].split(";")[0])  # how latency was measured, threads stated
+    return "\n".join(lines)

@@ -1,0 +1,29 @@
+"""``slimtorch run RECIPE [--set a.b=value ...] [--out DIR] [--quiet]``: run a recipe's stages."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="run a recipe (YAML or TOML) into a resumable run directory",
+                       description="Run the stages of a recipe in order. A rerun skips stages whose config and "
+                                   "input are unchanged and resumes an interrupted stage from its checkpoint.")
+    p.add_argument("recipe", help="recipe file (.yaml, .yml or .toml)")
+    add_run_options(p)
+    return p
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``run`` and ``demo``."""
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a recipe field, value parsed as YAML: train.lr=0.05, stages[2].int8.calib_batches=8")
+    p.add_argument("--out", default=None, help="run directory (default: the recipe's report.out or runs/NAME)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or stage log (the final table still prints)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..recipe import run_recipe
+
+    run_recipe(args.recipe, out=args.out, overrides=args.overrides, quiet=args.quiet)
+    return 0

@@ -1,0 +1,230 @@
+"""Distill: a Hook that adds a teacher's knowledge to the student's loss (Hinton et al. 2015, FitNets, AT).
+
+With ``st.fit`` the trainer minimises ``(1 - alpha) * task_loss + extra_loss`` where ``extra_loss`` is
+``alpha * T² * KL(teacher ‖ student)`` plus ``feature_weight`` times each feature term. A hand-written
+loop calls the same methods in the same order::
+
+    kd = Distill(teacher, temperature=4.0, alpha=0.9)
+    state = State(model=student, optimizer=opt)
+    kd.on_fit_start(state)
+    for epoch in range(epochs):
+        for idx, (x, y) in batches:
+            state.inputs, state.targets, state.indices = x, y, idx
+            kd.on_step_start(state)
+            state.outputs = student(x)
+            loss = kd.task_loss_weight * F.cross_entropy(state.outputs, y) + kd.extra_loss(state)
+            opt.zero_grad(); loss.backward(); kd.after_backward(state); opt.step(); kd.on_step_end(state)
+        kd.on_epoch_end(state)
+    kd.finalize(state)
+
+Adapters (feature widths that differ, e.g. after channel pruning) are created at the first step, when the
+activation shapes are known. They are trained by the hook's own copy of the student's optimizer (same class
+and settings, the student's current learning rate), stepped in ``after_backward``; see adapter_optim.py for
+why. The student model is never modified: its state_dict, ``st.save`` and other hooks see only the student,
+and the adapters stay on this hook object after training. A hand-written loop passes its optimizer in
+``state.optimizer`` and calls ``after_backward`` after ``loss.backward()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import check_choice, check_range
+from ..hooks import Hook, State
+from .adapter_optim import AdapterOptimizer
+from .adapters import adapter_spec, build_adapter
+from .cache import TeacherCache
+from .features import FeatureTap, primary_tensor
+from .losses import attention_transfer_loss, embedding_loss, hint_loss, soft_target_loss
+
+OUTPUT_LOSSES = ("kd", "mse", "cosine", "none")
+FEATURE_LOSSES = ("mse", "attention")
+
+
+class Distill(Hook):
+    """Knowledge distillation from a frozen teacher, as a training hook.
+
+    Args:
+        teacher: any ``nn.Module``; it runs in eval mode under ``torch.no_grad`` and is never updated.
+        temperature: softening temperature T of the soft-target term.
+        alpha: weight of the teacher's term; the task (hard-label) loss gets ``1 - alpha``.
+        features: ``{"student.layer": "teacher.layer"}`` pairs for hint losses (module names as in
+            ``named_modules()``); an adapter maps the student width to the teacher's when they differ.
+        feature_loss: "mse" (FitNets hints, through an adapter) or "attention" (attention transfer, no adapter).
+        feature_weight: weight of each feature term.
+        loss: output term: "kd" (soft targets on logits), "mse" or "cosine" (embeddings, no logits), "none".
+        cache: keep the teacher's outputs per dataset row (``state.indices``) so later epochs skip the
+            teacher. Only for fixed, unaugmented data; a changed input raises.
+
+    Example:
+        >>> import slimtorch as st
+        >>> kd = st.Distill(teacher, temperature=4.0, alpha=0.9)          # doctest: +SKIP
+        >>> st.fit(student, train, st.TrainConfig(epochs=3), hooks=[kd])   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        teacher: nn.Module,
+        temperature: float = 4.0,
+        alpha: float = 0.9,
+        features: dict[str, str] | None = None,
+        feature_loss: str = "mse",
+        feature_weight: float = 1.0,
+        loss: str = "kd",
+        cache: bool = False,
+    ):
+        if not isinstance(teacher, nn.Module):
+            raise TypeError(f"teacher must be a torch.nn.Module, got {type(teacher).__name__}")
+        check_range("temperature", temperature, 0.0, lo_open=True)
+        check_range("alpha", alpha, 0.0, 1.0)
+        check_choice("loss", loss, OUTPUT_LOSSES)
+        check_choice("feature_loss", feature_loss, FEATURE_LOSSES)
+        check_range("feature_weight", feature_weight, 0.0)
+        features = dict(features or {})
+        for s_name, t_name in features.items():
+            if not isinstance(s_name, str) or not isinstance(t_name, str):
+                raise ValueError(f"features: keys and values must be module names (str), got {s_name!r}: {t_name!r}")
+        self.teacher = teacher
+        self.temperature = float(temperature)
+        self.alpha = float(alpha)
+        self.features = features
+        self.feature_loss = feature_loss
+        self.feature_weight = float(feature_weight)
+        self.loss = loss
+        self.task_loss_weight = 1.0 - self.alpha
+        self.cache = TeacherCache() if cache else None
+        self.adapters = nn.ModuleDict()  # keyed by student layer name with "." -> "__" (ModuleDict forbids dots)
+        self.adapter_specs: dict[str, dict[str, Any]] = {}
+        self.teacher_calls = 0
+        self.last_loss: torch.Tensor | None = None
+        self._student_tap = FeatureTap(list(features), role="student")
+        self._teacher_tap = FeatureTap(list(features.values()), role="teacher")
+        self.adapter_optimizer = AdapterOptimizer()
+
+    # -- hook methods ---------------------------------------------------------------------------------
+    def on_fit_start(self, state: State) -> None:
+        """Check the teacher is separate from the student and its optimizer, move it to the device, hook the layers."""
+        self._check_separate(state)
+        self.teacher.to(state.device).eval()
+        self.adapters.to(state.device)
+        self._teacher_tap.ensure(self.teacher)
+        self._student_tap.ensure(state.model)
+
+    def on_step_start(self, state: State) -> None:
+        # Another hook (QAT) may have swapped student layers since the last step: re-hook them.
+        self._student_tap.ensure(state.model)
+
+    def extra_loss(self, state: State) -> torch.Tensor | None:
+        """alpha · (soft-target or embedding term) + feature_weight · Σ feature terms, for this batch."""
+        if state.outputs is None:
+            raise ValueError("Distill.extra_loss: state.outputs is empty; run the student forward before extra_loss")
+        if (self.alpha == 0 or self.loss == "none") and not self.features:
+            return None  # nothing would use the teacher: skip its forward pass
+        teacher = self._teacher_outputs(state)
+        student_out = primary_tensor(state.outputs)
+        total = student_out.new_zeros((), dtype=torch.float32)
+        if self.alpha > 0 and self.loss != "none":
+            total = total + self.alpha * self._output_term(student_out, teacher["logits"], state)
+        for s_name, t_name in self.features.items():
+            s_feat = self._student_tap.values.pop(s_name, None)
+            if s_feat is None:
+                raise ValueError(f"features: student layer {s_name!r} did not run in this forward pass")
+            total = total + self.feature_weight * self._feature_term(s_name, s_feat, teacher[f"feat:{t_name}"], state)
+        self.last_loss = total.detach()  # a tensor: reading it as a float would sync a GPU every step
+        return total
+
+    def after_backward(self, state: State) -> None:
+        """Update the adapters (gradients of this step are ready; the student's optimizer steps next)."""
+        self.adapter_optimizer.step(self.adapters, state.optimizer)
+
+    def finalize(self, state: State) -> None:
+        """Remove the forward hooks; the student is returned unchanged (adapters stay on this object)."""
+        self._student_tap.remove()
+        self._teacher_tap.remove()
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        tensors = {f"{k}.{n}": t.detach().cpu() for k, m in self.adapters.items() for n, t in m.state_dict().items()}
+        return {
+            "adapter_specs": {k: dict(v) for k, v in self.adapter_specs.items()},
+            "adapters": tensors,
+            "adapter_optimizer": self.adapter_optimizer.state_dict(),
+            "teacher_calls": self.teacher_calls,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, spec in state.get("adapter_specs", {}).items():
+            key = _key(name)
+            if key not in self.adapters:
+                self.adapters[key] = build_adapter(spec)
+                self.adapter_specs[name] = dict(spec)
+        tensors = state.get("adapters", {})
+        for key, module in self.adapters.items():
+            sub = {n.split(".", 1)[1]: t for n, t in tensors.items() if n.split(".", 1)[0] == key}
+            if sub:
+                module.load_state_dict(sub)
+        self.teacher_calls = int(state.get("teacher_calls", self.teacher_calls))
+        self.adapter_optimizer.load_state_dict(state.get("adapter_optimizer", {}))
+
+    def parameters(self) -> list[nn.Parameter]:
+        """The adapters' parameters (trained by the hook itself; listed for inspection)."""
+        return list(self.adapters.parameters())
+
+    # -- internals --------------------------------------------------------------------------------------
+    def _check_separate(self, state: State) -> None:
+        if self.teacher is state.model:
+            raise ValueError("the teacher is the student itself; pass a copy (copy.deepcopy(model)) as the teacher")
+        teacher_ids = {id(p) for p in self.teacher.parameters()}
+        if teacher_ids & {id(p) for p in state.model.parameters()}:
+            raise ValueError("teacher and student share parameters; pass a copy (copy.deepcopy) as the teacher")
+        if state.optimizer is not None:
+            in_opt = {id(p) for g in state.optimizer.param_groups for p in g["params"]}
+            if teacher_ids & in_opt:
+                raise ValueError("the optimizer holds teacher parameters; the teacher must stay frozen")
+
+    def _teacher_outputs(self, state: State) -> dict[str, torch.Tensor]:
+        if self.cache is not None:
+            if state.indices is None:
+                raise ValueError("Distill(cache=True) needs state.indices (the dataset rows of the batch)")
+            hit = self.cache.get(state.indices, state.inputs)
+            if hit is not None:
+                return hit
+        if self.teacher.training:  # something (a trainer calling .train() on all modules) flipped it back
+            self.teacher.eval()
+        self._teacher_tap.ensure(self.teacher)
+        with torch.no_grad():
+            out = self.teacher(state.inputs)
+        self.teacher_calls += 1
+        result = {"logits": primary_tensor(out).detach()}
+        for t_name in self.features.values():
+            result[f"feat:{t_name}"] = self._teacher_tap.values.pop(t_name).detach()
+        if self.cache is not None:
+            self.cache.put(state.indices, state.inputs, result)
+        return result
+
+    def _output_term(self, student: torch.Tensor, teacher: torch.Tensor, state: State) -> torch.Tensor:
+        if self.loss == "kd":
+            return soft_target_loss(student, teacher, self.temperature)
+        adapted = self._adapter("__output__", student, teacher, None, state)(student.float())
+        return embedding_loss(adapted, teacher, self.loss)
+
+    def _feature_term(self, name: str, s_feat: torch.Tensor, t_feat: torch.Tensor, state: State) -> torch.Tensor:
+        if self.feature_loss == "attention":
+            return attention_transfer_loss(s_feat, t_feat)
+        layer = self._student_tap.module(state.model, name)
+        return hint_loss(self._adapter(name, s_feat, t_feat, layer, state)(s_feat.float()), t_feat)
+
+    def _adapter(self, name: str, s: torch.Tensor, t: torch.Tensor, layer: nn.Module | None, state: State) -> nn.Module:
+        key = _key(name)
+        if key not in self.adapters:
+            spec = adapter_spec(tuple(s.shape), tuple(t.shape), layer, name)
+            self.adapters[key] = build_adapter(spec).to(s.device)
+            self.adapter_specs[name] = spec
+        return self.adapters[key]
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "__")

@@ -1,0 +1,140 @@
+"""Measure every model of a run in one go, so that every ratio compares numbers taken together.
+
+Static metrics (accuracy, params, nonzeros, MACs, per-layer table) come from ``st.bench.measure``.
+Latency is timed with ``st.bench.latency.compare`` over *all* (model, backend) candidates at once,
+one interleaved round-robin per batch size, so machine drift hits every candidate alike. Backends:
+``eager`` calls the module itself (torch eager fp32; for a quantized model this is reported as
+``int8-<engine>``, the engine its quantizer chose), ``onnxruntime`` runs the model exported with
+``st.export_onnx``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import bench
+
+
+def batch_of(x: torch.Tensor, batch: int) -> torch.Tensor:
+    """``batch`` rows of ``x``, cycling through its rows when it has fewer."""
+    idx = torch.arange(batch) % len(x)
+    return x[idx].contiguous()
+
+
+def _ort_session(path: Path):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = torch.get_num_threads()
+    opts.inter_op_num_threads = 1
+    # spinning ORT workers steal the CPU from torch candidates timed in the same round-robin
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def onnx_runner(model: nn.Module, example: torch.Tensor, path: Path) -> Callable[[torch.Tensor], Any]:
+    """Export ``model`` to ``path`` and return ``x -> outputs`` running it in onnxruntime."""
+    from ..quant import export_onnx
+
+    export_onnx(model, str(path), example_inputs=example[:1])
+    sess = _ort_session(path)
+    name = sess.get_inputs()[0].name
+    return lambda x: sess.run(None, {name: x.numpy()})
+
+
+def module_backend(model: nn.Module) -> str:
+    """Name of what calling the module runs: ``eager`` (torch fp32) or ``int8-<engine>`` for a
+    quantized model, whose quantizer chose the engine."""
+    engine = getattr(model, "backend", None)
+    return f"int8-{engine}" if isinstance(engine, str) else "eager"
+
+
+def backend_runners(model: nn.Module, example: torch.Tensor, backends: tuple[str, ...],
+                    work_dir: Path) -> tuple[dict[str, Callable[[torch.Tensor], Any]], dict[str, str]]:
+    """The callables that run ``model`` on each requested backend, and why any is unavailable."""
+    runners: dict[str, Callable[[torch.Tensor], Any]] = {}
+    missing: dict[str, str] = {}
+    if "eager" in backends:
+        runners[module_backend(model)] = model
+    if "onnxruntime" in backends:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # exporter chatter; a failure is reported below
+                runners["onnxruntime"] = onnx_runner(model, example, work_dir / "model.onnx")
+        except Exception as err:  # any exporter/runtime failure only removes this backend from the table
+            missing["onnxruntime"] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:200]
+    return runners, missing
+
+
+def _kept(row: list[dict], base: list[dict]) -> list[dict[str, Any]]:
+    """Output channels kept per layer, relative to the baseline's layer of the same name."""
+    ref = {r["name"]: r["shape"][0] for r in base}
+    return [{"name": r["name"], "kept": r["shape"][0], "total": ref[r["name"]],
+             "kept_fraction": r["shape"][0] / ref[r["name"]]} for r in row if r["name"] in ref and ref[r["name"]]]
+
+
+def measure_models(models: dict[str, nn.Module], baseline: str, example: torch.Tensor, *, eval_data: Any,
+                   batch_sizes: tuple[int, ...] = (1, 64), backends: tuple[str, ...] = ("eager", "onnxruntime"),
+                   repeats: int = 20, warmup: int = 3, work_dir: Path, disk_bytes: dict[str, int] | None = None
+                   ) -> dict[str, Any]:
+    """Measure ``models`` (label -> module, in stage order) against ``models[baseline]``.
+
+    Args:
+        models: the models to compare; the baseline among them.
+        baseline: label of the reference (torch eager fp32) model.
+        example: a batch of real inputs; latency batches cycle through its rows.
+        eval_data: test dataset for accuracy (None: no accuracy).
+        batch_sizes: batch sizes to time.
+        backends: subset of ("eager", "onnxruntime").
+        repeats: timed round-robin rounds per batch size.
+        warmup: untimed rounds first.
+        work_dir: folder for exported ONNX files (one subfolder per label).
+        disk_bytes: label -> bytes of the saved model files (defaults to ``st.bench.saved_bytes``).
+
+    Returns:
+        {"batch_sizes", "backends", "threads", "note", "rows": [{label, accuracy, params, nonzero_params,
+        macs, bytes_on_disk, per_layer, kept, latency_ms {backend: {batch: ms}}, best {batch: {backend, ms}},
+        speedup {batch: x}, size_ratio, unavailable {backend: why}}]} (batch keys are strings).
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    runners: dict[str, dict[str, Callable]] = {}
+    for label, model in models.items():
+        model.eval()
+        rep = bench.measure(model, example_inputs=example[:1], eval_data=eval_data, latency=False)
+        row = {k: rep.get(k) for k in ("accuracy", "loss", "params", "nonzero_params", "macs", "per_layer")}
+        if not row["macs"]:
+            row["macs"] = None  # torch's FLOP counter does not see integer kernels: unknown, not zero
+        row["label"] = label
+        row["bytes_on_disk"] = (disk_bytes or {}).get(label) or rep.get("bytes")
+        runners[label], row["unavailable"] = backend_runners(model, example, backends, work_dir / label)
+        rows[label] = row
+    for b in batch_sizes:
+        x = batch_of(example, b)
+        fns = {f"{label}\t{name}": (lambda fn=fn, x=x: fn(x))
+               for label, rs in runners.items() for name, fn in rs.items()}
+        times = bench.latency.compare(fns, repeats=repeats, warmup=warmup)
+        for key, seconds in times.items():
+            label, name = key.split("\t")
+            rows[label].setdefault("latency_ms", {}).setdefault(name, {})[str(b)] = seconds * 1e3
+    base = rows[baseline]
+    base_ms = {str(b): base.get("latency_ms", {}).get("eager", {}).get(str(b)) for b in batch_sizes}
+    for row in rows.values():
+        row["best"], row["speedup"] = {}, {}
+        for b in map(str, batch_sizes):
+            options = [(ms[b], name) for name, ms in row.get("latency_ms", {}).items() if b in ms]
+            if options:
+                ms, name = min(options)
+                row["best"][b] = {"backend": name, "ms": ms}
+                row["speedup"][b] = base_ms[b] / ms if base_ms[b] else None
+        row["size_ratio"] = (base["bytes_on_disk"] / row["bytes_on_disk"]) if row.get("bytes_on_disk") else None
+        row["kept"] = _kept(row.get("per_layer") or [], base.get("per_layer") or [])
+    note = (f"Latency: median of {repeats} interleaved rounds per batch size, {bench.threads_note()}; "
+            f"speedup = baseline '{baseline}' torch eager fp32 / best backend of each model, same run.")
+    return {"batch_sizes": list(batch_sizes), "backends": list(backends), "threads": torch.get_num_threads(),
+            "note": note, "rows": list(rows.values())}

@@ -1,0 +1,134 @@
+"""Everything a run checks before it writes a single file: data, model, one forward pass, stages.
+
+Each problem is a :class:`~slimtorch.config.ConfigError` naming the recipe field, so a bad recipe
+costs one line and leaves the run directory untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import ConfigError
+from .stages import APPLIERS, needs_baseline
+
+
+@dataclass
+class Prepared:
+    """Data and the initial model, checked against each other."""
+
+    train_data: Any
+    test_data: Any
+    model: nn.Module
+    example_inputs: torch.Tensor
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def load_data(spec: Any) -> tuple[Any, Any]:
+    """``st.data.load`` for the ``data:`` section; bad names, files and options name their field."""
+    from .. import data
+
+    name = spec.name
+    prefix, sep, path = name.partition(":")
+    if sep and prefix in ("npz", "csv"):
+        if not Path(path).is_file():
+            raise ConfigError("data.name", f"file not found: {path}")
+    elif name not in data.names():
+        raise ConfigError("data.name", f"unknown dataset {name!r}; allowed: {', '.join(data.names())}")
+    try:
+        train, test = data.load(name, normalize=spec.normalize, flatten=spec.flatten, seed=spec.seed, **spec.options)
+    except (ValueError, TypeError, OSError, ImportError) as err:
+        field = "data.options" if "option" in str(err) else "data"
+        raise ConfigError(field, str(err).splitlines()[0] if str(err) else _first_line(err)) from None
+    if spec.train_subset:
+        train = train.subset(spec.train_subset)
+    if spec.test_subset:
+        test = test.subset(spec.test_subset)
+    return train, test
+
+
+def build_model(spec: dict[str, Any], seed: int) -> nn.Module:
+    """Build the recipe's model (seeded, so a rerun starts from the same weights)."""
+    from .. import models
+    from ..io import build_from_spec
+
+    torch.manual_seed(seed)
+    try:
+        if "name" in spec:  # the zoo keeps pretrained=True (build_from_spec drops it: saved weights win there)
+            return models.build(spec["name"], **spec["kwargs"])
+        return build_from_spec(spec)
+    except (ValueError, TypeError) as err:
+        where = "model.kwargs" if "factory" in spec else "model"
+        raise ConfigError(where, str(err).splitlines()[0]) from None
+    except Exception as err:  # user factories may fail in any way; say where and why in one line
+        raise ConfigError("model", f"building the model failed: {_first_line(err)}") from None
+
+
+def check_forward(model: nn.Module, train: Any, data_name: str) -> None:
+    """One forward pass on two training rows; output width vs the number of classes."""
+    x = train.x[:2]
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as err:  # any failure here means model and data do not fit together
+        raise ConfigError("model", f"rejects input of shape {list(x.shape[1:])} per sample from data "
+                          f"{data_name!r} ({_first_line(err)}); check the model's kwargs or data.flatten") from None
+    finally:
+        model.train()
+    y = train.y
+    if isinstance(out, torch.Tensor) and out.ndim == 2 and y.dtype == torch.int64 and y.ndim == 1 and len(y):
+        classes = int(y.max()) + 1
+        if out.shape[1] < classes:
+            raise ConfigError("model", f"gives {out.shape[1]} outputs per sample but data {data_name!r} has "
+                              f"{classes} classes; set the model's number of classes to {classes}")
+
+
+def check_stages(recipe: Any) -> None:
+    """Every stage can run where it stands: a known kind, a baseline before ``teacher: baseline``,
+    a teacher that resolves, and nothing but export/measure after quantization."""
+    seen_train = False
+    quantized_at: int | None = None
+    for stage in recipe.stages:
+        where = f"stages[{stage.index}]"
+        if stage.kind not in APPLIERS:
+            raise ConfigError(where, f"{stage.name!r} is a {stage.kind!r} algorithm, which the pipeline cannot run; "
+                              f"stage kinds: {', '.join(APPLIERS)}")
+        if quantized_at is not None and stage.kind not in ("export", "measure"):
+            raise ConfigError(where, f"{stage.name!r} cannot follow the quantization at stages[{quantized_at}]; "
+                              "after it only export_onnx and measure may run")
+        teacher = getattr(stage.config, "teacher", None)
+        if needs_baseline(stage) and not seen_train:
+            raise ConfigError(f"{stage.path}.teacher", "'baseline' is the model after the first train stage, "
+                              "but none comes before; add a train stage or name a saved model folder or zoo model")
+        if isinstance(teacher, str) and teacher != "baseline":
+            from ..distill import resolve_teacher
+
+            try:
+                resolve_teacher(teacher)
+            except ConfigError as err:
+                raise err.at(stage.path) from None
+        seen_train = seen_train or stage.kind == "train"
+        if stage.kind == "quantize" or stage.name == "qat":
+            quantized_at = stage.index
+
+
+def prepare(recipe: Any) -> Prepared:
+    """Validate the recipe against real data and the real model; writes nothing.
+
+    Raises:
+        ConfigError: the first problem, with its field path.
+    """
+    check_stages(recipe)
+    train, test = load_data(recipe.data)
+    model = build_model(recipe.model, seed=recipe.train.seed)
+    check_forward(model, train, recipe.data.name)
+    return Prepared(train, test, model, train.x[:64].clone())

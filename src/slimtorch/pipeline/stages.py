@@ -1,0 +1,218 @@
+"""The stage table: for each kind of registered stage, how the pipeline applies it.
+
+| kind      | applied with                                                | e.g.                            |
+| --------- | ----------------------------------------------------------- | ------------------------------- |
+| train     | ``st.fit(model, train, cfg, eval_data=test)``               | train                           |
+| prune     | ``st.prune(model, cfg, example_inputs)`` (+ BN re-estimate) | channel_prune, magnitude_prune  |
+| quantize  | ``st.quantize(model, cfg, calib_data=train)``               | int8                            |
+| hook      | ``get_handler(cfg)(cfg, model=, baseline=)`` -> Hook, fit   | distill, qat, gradual_prune     |
+| transform | ``get_handler(cfg)(model, cfg)``                            | fold_bn                         |
+| export    | ``st.export_onnx`` into the run directory                   | export_onnx                     |
+| measure   | every model so far, side by side                            | measure                         |
+
+The pipeline holds no algorithm: each pillar's own entry point does the work.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from ..registry import get_handler
+from .configs import register_pipeline_stages
+
+register_pipeline_stages()
+
+
+class ModelStore:
+    """The models of a run by label: in memory when produced in this process, else loaded lazily."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, nn.Module] = {}
+        self.dirs: dict[str, Path] = {}
+        self.hashes: dict[str, str] = {}
+        self.order: list[str] = []
+
+    def put(self, label: str, model: nn.Module | None, directory: Path | None, digest: str) -> None:
+        if model is not None:
+            self._models[label] = model
+        if directory is not None:
+            self.dirs[label] = directory
+        self.hashes[label] = digest
+        if label not in self.order:
+            self.order.append(label)
+
+    def get(self, label: str) -> nn.Module:
+        if label not in self._models:
+            from ..io import load
+
+            self._models[label] = load(self.dirs[label])
+        return self._models[label]
+
+    def fresh(self, label: str) -> nn.Module:
+        """A copy to transform in place, leaving the stored model as it was."""
+        try:
+            return copy.deepcopy(self.get(label))
+        except Exception:  # some backends hold uncopyable handles (sessions): reload from disk instead
+            from ..io import load
+
+            return load(self.dirs[label])
+
+
+@dataclass
+class Context:
+    """What every stage may use: data, example inputs, the run's models, where to write."""
+
+    recipe: Any
+    train_data: Any
+    test_data: Any
+    example_inputs: torch.Tensor  # a batch of real training inputs
+    run_dir: Path
+    quiet: bool
+    store: ModelStore
+    baseline: str  # label of the reference model (the first train stage's output, else the input)
+    log: Callable[[str], None] = print
+    stage_labels: dict[int, str] = field(default_factory=dict)  # stage index -> label of its output
+    stage_inputs: dict[int, str] = field(default_factory=dict)  # stage index -> label of its input model
+
+
+@dataclass
+class Outcome:
+    """A stage's result: the model to pass on, its training history, notes for the report."""
+
+    model: nn.Module
+    history: dict[str, list] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Applier(NamedTuple):
+    run: Callable[[Any, nn.Module, Context, Path, bool], Outcome]
+    mutates: bool  # transforms its input in place (gets a copy) and produces a new model to save
+
+
+def history_dict(history: Any) -> dict[str, list]:
+    """A JSON-safe dict of a History (NaN -> None)."""
+    d = history.to_dict()
+    return {k: [None if isinstance(v, float) and not math.isfinite(v) else v for v in vals]
+            if isinstance(vals, list) else vals for k, vals in d.items()}
+
+
+def _fit(stage: Any, model: nn.Module, ctx: Context, stage_dir: Path, resume: bool, hooks: list) -> Outcome:
+    from ..train import fit
+
+    cfg = stage.train.replace(out=str(stage_dir / "checkpoints"), resume=resume,
+                              quiet=ctx.quiet or stage.train.quiet)
+    history = fit(model, ctx.train_data, cfg, eval_data=ctx.test_data, hooks=hooks)
+    final = history.model if history.model is not None else model
+    info = {"epochs": len(history), "resumed": resume}
+    last = history.last()
+    if last.get("eval_accuracy") is not None and math.isfinite(last["eval_accuracy"]):
+        info["eval_accuracy"] = round(last["eval_accuracy"], 5)
+    return Outcome(final, history_dict(history), info)
+
+
+def apply_train(stage, model, ctx, stage_dir, resume) -> Outcome:
+    return _fit(stage, model, ctx, stage_dir, resume, hooks=[])
+
+
+def apply_hook(stage, model, ctx, stage_dir, resume) -> Outcome:
+    baseline = ctx.store.get(ctx.baseline) if needs_baseline(stage) else None
+    hook = get_handler(stage.config)(stage.config, model=model, baseline=baseline)
+    return _fit(stage, model, ctx, stage_dir, resume, hooks=[hook])
+
+
+def _has_bn(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def apply_prune(stage, model, ctx, stage_dir, resume) -> Outcome:
+    from ..prune import prune
+
+    before = sum(p.numel() for p in model.parameters())
+    kwargs = {}
+    if getattr(stage.config, "importance", None) == "taylor":  # gradient scores need a few labelled batches
+        x, y = ctx.train_data.x, ctx.train_data.y
+        kwargs["data"] = [(x[i:i + 128], y[i:i + 128]) for i in range(0, min(len(x), 512), 128)]
+    model = prune(model, stage.config, example_inputs=ctx.example_inputs[:1], **kwargs)
+    if _has_bn(model):  # removed channels leave BN statistics of the old mixture: re-estimate them
+        from ..train import recalibrate_bn
+
+        recalibrate_bn(model, ctx.train_data, batches=20)
+    after = sum(p.numel() for p in model.parameters())
+    return Outcome(model, info={"params_before": before, "params_after": after})
+
+
+def apply_quantize(stage, model, ctx, stage_dir, resume) -> Outcome:
+    from ..quant import quantize
+
+    model.eval()
+    qmodel = quantize(model, stage.config, calib_data=ctx.train_data)
+    info = {}
+    for attr in ("backend", "backend_note"):  # which int8 engine runs it, and why (the quantizer decides)
+        value = getattr(qmodel, attr, None)
+        if isinstance(value, str) and value:
+            info[attr] = value
+    return Outcome(qmodel, info=info)
+
+
+def apply_transform(stage, model, ctx, stage_dir, resume) -> Outcome:
+    model.eval()
+    out = get_handler(stage.config)(model, stage.config)
+    return Outcome(out if isinstance(out, nn.Module) else model)
+
+
+def apply_export(stage, model, ctx, stage_dir, resume) -> Outcome:
+    from .measure import batch_of, onnx_runner
+
+    path = ctx.run_dir / "model.onnx"
+    model.eval()
+    x = batch_of(ctx.test_data.x if hasattr(ctx.test_data, "x") else ctx.example_inputs, stage.config.check_rows)
+    runner = onnx_runner(model, x, path)
+    info: dict[str, Any] = {"file": path.name, "bytes": path.stat().st_size}
+    if stage.config.check:
+        with torch.inference_mode():
+            ref = model(x)
+        got = torch.from_numpy(runner(x)[0])
+        info["max_abs_diff"] = float((ref - got).abs().max())
+        if ref.ndim == 2 and ref.shape[1] > 1:
+            info["top1_agreement"] = float((ref.argmax(1) == got.argmax(1)).float().mean())
+    return Outcome(model, info=info)
+
+
+def apply_measure(stage, model, ctx, stage_dir, resume) -> Outcome:
+    from .measure_stage import measure_run
+
+    return Outcome(model, info={"measure": measure_run(stage.config, ctx, stage_dir)})
+
+
+APPLIERS: dict[str, Applier] = {
+    "train": Applier(apply_train, True),
+    "hook": Applier(apply_hook, True),
+    "prune": Applier(apply_prune, True),
+    "quantize": Applier(apply_quantize, True),
+    "transform": Applier(apply_transform, True),
+    "export": Applier(apply_export, False),
+    "measure": Applier(apply_measure, False),
+}
+
+
+def needs_baseline(stage: Any) -> bool:
+    """True for a stage that refers to the run's baseline model (``teacher: baseline``)."""
+    return getattr(stage.config, "teacher", None) == "baseline"
+
+
+def stage_inputs(stage: Any, current: str, ctx: Context) -> dict[str, str]:
+    """Hashes of the models a stage reads (its key changes when any of them changes)."""
+    if stage.kind == "measure":
+        return {label: ctx.store.hashes[label] for label in ctx.store.order}
+    inputs = {"model": ctx.store.hashes[current]}
+    if needs_baseline(stage):
+        inputs["baseline"] = ctx.store.hashes[ctx.baseline]
+    return inputs

@@ -1,0 +1,98 @@
+"""Calibration: run the float op list on sample batches and observe every quantization point."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .interp import flatten, maxpool, run_ops
+from .observers import Observer, make_observer
+
+
+def iter_batches(data: Any, batches: int, batch_size: int = 32) -> Iterator[torch.Tensor]:
+    """Up to ``batches`` input tensors from a tensor, an ArrayDataset-like object (``.x``), a
+    DataLoader or any iterable of tensors / (x, y) pairs.
+
+    Raises:
+        ValueError: no calibration data, or an item that holds no tensor.
+    """
+    if data is None:
+        raise ValueError("calib_data is required for static int8 quantization: pass a tensor, dataset or loader")
+    if isinstance(data, torch.Tensor) or hasattr(data, "x"):
+        x = data if isinstance(data, torch.Tensor) else data.x
+        for i in range(min(batches, -(-len(x) // batch_size))):
+            yield x[i * batch_size:(i + 1) * batch_size]
+        return
+    for i, item in enumerate(data if isinstance(data, Iterable) else []):
+        if i >= batches:
+            return
+        x = item[0] if isinstance(item, (tuple, list)) else item
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"calib_data item {i} holds {type(x).__name__}, expected a tensor or (x, y)")
+        yield x
+
+
+def float_impl(model: nn.Module, post=None) -> dict:
+    """Interpreter functions that run the float model's ops; ``post(op, y)`` sees each op output."""
+    post = post or (lambda op, y: y)
+
+    def layer(op, xs):
+        m = model.get_submodule(op["module"])
+        y = m(xs[0])
+        if op["act"] == "relu":
+            y = F.relu(y)
+        elif op["act"] == "relu6":
+            y = F.relu6(y)
+        return post(op, y)
+
+    def add(op, xs):
+        y = xs[0] + xs[1]
+        y = F.relu(y) if op["act"] == "relu" else F.relu6(y) if op["act"] == "relu6" else y
+        return post(op, y)
+
+    def shaped(op, xs):  # record the per-sample shape: ONNX graphs declare their input/output ranks
+        op["shape"] = list(xs[0].shape[1:])
+        return xs[0]
+
+    return {
+        "input": lambda op, xs: post(op, shaped(op, xs)),
+        "output": shaped,
+        "conv": layer, "linear": layer, "add": add,
+        "relu": lambda op, xs: F.relu(xs[0]), "relu6": lambda op, xs: F.relu6(xs[0]),
+        "maxpool": lambda op, xs: maxpool(op, xs[0]),
+        "avgpool": lambda op, xs: F.avg_pool2d(xs[0], op["kernel"], op["stride"]),
+        "adaptive_avgpool": lambda op, xs: F.adaptive_avg_pool2d(xs[0], op["output_size"]),
+        "flatten": lambda op, xs: flatten(op, xs[0]),
+    }
+
+
+def calibrate(model: nn.Module, ops: list[dict], data: Any, batches: int, observer: str,
+              percentile: float = 99.99) -> dict[str, Observer]:
+    """Observe the output of every quantization point (input, conv, linear, add) on ``batches`` batches.
+
+    Returns:
+        {value name: observer}.
+
+    Raises:
+        ValueError: calib_data yields no batch.
+    """
+    obs: dict[str, Observer] = {}
+
+    def post(op, y):
+        if op["op"] in ("input", "conv", "linear", "add"):
+            obs.setdefault(op["out"], make_observer(observer, None, percentile)).observe(y)
+        return y
+
+    impl = float_impl(model, post)
+    n = 0
+    with torch.no_grad():
+        for x in iter_batches(data, batches):
+            run_ops(ops, x, impl)
+            n += 1
+    if n == 0:
+        raise ValueError("calib_data yielded no batch")
+    return obs
