@@ -13,8 +13,9 @@ interleaved with the candidates, median of repeats, threads pinned and stated):
 4. Structural: LeNet-5 and resnet_cifar on MNIST with 50% of the channels removed and fine-tuned:
    accuracy drop (target <= 0.3 points), with torch-pruning's model fine-tuned the same way if installed.
 
-Usage: ``python benchmarks/pruning.py [--quick] [--threads N]``. Prints markdown tables and writes
-benchmarks/results/pruning.json.
+Usage: ``python benchmarks/pruning.py [--quick] [--threads N] [--sections speed,han,structural]``.
+Prints markdown tables and writes benchmarks/results/pruning.json (sections not run keep their last numbers).
+``--quick``: one ratio, 3 timing repeats, few epochs, and the conv nets of section 4 on 10,000 training images.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def raw_bytes(model: nn.Module) -> int:
 def han(quick: bool, train_data, test_data) -> list[dict]:
     rows = []
     plans = {
-        "lenet300": dict(epochs=3 if quick else 10, rounds=3 if quick else 5, per_round=1 if quick else 2),
+        "lenet300": dict(epochs=2 if quick else 10, rounds=3 if quick else 5, per_round=1 if quick else 2),
         "lenet5": dict(epochs=2 if quick else 8, rounds=3 if quick else 5, per_round=1 if quick else 2),
     }
     target = 0.92
@@ -201,8 +202,8 @@ def han(quick: bool, train_data, test_data) -> list[dict]:
 def structural(quick: bool, train_data, test_data) -> list[dict]:
     rows = []
     cases = [
-        ("lenet5", {}, 2 if quick else 6, 1 if quick else 3),
-        ("resnet_cifar", {"in_channels": 1, "depth": 8 if quick else 20}, 1 if quick else 4, 1 if quick else 2),
+        ("lenet5", {}, 3 if quick else 6, 1 if quick else 3),
+        ("resnet_cifar", {"in_channels": 1, "depth": 8 if quick else 20}, 2 if quick else 4, 1 if quick else 2),
     ]
     x1 = test_data.x[:2]
     for name, kwargs, epochs, ft in cases:
@@ -242,67 +243,64 @@ def table(rows: list[dict], keys: list[str]) -> str:
     return "\n".join(lines)
 
 
+HEADERS = {
+    "speed": ["model", "ratio", "batch", "pruner", "mac_ratio", "speedup", "dense_ms", "pruned_ms"],
+    "han": [
+        "model",
+        "dense_error",
+        "error",
+        "paper_error",
+        "weights_kept_pct",
+        "paper_weights_kept_pct",
+        "peer_error",
+        "bytes_dense",
+        "bytes",
+        "bytes_peer",
+        "speedup_b64",
+        "peer_speedup_b64",
+        "fine_tune_epochs",
+    ],
+    "structural": [
+        "model",
+        "pruner",
+        "dense_acc",
+        "pruned_acc",
+        "fine_tuned_acc",
+        "drop_points",
+        "fine_tune_epochs",
+        "mac_ratio",
+    ],
+}
+TITLES = {
+    "speed": "Speed (torch eager, {threads}; speedup = dense time / pruned time, interleaved medians)",
+    "han": "Han et al. 2015 yardstick: iterative global magnitude pruning on MNIST (error %, weights kept %); "
+    "peer = torch.nn.utils.prune global L1 at the same sparsity and fine-tuning, its bytes = its state dict "
+    "as torch leaves it (weight_orig + weight_mask)",
+    "structural": "Structural: 50% of channels removed, BN re-estimated, fine-tuned (MNIST test accuracy %)",
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="short run: one ratio, data subsets, few epochs")
+    ap.add_argument("--quick", action="store_true", help="short run: one ratio, few epochs, a training subset")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sections", default="speed,han,structural", help="comma-separated subset to run")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     train_data, test_data = st.data.load("mnist")
-    if args.quick:
-        train_data, test_data = train_data.subset(10000), test_data.subset(5000)
-    out = {
-        "threads": threads_note(),
-        "quick": args.quick,
-        "peer_torch_pruning": getattr(tp, "__version__", "not installed"),
+    small = train_data.subset(10000) if args.quick else train_data  # for the costly conv nets in quick mode
+    out = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # sections not run keep their last numbers
+    out.update(threads=threads_note(), quick=args.quick, peer_torch_pruning=getattr(tp, "__version__", "not installed"))
+    runners = {
+        "speed": lambda: speed(args.quick),
+        "han": lambda: han(args.quick, train_data, test_data),
+        "structural": lambda: structural(args.quick, small, test_data),
     }
-    out["speed"] = speed(args.quick)
-    print(f"## Speed (torch eager, {threads_note()}; speedup = dense time / pruned time, interleaved medians)\n")
-    print(table(out["speed"], ["model", "ratio", "batch", "pruner", "mac_ratio", "speedup", "dense_ms", "pruned_ms"]))
-    out["han"] = han(args.quick, train_data, test_data)
-    print("\n## Han et al. 2015 yardstick: iterative magnitude pruning on MNIST (error %, weights kept %)\n")
-    print(
-        table(
-            out["han"],
-            [
-                "model",
-                "dense_error",
-                "error",
-                "paper_error",
-                "weights_kept_pct",
-                "paper_weights_kept_pct",
-                "peer_error",
-                "bytes_dense",
-                "bytes",
-                "bytes_peer",
-                "speedup_b64",
-                "peer_speedup_b64",
-                "fine_tune_epochs",
-            ],
-        )
-    )
-    print(
-        "\n(peer = torch.nn.utils.prune global L1 at the same sparsity, same fine-tuning; its bytes are its "
-        "state dict as torch leaves it: weight_orig + weight_mask)"
-    )
-    out["structural"] = structural(args.quick, train_data, test_data)
-    print("\n## Structural: 50% of channels removed, BN re-estimated, fine-tuned (MNIST test accuracy %)\n")
-    print(
-        table(
-            out["structural"],
-            [
-                "model",
-                "pruner",
-                "dense_acc",
-                "pruned_acc",
-                "fine_tuned_acc",
-                "drop_points",
-                "fine_tune_epochs",
-                "mac_ratio",
-            ],
-        )
-    )
+    for name in args.sections.split(","):
+        out[name] = runners[name]()
+        print(f"\n## {TITLES[name].format(threads=threads_note())}\n")
+        print(table(out[name], HEADERS[name]), flush=True)
     out["seconds"] = round(time.perf_counter() - t0, 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2))

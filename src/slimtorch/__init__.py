@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "export_onnx": "slimtorch.quant",
     # distillation
     "Distill": "slimtorch.distill",
+    "DistillConfig": "slimtorch.distill",
+    "kd_loss": "slimtorch.distill",
     # pipeline
     "run_recipe": "slimtorch.recipe",
 }

@@ -30,7 +30,9 @@ class State:
 class Hook:
     """Base hook with no-op defaults. The trainer calls these in this order:
 
-    on_fit_start -> per step: on_step_start, extra_loss (added to the loss), after_backward
+    on_fit_start (before the optimizer exists: ``state.optimizer`` is None there and the hook may
+    change the model's structure; ``state.optimizer`` is set from on_step_start on)
+    -> per step: on_step_start, extra_loss (added to the loss), after_backward
     (before the optimizer step), on_step_end (after it) -> on_epoch_end -> finalize.
     A hand-written loop calls the same methods at the same points.
 

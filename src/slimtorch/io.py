@@ -103,10 +103,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
             os.unlink(tmp)
 
 
-def write_json(path: str | os.PathLike, data: Any) -> None:
+def write_json(path: str | os.PathLike, data: Any, compact: bool = False) -> None:
+    """Write JSON atomically; ``compact`` drops the indentation (model files: bytes on disk count)."""
+
     def w(tmp: str) -> None:
         with open(tmp, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True, default=str)
+            if compact:
+                json.dump(data, f, separators=(",", ":"), sort_keys=True, default=str)
+            else:
+                json.dump(data, f, indent=2, sort_keys=True, default=str)
 
     atomic_write(path, w)
 
@@ -164,7 +169,7 @@ def save(model: torch.nn.Module, directory: str | os.PathLike, spec: dict[str, A
     meta = {"format": "slimtorch", "version": FORMAT_VERSION, "spec": spec,
             "transforms": transforms(model), "encodings": encodings, "extra": extra or {}}
     atomic_write(directory / "model.safetensors", lambda tmp: save_file(tensors, tmp))
-    write_json(directory / "model.json", meta)
+    write_json(directory / "model.json", meta, compact=True)
     return directory
 
 

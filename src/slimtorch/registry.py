@@ -55,3 +55,8 @@ def get_handler(cfg: Config) -> Callable:
 
 def names(kind: str | None = None) -> list[str]:
     return sorted(n for n, k in _KINDS.items() if kind is None or k == kind)
+
+
+def kinds() -> list[str]:
+    """The kinds of registered algorithms (prune, quantize, hook, transform, ...)."""
+    return sorted(set(_KINDS.values()))

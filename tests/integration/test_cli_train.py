@@ -65,7 +65,7 @@ def test_train_with_teacher_distills(tmp_path):
     (["--threads", "0"], r"--threads: got 0; allowed: 1 or more"),
     (["--model-arg", "widths"], r"--model-arg: got 'widths'; expected KEY=VALUE"),
     (["--model-arg", "depth=3"], r"--model mlp: .*unknown argument\(s\) \['depth'\]"),
-    (["--teacher", "no_such_thing"], r"--teacher: 'no_such_thing' is neither a saved model directory nor a zoo"),
+    (["--teacher", "no_such_thing"], r"--teacher: got 'no_such_thing'; allowed: .*a folder written by st.save"),
     (["--warmup", "5"], r"warmup_epochs: got 5.0; must be below epochs=3"),
     (["--device", "tpu"], r"device: got 'tpu'; allowed: 'auto', 'cpu', 'cuda'"),
 ])

@@ -125,14 +125,18 @@ def plot_training(metrics: dict[str, Any]) -> bytes | None:
         color = f"C{i % 10}"
         ax_loss.plot(xs, h["loss"], "o-", color=color, label=s["label"])
         if h.get("accuracy"):
-            ax_acc.plot(xs, [100 * a for a in h["accuracy"]], "o-", color=color, label=f"{s['label']} train")
+            ax_acc.plot(xs, [None if a is None else 100 * a for a in h["accuracy"]], "o-", color=color,
+                        label=f"{s['label']} (train)")
         if h.get("eval_accuracy") and any(a is not None for a in h["eval_accuracy"]):
             ax_acc.plot(xs, [None if a is None else 100 * a for a in h["eval_accuracy"]], "s--", color=color,
-                        label=f"{s['label']} test")
+                        label=f"{s['label']} (test)")
         if h.get("lr"):
             ax_lr.plot(xs, h["lr"], "o-", color=color, label=s["label"])
         start += n
+    from matplotlib.ticker import MaxNLocator
+
     for ax, title in ((ax_loss, "training loss"), (ax_acc, "accuracy (%)"), (ax_lr, "learning rate (end of epoch)")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
         ax.set_xlabel("epoch (all stages)")
         ax.grid(alpha=0.3)
@@ -204,8 +208,9 @@ def plot_layers(metrics: dict[str, Any]) -> bytes | None:
         ax.set_xticks(range(len(layers)))
         ax.set_xticklabels(layers, rotation=45, ha="right", fontsize=7)
         ax.set_title(title)
+        ax.set_ylim(0, 125)  # room above 100% for the legend
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", ncol=min(len(rows), 4))
     return _png(fig)
 
 
@@ -259,7 +264,10 @@ def _summary_lines(metrics: dict[str, Any]) -> list[str]:
             for b, v in (final.get("speedup") or {}).items():
                 lines.append(f"- {fmt(v)} {label.format(b=b)}")
         elif key == "accuracy_drop" and final.get(key) is not None:
-            lines.append(f"- {-final[key]:+.2f} points {label}")
+            where = f" (on {final['accuracy_backend']})" if final.get("accuracy_backend") else ""
+            lines.append(f"- {-final[key]:+.2f} points {label}{where}")
+            for b, backend in (final.get("best_backend") or {}).items():
+                lines.append(f"- best backend at batch {b}: {backend}")
         elif final.get(key) is not None:
             lines.append(f"- {fmt(final[key])} {label}")
     return lines

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -14,17 +13,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def sections() -> dict[str, list[str]]:
     """Section title -> names. Algorithm packages that are not part of this build are skipped."""
     from .. import data, models, registry
+    from ..recipe import import_algorithms
     from ..train.config import LOSSES, OPTIMIZERS, SCHEDULES
 
-    for pkg in ("prune", "quant", "distill"):  # importing them registers their algorithm names
-        try:
-            importlib.import_module(f"slimtorch.{pkg}")
-        except ImportError:
-            pass
+    import_algorithms()  # importing the pillars registers their algorithm names
     out = {"models": models.names(), "datasets": data.names(), "optimizers": list(OPTIMIZERS),
            "schedules": list(SCHEDULES), "losses": list(LOSSES)}
-    kinds = sorted({kind for kind in registry._KINDS.values()})
-    for kind in kinds:
+    for kind in registry.kinds():
         out[f"algorithms ({kind})"] = registry.names(kind)
     return out
 

@@ -46,9 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATA)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    p.add_argument("--teacher", default=None, help="distill from a saved model directory or a pretrained zoo name")
-    p.add_argument("--temperature", type=float, default=4.0, help="distillation temperature")
-    p.add_argument("--alpha", type=float, default=0.9, help="weight of the distillation term")
+    from ..distill.cli_args import add_distill_arguments
+
+    add_distill_arguments(p)
     return p
 
 
@@ -126,26 +126,15 @@ def _build_model(name: str, kwargs: dict[str, Any], train: Any):
 
 
 def _distill_hook(args: argparse.Namespace):
-    from .. import io, models
+    from ..config import ConfigError
+    from ..distill.cli_args import distill_hook_from_args
     from . import UsageError
 
     try:
-        from ..distill import Distill
-    except ImportError:
-        raise UsageError("--teacher needs slimtorch.distill, which is not installed in this build") from None
-    if Path(args.teacher).is_dir():
-        teacher = io.load(args.teacher)
-    elif args.teacher in models.names():
-        try:
-            teacher = models.build(args.teacher, pretrained=True)
-        except (TypeError, ValueError, FileNotFoundError) as err:
-            raise UsageError(f"--teacher {args.teacher}: {err}") from None
-    else:
-        raise UsageError(f"--teacher: {args.teacher!r} is neither a saved model directory nor a zoo model; "
-                         f"allowed zoo names: {', '.join(models.names())}")
-    try:
-        return Distill(teacher, temperature=args.temperature, alpha=args.alpha)
-    except ValueError as err:
+        return distill_hook_from_args(args)
+    except ConfigError as err:
+        raise UsageError(f"--{err.path or 'teacher'}: {str(err).split(': ', 1)[-1]}") from None
+    except (ValueError, FileNotFoundError) as err:
         raise UsageError(f"--teacher: {err}") from None
 
 

@@ -43,9 +43,7 @@ def onnx_runner(model: nn.Module, example: torch.Tensor, path: Path) -> Callable
     from ..quant import export_onnx
 
     export_onnx(model, str(path), example_inputs=example[:1])
-    sess = _ort_session(path)
-    name = sess.get_inputs()[0].name
-    return lambda x: sess.run(None, {name: x.numpy()})
+    return _session_runner(path)
 
 
 def module_backend(model: nn.Module) -> str:
@@ -53,6 +51,33 @@ def module_backend(model: nn.Module) -> str:
     quantized model, whose quantizer chose the engine."""
     engine = getattr(model, "backend", None)
     return f"int8-{engine}" if isinstance(engine, str) else "eager"
+
+
+def _why(err: Exception) -> str:
+    return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:200]
+
+
+def _session_runner(path: Path) -> Callable[[torch.Tensor], Any]:
+    sess = _ort_session(path)
+    name = sess.get_inputs()[0].name
+    return lambda x: sess.run(None, {name: x.numpy()})
+
+
+def dequantized_runner(model: nn.Module, path: Path) -> Callable[[torch.Tensor], Any] | None:
+    """For an int8 model: its network in fp32 onnxruntime with the int8 weights dequantized (int8 on
+    disk, float compute), or None for other models. Where int8 kernels lose to fp32 (small convs
+    on CPUs without VNNI) this is the fastest way to deploy the small file; its accuracy is measured."""
+    from ..quant import QuantizedModel
+
+    if not isinstance(model, QuantizedModel):
+        return None
+    import onnx
+
+    from ..quant.onnx_export import qdq_model
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(qdq_model(model, int8=False), str(path))
+    return _session_runner(path)
 
 
 def backend_runners(model: nn.Module, example: torch.Tensor, backends: tuple[str, ...],
@@ -68,8 +93,28 @@ def backend_runners(model: nn.Module, example: torch.Tensor, backends: tuple[str
                 warnings.simplefilter("ignore")  # exporter chatter; a failure is reported below
                 runners["onnxruntime"] = onnx_runner(model, example, work_dir / "model.onnx")
         except Exception as err:  # any exporter/runtime failure only removes this backend from the table
-            missing["onnxruntime"] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:200]
+            missing["onnxruntime"] = _why(err)
+        try:
+            fp32 = dequantized_runner(model, work_dir / "model-fp32.onnx")
+            if fp32 is not None:
+                runners["onnxruntime-fp32"] = fp32
+        except Exception as err:  # as above: one backend fewer, and the table says why
+            missing["onnxruntime-fp32"] = _why(err)
     return runners, missing
+
+
+def runner_accuracy(fn: Callable[[torch.Tensor], Any], data: Any, batch: int = 512) -> float | None:
+    """Top-1 accuracy of a backend's outputs on a labelled in-memory dataset (None if not applicable)."""
+    x, y = getattr(data, "x", None), getattr(data, "y", None)
+    if x is None or y is None or y.dtype != torch.int64 or y.ndim != 1 or not len(y):
+        return None
+    correct = 0
+    with torch.inference_mode():
+        for i in range(0, len(x), batch):
+            out = fn(x[i:i + batch])
+            out = torch.as_tensor(out[0] if isinstance(out, (list, tuple)) else out)
+            correct += int((out.argmax(-1) == y[i:i + batch]).sum())
+    return correct / len(y)
 
 
 def _kept(row: list[dict], base: list[dict]) -> list[dict[str, Any]]:
@@ -113,6 +158,9 @@ def measure_models(models: dict[str, nn.Module], baseline: str, example: torch.T
         row["label"] = label
         row["bytes_on_disk"] = (disk_bytes or {}).get(label) or rep.get("bytes")
         runners[label], row["unavailable"] = backend_runners(model, example, backends, work_dir / label)
+        if module_backend(model) != "eager" and eval_data is not None:
+            # an int8 model's backends do not share one arithmetic: each one's accuracy is its own
+            row["backend_accuracy"] = {name: runner_accuracy(fn, eval_data) for name, fn in runners[label].items()}
         rows[label] = row
     for b in batch_sizes:
         x = batch_of(example, b)

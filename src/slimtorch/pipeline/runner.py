@@ -128,13 +128,26 @@ def run(recipe: Any, out: str | Path | None = None, quiet: bool = False) -> RunR
     return RunResult(run_dir, metrics, store.get(current))
 
 
+_NOT_KEYED = ("quiet", "out", "resume")  # how a stage reports and where it checkpoints, not what it computes
+
+
+def _keyed(stage: Any) -> dict[str, Any]:
+    """The stage's config as it enters its key: everything but the fields that do not change results."""
+    d = stage.to_dict()
+    if stage.train is not None:
+        d["train"] = {k: v for k, v in stage.train.to_dict().items() if k not in _NOT_KEYED}
+        d[stage.name] = {k: v for k, v in d[stage.name].items() if k not in _NOT_KEYED or stage.kind != "train"}
+        d.pop("fit", None)  # already folded into d["train"]
+    return d
+
+
 def _run_stage(stage: Any, current: str, ctx: Context, state: RunState, total: int) -> dict[str, Any]:
     label = ctx.stage_labels[stage.index]
     folder = f"{stage.index:02d}-{stage.name}"
     stage_dir = ctx.run_dir / "stages" / folder
     applier = APPLIERS[stage.kind]
     ctx.stage_inputs[stage.index] = current
-    key = stage_key(stage.to_dict(), stage_inputs(stage, current, ctx), {"data": ctx.recipe.data.to_dict()})
+    key = stage_key(_keyed(stage), stage_inputs(stage, current, ctx), {"data": ctx.recipe.data.to_dict()})
     head = f"[{stage.index + 1}/{total}] {label}"
     done = state.finished(folder, key, stage_dir)
     if done is not None:
@@ -164,14 +177,20 @@ def _run_stage(stage: Any, current: str, ctx: Context, state: RunState, total: i
 
 
 def _final(measure: dict[str, Any] | None, baseline: str, final: str) -> dict[str, Any]:
+    """The headline: the final model vs the baseline. Its accuracy is the one of the backend that is
+    fastest at the largest batch (an int8 model's backends differ in arithmetic)."""
     rows = {r["label"]: r for r in (measure or {}).get("rows", [])}
     if final not in rows or baseline not in rows:
         return {"label": final}
     f, b = rows[final], rows[baseline]
+    batch = str((measure or {}).get("batch_sizes", [""])[-1])
+    backend = ((f.get("best") or {}).get(batch) or {}).get("backend")
+    acc = (f.get("backend_accuracy") or {}).get(backend, f.get("accuracy"))
     drop = None
-    if f.get("accuracy") is not None and b.get("accuracy") is not None:
-        drop = round(100 * (b["accuracy"] - f["accuracy"]), 3)
-    return {"label": final, "speedup": f.get("speedup"), "size_ratio": f.get("size_ratio"), "accuracy_drop": drop,
+    if acc is not None and b.get("accuracy") is not None:
+        drop = round(100 * (b["accuracy"] - acc), 3)
+    return {"label": final, "speedup": f.get("speedup"), "size_ratio": f.get("size_ratio"), "accuracy": acc,
+            "accuracy_backend": backend, "accuracy_drop": drop,
             "best_backend": {k: v["backend"] for k, v in (f.get("best") or {}).items()}}
 
 

@@ -103,3 +103,19 @@ def test_run_state_records(tmp_path):
     assert again.finished("00-train", "k2", stage_dir) is None
     (tmp_path / "state.json").write_text("{not json")
     assert RunState(tmp_path).records == {}  # unreadable state costs a rerun, never a wrong skip
+
+
+def test_int8_model_gets_each_backend_with_its_own_accuracy(data, tmp_path):
+    from slimtorch.quant import Int8, quantize
+
+    base = mlp(16).eval()
+    q = quantize(base, Int8(backend="integer", calib_batches=1), calib_data=data)
+    res = measure_models({"base": base, "int8": q}, "base", data.x[:8], eval_data=data, batch_sizes=(4,),
+                         repeats=1, warmup=0, work_dir=tmp_path)
+    rows = {r["label"]: r for r in res["rows"]}
+    assert set(rows["base"]["latency_ms"]) == {"eager", "onnxruntime"}
+    assert set(rows["int8"]["latency_ms"]) == {"int8-integer", "onnxruntime", "onnxruntime-fp32"}
+    accs = rows["int8"]["backend_accuracy"]
+    assert set(accs) == {"int8-integer", "onnxruntime", "onnxruntime-fp32"}
+    assert accs["int8-integer"] == pytest.approx(rows["int8"]["accuracy"])  # the module itself
+    assert "backend_accuracy" not in rows["base"]  # fp32 backends share one arithmetic

@@ -63,6 +63,10 @@ def test_run_dir_layout_and_resume_skips_unchanged(tmp_path, capsys):
     assert again.metrics["measure"] == first.metrics["measure"]  # the skipped measure keeps its numbers
     torch.testing.assert_close(weights(again.model), weights(first.model))
 
+    # how a stage reports is not part of its key
+    quiet_off = runner.run(tiny(**{"train.quiet": False}), out=out, quiet=True)
+    assert [s["skipped"] for s in quiet_off.metrics["stages"]] == [True] * 4
+
     # changing one field reruns that stage and every later one, never an earlier one
     changed = runner.run(tiny(**{"stages[1].train.lr": 0.05}), out=out, quiet=True)
     assert [s["skipped"] for s in changed.metrics["stages"]] == [True, False, False, False]

