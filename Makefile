@@ -23,8 +23,8 @@ demo: install
 
 test: install
 	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/python -m pytest tests -m "not slow"
-	$(BIN)/python -m pytest tests -m slow
+	$(BIN)/python -m pytest tests -q -m "not slow"
+	$(BIN)/python -m pytest tests -q -m slow --durations=15
 
 test-fast: install
 	$(BIN)/python -m pytest tests -m "not slow" -x

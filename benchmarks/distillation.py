@@ -37,6 +37,8 @@ from slimtorch.train import TrainConfig, fit
 
 PAPER = {"teacher": 67, "student alone": 146, "student distilled (T=20)": 74}
 SWEEP_T = (1.0, 2.5, 4.0, 8.0, 20.0)
+ALPHA = 0.9  # weight of the soft targets at T=20 (the hard labels get 1 - ALPHA); see main() for the search
+FINETUNE_LR = 3e-4  # pruned LeNet-5 starts from trained weights: a smaller step than from scratch
 RESULTS = Path(__file__).parent / "results" / "distillation.json"
 
 
@@ -60,16 +62,20 @@ class RandomShift(nn.Module):
         return padded[torch.arange(n).view(n, 1, 1), rows, cols].reshape(n, 784)
 
 
-def train(model: nn.Module, data, epochs: int, lr: float, hooks=(), seed: int = 0) -> float:
-    """SGD + Nesterov momentum with a cosine schedule through st.fit; returns the seconds taken."""
+# One recipe for every run (chosen on the full 60k rows, see the module docstring): Adam is insensitive to
+# the scale of the loss, so the T²-scaled soft-target term at T=20 trains at the same learning rate as CE,
+# where SGD at lr 0.05 diverged on it; batch 256 halves the per-row cost of batch 128 on this CPU.
+RECIPE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 256, "schedule": "cosine"}
+
+
+def train(model: nn.Module, data, epochs: int, lr: float | None = None, hooks=(), seed: int = 0) -> float:
+    """Adam with a cosine schedule (RECIPE) through st.fit; returns the seconds taken."""
     cfg = TrainConfig(
         epochs=epochs,
-        batch_size=128,
-        optimizer="sgd",
-        lr=lr,
-        momentum=0.9,
-        nesterov=True,
-        schedule="cosine",
+        batch_size=RECIPE["batch_size"],
+        optimizer=RECIPE["optimizer"],
+        lr=RECIPE["lr"] if lr is None else lr,
+        schedule=RECIPE["schedule"],
         seed=seed,
         quiet=True,
     )
@@ -83,23 +89,23 @@ def errors(model: nn.Module, test) -> int:
 
 
 def gap_closed(alone: int, distilled: int, teacher: int) -> float:
-    """Fraction of the (student alone - teacher) error gap removed by distillation."""
-    return (alone - distilled) / (alone - teacher) if alone != teacher else float("nan")
+    """Fraction of the (student alone - teacher) error gap removed by distillation (nan if there is no gap)."""
+    return (alone - distilled) / (alone - teacher) if alone > teacher else float("nan")
 
 
 def hinton_table(train_set, test, epochs: int, log) -> tuple[list[dict], nn.Module, Distill]:
     torch.manual_seed(0)
     teacher = nn.Sequential(RandomShift(2), build("mlp", widths=[784, 1200, 1200, 10], dropout=0.5))
-    secs = train(teacher, train_set, epochs["teacher"], lr=0.1)
+    secs = train(teacher, train_set, epochs["teacher"])
     teacher.eval()
     log(f"teacher trained in {secs:.0f}s")
     torch.manual_seed(1)
     init = build("mlp", widths=[784, 800, 800, 10])
     alone, distilled = copy.deepcopy(init), copy.deepcopy(init)
-    secs_alone = train(alone, train_set, epochs["student"], lr=0.05)
+    secs_alone = train(alone, train_set, epochs["student"])
     log(f"student alone trained in {secs_alone:.0f}s")
-    kd = Distill(teacher, temperature=20.0, alpha=0.9, cache=True)  # fixed data: the teacher runs in epoch 1 only
-    secs_kd = train(distilled, train_set, epochs["student"], lr=0.05, hooks=[kd])
+    kd = Distill(teacher, temperature=20.0, alpha=ALPHA, cache=True)  # fixed data: the teacher runs in epoch 1 only
+    secs_kd = train(distilled, train_set, epochs["student"], hooks=[kd])
     log(f"student distilled trained in {secs_kd:.0f}s (teacher forward calls: {kd.teacher_calls})")
     rows = [
         {
@@ -133,13 +139,13 @@ def small_student_sweep(train_set, test, teacher: nn.Module, shared: Distill, ep
     torch.manual_seed(2)
     init = build("mlp", widths=[784, 30, 30, 10])
     alone = copy.deepcopy(init)
-    train(alone, train_set, epochs, lr=0.05)
+    train(alone, train_set, epochs)
     rows = [{"T": "alone", "errors": errors(alone, test)}]
     for t in SWEEP_T:
         student = copy.deepcopy(init)
-        kd = Distill(teacher, temperature=t, alpha=0.9, cache=True)
+        kd = Distill(teacher, temperature=t, alpha=ALPHA, cache=True)
         kd.cache = shared.cache  # teacher logits do not depend on T: reuse the ones cached above
-        train(student, train_set, epochs, lr=0.05, hooks=[kd])
+        train(student, train_set, epochs, hooks=[kd])
         rows.append({"T": t, "errors": errors(student, test), "teacher_calls": kd.teacher_calls})
         log(f"30-unit student T={t}: {rows[-1]['errors']} errors")
     return rows
@@ -152,7 +158,7 @@ def pruned_lenet(train_set, test, epochs: dict, log) -> dict:
         return {"skipped": f"slimtorch.prune not available ({err})"}
     torch.manual_seed(3)
     teacher = build("lenet5")
-    train(teacher, train_set, epochs["lenet"], lr=0.05)
+    train(teacher, train_set, epochs["lenet"])
     teacher.eval()
     pruned = prune(copy.deepcopy(teacher), ChannelPrune(ratio=0.5), example_inputs=train_set.x[:2])
     params = {
@@ -172,7 +178,7 @@ def pruned_lenet(train_set, test, epochs: dict, log) -> dict:
     }
     for name, hooks in variants.items():
         student = copy.deepcopy(pruned)
-        train(student, train_set, epochs["finetune"], lr=0.01, hooks=hooks)
+        train(student, train_set, epochs["finetune"], lr=FINETUNE_LR, hooks=hooks)
         row = {"model": name, "errors": errors(student, test)}
         if hooks and hooks[0].adapter_specs:
             row["adapters"] = hooks[0].adapter_specs
@@ -195,7 +201,7 @@ def cache_speedup(train_set, teacher: nn.Module, shared: Distill, rows: int, rep
     times: dict[str, list[float]] = {k: [] for k in hooks}
     for _ in range(repeats):
         for name in hooks:  # round-robin so machine drift hits both alike
-            times[name].append(train(students[name], data, 1, lr=0.05, hooks=[hooks[name]]))
+            times[name].append(train(students[name], data, 1, hooks=[hooks[name]]))
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
         "rows": rows,
@@ -208,18 +214,21 @@ def cache_speedup(train_set, teacher: nn.Module, shared: Distill, rows: int, rep
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="about 10 minutes: 3,000 training rows")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (pinned)")
+    parser.add_argument("--quick", action="store_true", help="a few minutes: 10,000 training rows, 2 epochs")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (pinned; 1 beat 2 on the loaded 2-core box)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
-        # Few rows, many epochs: the regime where a student alone overfits and soft targets help (as in the
-        # paper's long runs); 3 epochs on 10k rows measured distillation *worse* (516 -> 596 errors), because
-        # at T=20 the soft-target gradient is ~(z_s - z_t)/C, smaller than CE's, so short runs under-train.
-        n_train, ep = 3_000, {"teacher": 10, "student": 10, "small": 10, "lenet": 8, "finetune": 2}
+        # A smoke run only: the paper's effect needs the full data and enough epochs for the unregularised
+        # student to overfit (its advantage over the student alone is regularisation).
+        n_train, ep = 10_000, {"teacher": 2, "student": 2, "small": 2, "lenet": 1, "finetune": 1}
         cache_rows, repeats = 2000, 3
     else:
-        n_train, ep = 60_000, {"teacher": 12, "student": 10, "small": 10, "lenet": 3, "finetune": 1}
+        # Full 60k rows; epochs, not data or nets, are what the ~15 CPU-minute budget cuts (the paper trained
+        # for hundreds of epochs). 8 Adam epochs already bring the student alone to the paper's ~146 errors.
+        n_train, ep = 60_000, {"teacher": 8, "student": 8, "small": 5, "lenet": 2, "finetune": 1}
         cache_rows, repeats = 10_000, 3
     t_start = time.perf_counter()
     log = lambda msg: print(f"[{time.perf_counter() - t_start:6.0f}s] {msg}", flush=True)
@@ -236,15 +245,19 @@ def main() -> None:
     e = {r["model"]: r["errors"] for r in table}
     closed = gap_closed(e["student alone"], e["student distilled (T=20)"], e["teacher"])
     print(f"\n## Hinton et al. 2015 §3 on MNIST ({n_train} training rows; {args.threads} torch threads)\n")
+    print(f"recipe: {RECIPE}; distillation T=20, alpha={ALPHA} (hard labels weighted {1 - ALPHA:.2g})\n")
     print("| model | net | epochs | test errors (ours) | test errors (paper) | train s |")
     print("|---|---|---|---|---|---|")
     for r in table:
         cells = [r["model"], r["net"], r["epochs"], r["errors"], r["paper_errors"], f"{r['seconds']:.0f}"]
         print("| " + " | ".join(map(str, cells)) + " |")
     paper_closed = gap_closed(146, 74, 67)
-    verdict = "met" if closed >= 0.6 else "NOT met"
+    if e["teacher"] >= e["student alone"]:
+        verdict = "NOT met: the teacher is not better than the student alone, so there is no gap to close"
+    else:
+        verdict = "met" if closed >= 0.6 else "NOT met"
     print(f"\nError gap closed by distillation: {closed:.0%} (paper {paper_closed:.0%}; target >= 60%: {verdict})")
-    print("\n## 784-30-30-10 student: alone vs distilled (alpha=0.9)\n")
+    print(f"\n## 784-30-30-10 student: alone vs distilled (alpha={ALPHA}, {ep['small']} epochs)\n")
     print("| T | test errors |\n|---|---|")
     for r in sweep:
         print(f"| {r['T']} | {r['errors']} |")
@@ -273,8 +286,12 @@ def main() -> None:
         "threads": args.threads,
         "train_rows": n_train,
         "epochs": ep,
+        "recipe": RECIPE,
+        "alpha": ALPHA,
+        "finetune_lr": FINETUNE_LR,
         "hinton": table,
         "gap_closed": closed,
+        "target_met": verdict == "met",
         "paper_gap_closed": paper_closed,
         "small_student": sweep,
         "cache": speed,
