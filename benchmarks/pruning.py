@@ -301,9 +301,9 @@ def main() -> None:
         out[name] = runners[name]()
         print(f"\n## {TITLES[name].format(threads=threads_note())}\n")
         print(table(out[name], HEADERS[name]), flush=True)
-    out["seconds"] = round(time.perf_counter() - t0, 1)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2))
+        out["seconds"] = round(time.perf_counter() - t0, 1)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(out, indent=2))  # after every section: an interrupted run keeps its numbers
     print(f"\nwrote {RESULTS} ({out['seconds']} s)")
 
 

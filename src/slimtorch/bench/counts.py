@@ -34,8 +34,10 @@ def weight_tensors(model: nn.Module) -> list[torch.Tensor]:
             seen.add(id(p))
             out.append(p)
     for module in model.modules():
-        for attr in ("weight", "bias"):
-            t = module_tensor(module, attr)
+        # a module that stores its weights in its own layout (quantized models) lists them itself
+        own = getattr(module, "weight_tensors", None)
+        found = own() if callable(own) else [module_tensor(module, attr) for attr in ("weight", "bias")]
+        for t in found:
             if t is not None and id(t) not in seen:
                 seen.add(id(t))
                 out.append(t)

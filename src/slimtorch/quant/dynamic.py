@@ -67,6 +67,10 @@ class DynamicLinear(nn.Module):
         self.reduce_range = True
         self._packed = None
 
+    def weight_tensors(self) -> list[torch.Tensor]:
+        """The int8 weight codes and the bias: what ``st.measure`` counts as parameters."""
+        return [self.weight_q, self.bias]
+
     @classmethod
     def from_linear(cls, lin: nn.Linear, per_channel: bool = True, bits: int = 8, reduce_range: bool = True,
                     act_absmax: torch.Tensor | None = None, alpha: float | None = None) -> DynamicLinear:

@@ -49,6 +49,11 @@ class QuantizedModel(nn.Module):
         i = self.points[value]
         return float(self.act_s[i]), int(self.act_z[i])
 
+    def weight_tensors(self) -> list[torch.Tensor]:
+        """The weights and biases (int8/int32 codes, or float for layers kept in float): what
+        ``st.measure`` counts as parameters."""
+        return [getattr(self, k) for k in self._shapes if k.rsplit("_", 1)[1] in ("wq", "bq", "wf", "bf")]
+
     def layer_ops(self) -> list[dict]:
         return [op for op in self.ops if op["op"] in ("conv", "linear")]
 

@@ -60,3 +60,11 @@ def test_saved_bytes_equals_files_on_disk(tmp_path):
 def test_saved_bytes_of_a_model_without_spec():
     # a plain module (not from the zoo) is still sized
     assert saved_bytes(nn.Linear(10, 10)) >= 4 * 110
+
+
+def test_quantized_model_weights_are_counted():
+    model = st.models.build("lenet5")
+    train, _ = st.data.load("mnist", limit=256)
+    q = st.quantize(model, st.Int8(backend="integer", calib_batches=1), calib_data=train)
+    assert count_params(q) == count_params(model)
+    assert 0 < count_nonzero(q) <= count_params(model)
