@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "GradualPrune": "slimtorch.prune",
     "IterativePrune": "slimtorch.prune",
     "register_surgery": "slimtorch.prune",
+    "KeepMasks": "slimtorch.prune",
     # quantization
     "quantize": "slimtorch.quant",
     "Int8": "slimtorch.quant",
