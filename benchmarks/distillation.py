@@ -15,9 +15,10 @@ Four measurements, all in one process:
 
 Every run uses RECIPE (Adam 1e-3, batch 256, cosine) through ``st.fit``; seeds are fixed. Exploration on
 the full data (8 epochs each, 8-epoch teacher at 127 errors, student alone 147): distilled at T=20 reached
-159 errors (alpha 0.9, Adam), 168 (alpha 1.0, soft targets only, Adam) and 165 (alpha 0.9, SGD Nesterov
-lr 0.05): in this budget matching the teacher's soft targets on the 60k clean rows does not transfer its
-jitter-learned generalisation; the paper's student trained far longer.
+159 errors (alpha 0.9, Adam), 168 (alpha 1.0, soft targets only), 145 (alpha 0.5), 165 (alpha 0.9, SGD
+Nesterov lr 0.05) and 149 (T=4, alpha 0.7). In this budget the teacher is only ~20 errors better than the
+student alone, and matching its soft targets on the 60k clean rows does not transfer its jitter-learned
+generalisation; the paper's teacher (67 errors) and students trained for far longer.
 
 Usage: ``python benchmarks/distillation.py [--quick] [--threads N]``. Prints markdown tables and
 writes benchmarks/results/distillation.json.
@@ -94,6 +95,11 @@ def train(model: nn.Module, data, epochs: int, lr: float | None = None, hooks=()
 
 def errors(model: nn.Module, test) -> int:
     return round((1.0 - evaluate(model, test)["accuracy"]) * len(test))
+
+
+def _finite(x: float) -> float | None:
+    """NaN (no gap) as null, so the results file stays strict JSON."""
+    return None if x != x else x
 
 
 def gap_closed(alone: int, distilled: int, teacher: int) -> float:
@@ -259,7 +265,8 @@ def main() -> None:
         verdict = "met" if closed >= 0.6 else "NOT met"
     print(f"\nError gap closed by distillation: {closed:.0%} (paper {paper_closed:.0%}; target >= 60%: {verdict})")
     jitter_closed = gap_closed(e["student alone + jitter"], e["student distilled (T=20) + jitter"], e["teacher"])
-    print(f"With ±2px jitter on the student too (not the paper's setting): gap closed {jitter_closed:.0%}")
+    jitter_note = f"{jitter_closed:.0%}" if jitter_closed == jitter_closed else "n/a (it already beats the teacher)"
+    print(f"With ±2px jitter on the student too (not the paper's setting): gap closed {jitter_note}")
     print(f"\n## 784-30-30-10 student: alone vs distilled (alpha={ALPHA}, {ep['small']} epochs)\n")
     print("| T | test errors |\n|---|---|")
     for r in sweep:
@@ -293,8 +300,8 @@ def main() -> None:
         "alpha": ALPHA,
         "finetune_lr": FINETUNE_LR,
         "hinton": table,
-        "gap_closed": closed,
-        "gap_closed_with_student_jitter": jitter_closed,
+        "gap_closed": _finite(closed),
+        "gap_closed_with_student_jitter": _finite(jitter_closed),
         "target_met": verdict == "met",
         "paper_gap_closed": paper_closed,
         "small_student": sweep,
