@@ -159,6 +159,8 @@ def plot_pareto(metrics: dict[str, Any]) -> bytes | None:
     rows = [r for r in meas.get("rows", []) if r.get("accuracy") is not None]
     if not rows:
         return None
+    from matplotlib.ticker import NullFormatter
+
     batch = str(meas.get("batch_sizes", ["1"])[-1])
     fig, (ax_lat, ax_size) = _figure(2, width=5.0, height=3.6)
     for ax, key, xlabel in ((ax_lat, "latency", f"latency @ batch {batch} (ms, best backend)"),
@@ -178,6 +180,7 @@ def plot_pareto(metrics: dict[str, Any]) -> bytes | None:
                     label="Pareto front")
             ax.legend(fontsize=7)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels on a narrow log axis overlap
         ax.set_xlabel(xlabel)
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3, which="both")
