@@ -98,7 +98,7 @@ def han_plans(quick: bool) -> dict[str, dict]:
     if quick:
         return {n: dict(epochs=1, lr=0.05, ft=2, ft_lr=0.02, ramp=0.5) for n in ("lenet300", "lenet5")}
     return {
-        "lenet300": dict(epochs=6, lr=0.1, ft=8, ft_lr=0.05, ramp=0.5),
+        "lenet300": dict(epochs=6, lr=0.1, ft=10, ft_lr=0.05, ramp=0.3),
         "lenet5": dict(epochs=4, lr=0.05, ft=6, ft_lr=0.05, ramp=0.5),
     }
 
@@ -170,7 +170,7 @@ def structural_plans(quick: bool, train_data) -> list[tuple]:
     sub = train_data.subset(10000)  # resnet_cifar-20: one 60k epoch costs ~25 min on 2 shared cores
     return [  # lenet5's dense model is the one the han section trained (same recipe, cached)
         ("lenet5", {}, train_data, 4, 0.05, train_data, 2, 0.01),
-        ("resnet_cifar", {"in_channels": 1, "depth": 20}, sub, 2, 0.05, sub, 1, 0.02),
+        ("resnet_cifar", {"in_channels": 1, "depth": 20}, sub, 2, 0.05, sub, 2, 0.02),
     ]
 
 
