@@ -156,10 +156,12 @@ class Distill(Hook):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        # on_fit_start has moved the teacher to the training device: rebuilt adapters go there too
+        device = next((p.device for p in self.teacher.parameters()), torch.device("cpu"))
         for name, spec in state.get("adapter_specs", {}).items():
             key = _key(name)
             if key not in self.adapters:
-                self.adapters[key] = build_adapter(spec)
+                self.adapters[key] = build_adapter(spec).to(device)
                 self.adapter_specs[name] = dict(spec)
         tensors = state.get("adapters", {})
         for key, module in self.adapters.items():

@@ -1,4 +1,4 @@
-"""Model zoo: ``build(name, **kwargs)`` for mlp, lenet300, lenet5, resnet_cifar, mobilenet_v2, mnist_cnn.
+"""Model zoo: ``build(name, **kwargs)`` for mlp, lenet300, lenet5, lenet5_caffe, resnet_cifar, mobilenet_v2, mnist_cnn.
 
 Pretrained weights come only from installed offline packages and load with ``weights_only=True``.
 

@@ -150,7 +150,7 @@ def measure_models(models: dict[str, nn.Module], baseline: str, example: torch.T
     rows: dict[str, dict[str, Any]] = {}
     runners: dict[str, dict[str, Callable]] = {}
     for label, model in models.items():
-        model.eval()
+        model.cpu().eval()  # a stage trained on a GPU leaves its model there; these measurements are CPU ones
         rep = bench.measure(model, example_inputs=example[:1], eval_data=eval_data, latency=False)
         row = {k: rep.get(k) for k in ("accuracy", "loss", "params", "nonzero_params", "macs", "per_layer")}
         if not row["macs"]:

@@ -100,7 +100,8 @@ class QAT(Hook):
         for name, mod in model.named_modules():
             if isinstance(mod, _LAYER) and not parametrize.is_parametrized(mod, "weight"):
                 bn = model.get_submodule(pairs[name]) if name in pairs else None
-                parametrize.register_parametrization(mod, "weight", _WeightFQ(wbits, self.cfg.quant.per_channel, bn))
+                fq = _WeightFQ(wbits, self.cfg.quant.per_channel, bn).to(mod.weight.device)  # runs at registration
+                parametrize.register_parametrization(mod, "weight", fq)
         gm = symbolic_trace(model)
         mods = dict(gm.named_modules())
         for node in list(gm.graph.nodes):

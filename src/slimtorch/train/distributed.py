@@ -58,6 +58,8 @@ def pick_device(name: str, info_local_rank: int | None = None) -> torch.device:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError("device: 'cuda' was asked for but torch sees no CUDA device; use 'cpu' or 'auto'")
+        if device.index is None:  # set_device needs an index: a bare "cuda" means the current GPU
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
     return device
 

@@ -24,6 +24,12 @@ def test_lenet5_params():
     assert count_params(st.models.build("lenet5")) == expected
 
 
+def test_lenet5_caffe_params_are_han_et_al_431k():
+    expected = _conv(1, 20, 5) + _conv(20, 50, 5) + _lin(800, 500) + _lin(500, 10)
+    assert expected == 431080
+    assert count_params(st.models.build("lenet5_caffe")) == expected
+
+
 def test_lenet300_params():
     assert count_params(st.models.build("lenet300")) == _lin(784, 300) + _lin(300, 100) + _lin(100, 10)
 

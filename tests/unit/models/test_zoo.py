@@ -12,6 +12,7 @@ CASES = [
     ("lenet300", {}, (2, 1, 28, 28), (2, 10)),
     ("lenet5", {}, (2, 1, 28, 28), (2, 10)),
     ("lenet5", {"in_channels": 3, "num_classes": 4}, (2, 3, 28, 28), (2, 4)),
+    ("lenet5_caffe", {}, (2, 1, 28, 28), (2, 10)),
     ("resnet_cifar", {"depth": 8, "in_channels": 1}, (2, 1, 28, 28), (2, 10)),
     ("resnet_cifar", {"depth": 14, "width": 8, "num_classes": 5}, (2, 3, 32, 32), (2, 5)),
     ("mobilenet_v2", {"num_classes": 7, "width_mult": 0.35}, (2, 3, 32, 32), (2, 7)),
@@ -21,7 +22,8 @@ CASES = [
 
 
 def test_names():
-    assert set(st.models.names()) == {"mlp", "lenet300", "lenet5", "resnet_cifar", "mobilenet_v2", "mnist_cnn"}
+    assert set(st.models.names()) == {
+        "mlp", "lenet300", "lenet5", "lenet5_caffe", "resnet_cifar", "mobilenet_v2", "mnist_cnn"}
 
 
 @pytest.mark.parametrize("name,kwargs,inp,out", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
