@@ -30,3 +30,16 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="device: 'cuda' was asked for but torch sees no CUDA device"):
             d.pick_device("cuda")
+
+
+@pytest.mark.parametrize("name, index", [("cuda", 3), ("cuda:1", 1), ("auto", 3)])
+def test_cuda_device_always_gets_an_index(monkeypatch, name, index):
+    """torch.cuda.set_device refuses a bare "cuda" (found on a GPU machine): the current GPU's index is filled in."""
+    seen = []
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 3)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda dev: seen.append(torch.device(dev)))
+    device = d.pick_device(name)
+    assert device == torch.device("cuda", index) and seen == [device]
