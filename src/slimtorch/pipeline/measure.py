@@ -28,14 +28,9 @@ def batch_of(x: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 def _ort_session(path: Path):
-    import onnxruntime as ort
+    from ..quant.backends.onnxruntime import session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = torch.get_num_threads()
-    opts.inter_op_num_threads = 1
-    # spinning ORT workers steal the CPU from torch candidates timed in the same round-robin
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    return session(path.read_bytes())  # non-spinning workers: they would steal the CPU from torch candidates
 
 
 def onnx_runner(model: nn.Module, example: torch.Tensor, path: Path) -> Callable[[torch.Tensor], Any]:
