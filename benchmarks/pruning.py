@@ -120,6 +120,7 @@ HEADERS = {
         "fine_tune_epochs",
         "mac_ratio",
         "params_ratio",
+        "same_pruned_weights_as",
     ],
 }
 TITLES = {
