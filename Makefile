@@ -22,7 +22,7 @@ demo: install
 	$(BIN)/slimtorch demo
 
 test: install
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples scripts
 	$(BIN)/python -m pytest tests -q -m "not slow"
 	$(BIN)/python -m pytest tests -q -m slow --durations=15
 
@@ -30,7 +30,7 @@ test-fast: install
 	$(BIN)/python -m pytest tests -m "not slow" -x
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples scripts
 	$(BIN)/ruff format --check src tests benchmarks examples
 
 bench: install

@@ -7,15 +7,16 @@ interleaved with the candidates, median of repeats, threads pinned and stated):
    channels of every group removed, batch 1 and 16, torch eager. The MAC ratio is printed beside the
    measured speedup. Peer in the same run: ``torch-pruning`` (if installed) at the same ratio.
 2. Han et al. (2015) Table 1 yardstick on the full MNIST training set (60k): LeNet-300-100 and the
-   paper's Caffe LeNet-5 (``lenet5_caffe``, 431K weights) pruned gradually (global magnitude, Zhu & Gupta cubic schedule during fine-tuning) to 8% of the
-   weights; test error beside the paper's (1.59% / 0.77%).
+   paper's Caffe LeNet-5 (``lenet5_caffe``, 431K weights) pruned gradually (global magnitude, Zhu & Gupta
+   cubic schedule during fine-tuning) to 8% of the weights; test error beside the paper's (1.59% / 0.77%).
 3. Peer for (2): ``torch.nn.utils.prune`` global L1 at the same sparsity, fine-tuned the same epochs:
    accuracy, latency and bytes on disk beside ours.
 4. Structural: LeNet-5 and resnet_cifar depth 20 (60k rows; ~4 min per resnet epoch on 2 quiet cores) with
    50% of the channels removed, BN re-estimated, recovered by distillation from the dense model: accuracy
    drop (target <= 0.3 points), torch-pruning's model recovered the same way if installed (when it keeps
-   exactly our channels, its row reuses our fine-tuning instead of repeating the same seeded run). Sections 2-4 live in ``pruning_accuracy.py``; every row
-   carries its exact settings. Dense baselines are cached under the temp dir and shared between sections.
+   exactly our channels, its row reuses our fine-tuning instead of repeating the same seeded run).
+   Sections 2-4 live in ``pruning_accuracy.py``; every row carries its exact settings. Dense baselines are
+   cached under the temp dir and shared between sections.
 
 Usage: ``python benchmarks/pruning.py [--quick] [--threads N] [--sections speed,han,structural]``.
 Prints markdown tables and writes benchmarks/results/pruning.json (sections not run keep their last numbers).
@@ -125,10 +126,10 @@ HEADERS = {
 }
 TITLES = {
     "speed": "Speed (torch eager, {threads}; speedup = dense time / pruned time, interleaved medians)",
-    "han": "Han et al. 2015 yardstick (paper, Table 1: LeNet-300-100 1.59% error, LeNet-5 (Caffe, 431K) 0.77%, both at 8% of "
-    "weights; targets <= 1.6% / <= 0.8% at <= 8%): gradual global magnitude pruning on full MNIST (error %, weights "
-    "kept %); peer = torch.nn.utils.prune global L1 at the same sparsity and fine-tuning, its bytes = its state dict "
-    "as torch leaves it (weight_orig + weight_mask)",
+    "han": "Han et al. 2015 yardstick (paper, Table 1: LeNet-300-100 1.59% error, LeNet-5 (Caffe, 431K) "
+    "0.77%, both at 8% of weights; targets <= 1.6% / <= 0.8% at <= 8%): gradual global magnitude pruning on "
+    "full MNIST (error %, weights kept %); peer = torch.nn.utils.prune global L1 at the same sparsity and "
+    "fine-tuning, its bytes = its state dict as torch leaves it (weight_orig + weight_mask)",
     "structural": "Structural: 50% of channels removed, BN re-estimated, recovered by distillation from the dense "
     "model (MNIST test accuracy %; target drop <= 0.3 points)",
 }
