@@ -197,7 +197,9 @@ def _han_grid(rows):
     return [dict(zip(keys, r)) for r in rows]
 
 
-# "first" searched widely; "second" refined around its best rows (teacher dropout 0.3, lenet300 fine-tuning).
+# "first" searched widely; "second" refined around its best rows (teacher dropout 0.3, lenet300 fine-tuning);
+# "third" tried pruned LeNet-5 recovery with Adam-trained teachers (KD lost there; the benchmark now uses SGD).
+# The rows of the session that chose the benchmarks' recipes: benchmarks/results/cuda_recipe_search.jsonl.
 GRIDS = {
     "first": {
         "hinton": {"teachers": [(0.5, 20), (0.3, 20), (0.5, 40), (0.3, 40)],
