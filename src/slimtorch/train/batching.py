@@ -3,7 +3,8 @@
 The order of epoch ``e`` is ``torch.randperm(N, generator=torch.Generator().manual_seed(seed + e))``:
 it depends only on (seed, epoch), so a resumed run and every DDP rank see exactly the same order
 without any generator state to carry around. In-memory :class:`ArrayDataset` data is sliced
-directly (one gather per batch, no per-sample Python); other datasets go through a DataLoader.
+directly (one gather per batch, no per-sample Python), and so is a ``TensorDataset`` of two tensors;
+other datasets go through a DataLoader.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ..data.arrays import ArrayDataset
 
@@ -59,7 +60,8 @@ class Batches:
     """Iterable of ``(indices, x, y)`` for one epoch's row order.
 
     Args:
-        data: an ArrayDataset (fast path) or any map-style dataset of ``(x, y)`` pairs.
+        data: an ArrayDataset or a two-tensor TensorDataset (fast path), or any map-style dataset of
+            ``(x, y)`` pairs.
         batch_size: rows per batch (the last batch may be smaller).
         device: where batches go; in-memory arrays are moved there once.
         num_workers: DataLoader workers for non-array datasets.
@@ -70,6 +72,8 @@ class Batches:
         self.arrays = None
         if isinstance(data, ArrayDataset):
             self.arrays = (data.x.to(device), data.y.to(device))
+        elif isinstance(data, TensorDataset) and len(data.tensors) == 2:  # the same rows, without a DataLoader
+            self.arrays = (data.tensors[0].to(device), data.tensors[1].to(device))
 
     def epoch(self, rows: torch.Tensor, in_order: bool = False) -> Iterator[Batch]:
         """Yield the batches that cover ``rows`` in order; ``in_order`` says rows is ``0..n-1``."""

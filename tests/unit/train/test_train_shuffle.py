@@ -1,11 +1,12 @@
 """Seeded per-epoch shuffling as the trainer actually applies it (observed through state.indices)."""
 
+import pytest
 import torch
 from train_helpers import blobs, mlp, params
 
 from slimtorch.hooks import Hook
 from slimtorch.train import TrainConfig, fit
-from slimtorch.train.batching import epoch_order, shard
+from slimtorch.train.batching import Batches, epoch_order, shard
 
 
 class RecordRows(Hook):
@@ -45,13 +46,33 @@ def test_no_shuffle_keeps_dataset_order():
     assert rows[0] == list(range(40)) and rows[1] == list(range(40))
 
 
-def test_dataloader_path_sees_the_same_order_and_trains_identically():
+class MapStyle(torch.utils.data.Dataset):
+    """A plain map-style dataset (per-row __getitem__): st.fit must take the DataLoader path for it."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+@pytest.mark.parametrize("wrap", [MapStyle, torch.utils.data.TensorDataset])
+def test_other_datasets_see_the_same_order_and_train_identically(wrap):
     data = blobs(n=40)
     rows_arr, model_arr = _run(data=data)
-    rows_dl, model_dl = _run(data=torch.utils.data.TensorDataset(data.x, data.y))
-    assert rows_arr == rows_dl
-    for a, b in zip(params(model_arr), params(model_dl)):
+    rows_other, model_other = _run(data=wrap(data.x, data.y))
+    assert rows_arr == rows_other
+    for a, b in zip(params(model_arr), params(model_other)):
         torch.testing.assert_close(a, b)
+
+
+def test_tensor_datasets_are_sliced_and_other_datasets_use_a_dataloader():
+    data = blobs(n=40)
+    assert Batches(torch.utils.data.TensorDataset(data.x, data.y), 8, torch.device("cpu")).arrays is not None
+    assert Batches(MapStyle(data.x, data.y), 8, torch.device("cpu")).arrays is None
 
 
 def test_shard_splits_evenly_and_covers_every_row():
