@@ -7,8 +7,8 @@ with the same batch size, optimizer (SGD, momentum 0.9), seeded shuffling and th
 - ``hand_slicing``: a seeded ``randperm`` each epoch and ``x[idx]`` slices of the in-memory tensors
 - ``st_fit_arrays``: ``st.fit`` on the ArrayDataset (its fast path slices tensors directly)
 - ``st_fit_dataset``: ``st.fit`` on the same data as a ``TensorDataset`` (sliced like arrays, no DataLoader)
-- ``hand_dataloader_mapstyle`` / ``st_fit_mapstyle``: both on a plain map-style Dataset (per-row
-  ``__getitem__``), where ``st.fit`` goes through a DataLoader too
+- ``hand_dataloader_mapstyle`` / ``st_fit_mapstyle``: both on a ``Subset`` of it, a plain map-style dataset
+  (per-row ``__getitem__``), where ``st.fit`` goes through a DataLoader too
 - ``lightning``: ``lightning.Trainer(max_epochs=1)`` with the TensorDataset DataLoader, when installed
 
 Candidates run round-robin (start rotated each round), median samples/s over the rounds. Ratios
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Subset, TensorDataset
 
 import slimtorch as st
 
@@ -68,19 +68,6 @@ def st_fit(model, data, bs, seed):
     cfg = st.TrainConfig(epochs=1, batch_size=bs, optimizer="sgd", lr=LR, momentum=MOMENTUM, seed=seed,
                          quiet=True, device="cpu")
     st.fit(model, data, cfg)
-
-
-class MapStyle(torch.utils.data.Dataset):
-    """A plain map-style dataset: one Python call per row, as most user datasets."""
-
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return self.x[i], self.y[i]
 
 
 def make_lightning(bs):
@@ -128,7 +115,7 @@ def main() -> None:
 
     train, _ = st.data.load("mnist", limit=rows)
     plain = TensorDataset(train.x, train.y)
-    mapstyle = MapStyle(train.x, train.y)
+    mapstyle = Subset(plain, range(len(plain)))  # a plain map-style dataset: one Python call per row
     torch.manual_seed(0)
     init = st.models.build("lenet5")
     lightning_run, lightning_note = make_lightning(args.batch_size)

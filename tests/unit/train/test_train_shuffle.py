@@ -46,20 +46,12 @@ def test_no_shuffle_keeps_dataset_order():
     assert rows[0] == list(range(40)) and rows[1] == list(range(40))
 
 
-class MapStyle(torch.utils.data.Dataset):
+def map_style(x, y):
     """A plain map-style dataset (per-row __getitem__): st.fit must take the DataLoader path for it."""
-
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return self.x[i], self.y[i]
+    return torch.utils.data.Subset(torch.utils.data.TensorDataset(x, y), range(len(x)))
 
 
-@pytest.mark.parametrize("wrap", [MapStyle, torch.utils.data.TensorDataset])
+@pytest.mark.parametrize("wrap", [map_style, torch.utils.data.TensorDataset])
 def test_other_datasets_see_the_same_order_and_train_identically(wrap):
     data = blobs(n=40)
     rows_arr, model_arr = _run(data=data)
@@ -72,7 +64,7 @@ def test_other_datasets_see_the_same_order_and_train_identically(wrap):
 def test_tensor_datasets_are_sliced_and_other_datasets_use_a_dataloader():
     data = blobs(n=40)
     assert Batches(torch.utils.data.TensorDataset(data.x, data.y), 8, torch.device("cpu")).arrays is not None
-    assert Batches(MapStyle(data.x, data.y), 8, torch.device("cpu")).arrays is None
+    assert Batches(map_style(data.x, data.y), 8, torch.device("cpu")).arrays is None
 
 
 def test_shard_splits_evenly_and_covers_every_row():
