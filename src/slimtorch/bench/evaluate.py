@@ -8,13 +8,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.arrays import ArrayDataset
+from ..data.arrays import in_memory_tensors
 
 
 def _batches(data: Dataset, batch_size: int):
-    """Yield (x, y) batches; ArrayDataset is sliced directly (no per-sample Python calls)."""
-    if isinstance(data, ArrayDataset):
-        x, y = data.tensors
+    """Yield (x, y) batches; in-memory tensors are sliced directly (no per-sample Python calls)."""
+    tensors = in_memory_tensors(data)
+    if tensors is not None:
+        x, y = tensors
         for start in range(0, len(x), batch_size):
             yield x[start:start + batch_size], y[start:start + batch_size]
     else:
@@ -58,7 +59,7 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 512,
 
     Args:
         model: any module whose forward takes the dataset's x and returns logits/outputs.
-        data: an ArrayDataset (sliced directly) or any map-style Dataset of (x, y).
+        data: an ArrayDataset or two-tensor TensorDataset (sliced directly), or any map-style Dataset of (x, y).
         batch_size: rows per forward pass.
         loss_fn: ``loss_fn(outputs, targets)`` returning a *mean* loss over the batch; default is
             cross-entropy for integer targets and MSE for float targets.

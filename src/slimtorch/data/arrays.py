@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, TensorDataset
 
 
 class ArrayDataset(Dataset):
@@ -34,3 +34,10 @@ class ArrayDataset(Dataset):
 
     def __repr__(self) -> str:
         return f"ArrayDataset({self.name}, n={len(self)}, x={tuple(self.x.shape[1:])}, y={tuple(self.y.shape[1:])})"
+
+
+def in_memory_tensors(data: Dataset) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(x, y)`` when ``data`` is an ArrayDataset or a two-tensor TensorDataset, to slice whole batches; else None."""
+    if isinstance(data, ArrayDataset) or (isinstance(data, TensorDataset) and len(data.tensors) == 2):
+        return data.tensors
+    return None

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset
 
-from ..data.arrays import ArrayDataset
+from ..data.arrays import in_memory_tensors
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (row indices, inputs, targets)
 
@@ -69,11 +69,8 @@ class Batches:
 
     def __init__(self, data: Dataset, batch_size: int, device: torch.device, num_workers: int = 0):
         self.data, self.batch_size, self.device, self.num_workers = data, batch_size, device, num_workers
-        self.arrays = None
-        if isinstance(data, ArrayDataset):
-            self.arrays = (data.x.to(device), data.y.to(device))
-        elif isinstance(data, TensorDataset) and len(data.tensors) == 2:  # the same rows, without a DataLoader
-            self.arrays = (data.tensors[0].to(device), data.tensors[1].to(device))
+        tensors = in_memory_tensors(data)
+        self.arrays = None if tensors is None else (tensors[0].to(device), tensors[1].to(device))
 
     def epoch(self, rows: torch.Tensor, in_order: bool = False) -> Iterator[Batch]:
         """Yield the batches that cover ``rows`` in order; ``in_order`` says rows is ``0..n-1``."""
