@@ -42,9 +42,9 @@ from torch import nn
 import slimtorch as st
 from slimtorch.bench import evaluate
 from slimtorch.data import MNIST_MEAN, MNIST_STD
-from slimtorch.distill import Distill
+from slimtorch.distillation import Distill
 from slimtorch.models import build
-from slimtorch.train import TrainConfig, fit
+from slimtorch.training import TrainConfig, fit
 
 PAPER = {"teacher": 67, "student alone": 146, "student distilled (T=20)": 74}
 SWEEP_T = (1.0, 2.5, 4.0, 8.0, 20.0)
@@ -154,9 +154,9 @@ def small_student_sweep(train_set, test, teacher: nn.Module, shared: Distill, ep
 
 def pruned_lenet(train_set, test, epochs: dict, log) -> dict:
     try:
-        from slimtorch.prune import ChannelPrune, prune
+        from slimtorch.pruning import ChannelPrune, prune
     except ImportError as err:
-        return {"skipped": f"slimtorch.prune not available ({err})"}
+        return {"skipped": f"slimtorch.pruning not available ({err})"}
     torch.manual_seed(3)
     teacher = build("lenet5")
     train(teacher, train_set, epochs["lenet"], lr=0.05, recipe=LENET_RECIPE)

@@ -22,11 +22,11 @@ from torch import nn
 
 import slimtorch as st
 from slimtorch.bench import count_macs, count_nonzero, evaluate, saved_bytes
-from slimtorch.distill import Distill
+from slimtorch.distillation import Distill
 from slimtorch.models import build
-from slimtorch.prune import ChannelPrune, GradualPrune
-from slimtorch.prune.masks import prunable
-from slimtorch.train import TrainConfig, fit, recalibrate_bn
+from slimtorch.pruning import ChannelPrune, GradualPrune
+from slimtorch.pruning.masks import prunable
+from slimtorch.training import TrainConfig, fit, recalibrate_bn
 
 PAPER = {"lenet300": {"error": 1.59, "weights_kept": 8.0}, "lenet5_caffe": {"error": 0.77, "weights_kept": 8.0}}
 TARGET_ERROR = {"lenet300": 1.6, "lenet5_caffe": 0.8}

@@ -29,9 +29,9 @@ import torch
 
 import slimtorch as st
 from slimtorch.bench import compare, evaluate, threads_note
-from slimtorch.quant import QAT, DynamicInt8, Int8, export_onnx, quantize
-from slimtorch.quant.backends.onnxruntime import session
-from slimtorch.train import TrainConfig, fit
+from slimtorch.quantization import QAT, DynamicInt8, Int8, export_onnx, quantize
+from slimtorch.quantization.backends.onnxruntime import session
+from slimtorch.training import TrainConfig, fit
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quantization_peers import minilm_peers, nncf_ptq, ort_static, torch_dynamic  # noqa: E402

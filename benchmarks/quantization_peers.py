@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from slimtorch.quant.backends.onnxruntime import session
+from slimtorch.quantization.backends.onnxruntime import session
 
 _TMP = tempfile.mkdtemp(prefix="slimtorch_quant_peers_")
 

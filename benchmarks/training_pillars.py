@@ -26,7 +26,7 @@ import torch
 
 import slimtorch as st
 from slimtorch.data.arrays import ArrayDataset
-from slimtorch.train import NonFiniteLossError
+from slimtorch.training import NonFiniteLossError
 
 RESULTS = Path(__file__).parent / "results" / "training_pillars.json"
 

@@ -12,7 +12,7 @@ import torch
 
 import slimtorch as st
 from slimtorch.bench import evaluate
-from slimtorch.distill import resolve_teacher
+from slimtorch.distillation import resolve_teacher
 
 
 def main() -> None:

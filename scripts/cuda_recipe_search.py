@@ -31,10 +31,10 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "benchmarks")]
 import distillation as kdb  # noqa: E402
 import pruning_accuracy as pab  # noqa: E402
 import slimtorch as st  # noqa: E402
-from slimtorch.distill import Distill  # noqa: E402
+from slimtorch.distillation import Distill  # noqa: E402
 from slimtorch.models import build  # noqa: E402
-from slimtorch.prune import GradualPrune  # noqa: E402
-from slimtorch.train import TrainConfig, fit, recalibrate_bn  # noqa: E402
+from slimtorch.pruning import GradualPrune  # noqa: E402
+from slimtorch.training import TrainConfig, fit, recalibrate_bn  # noqa: E402
 
 
 class Log:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import _aliases
+
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
@@ -18,44 +20,46 @@ _EXPORTS: dict[str, str] = {
     "register": "slimtorch.registry",
     "Hook": "slimtorch.hooks",
     "State": "slimtorch.hooks",
-    "save": "slimtorch.io",
-    "load": "slimtorch.io",
+    "save": "slimtorch.api",
+    "load": "slimtorch.api",
     "data": "slimtorch.data",
     "models": "slimtorch.models",
     # weight + training optimization
-    "TrainConfig": "slimtorch.train",
-    "History": "slimtorch.train",
-    "fit": "slimtorch.train",
-    "recalibrate_bn": "slimtorch.train",
+    "TrainConfig": "slimtorch.training",
+    "History": "slimtorch.training",
+    "fit": "slimtorch.api",
+    "recalibrate_bn": "slimtorch.api",
     # measuring
-    "measure": "slimtorch.bench",
+    "measure": "slimtorch.api",
     "Report": "slimtorch.bench",
     # pruning
-    "prune": "slimtorch.prune",
-    "MagnitudePrune": "slimtorch.prune",
-    "NMPrune": "slimtorch.prune",
-    "ChannelPrune": "slimtorch.prune",
-    "GradualPrune": "slimtorch.prune",
-    "IterativePrune": "slimtorch.prune",
-    "register_surgery": "slimtorch.prune",
-    "KeepMasks": "slimtorch.prune",
+    "prune": "slimtorch.api",
+    "MagnitudePrune": "slimtorch.pruning",
+    "NMPrune": "slimtorch.pruning",
+    "ChannelPrune": "slimtorch.pruning",
+    "GradualPrune": "slimtorch.pruning",
+    "IterativePrune": "slimtorch.pruning",
+    "register_surgery": "slimtorch.pruning",
+    "KeepMasks": "slimtorch.pruning",
     # quantization
-    "quantize": "slimtorch.quant",
-    "Int8": "slimtorch.quant",
-    "QAT": "slimtorch.quant",
-    "DynamicInt8": "slimtorch.quant",
-    "fold_batchnorm": "slimtorch.quant",
-    "sensitivity": "slimtorch.quant",
-    "export_onnx": "slimtorch.quant",
+    "quantize": "slimtorch.api",
+    "Int8": "slimtorch.quantization",
+    "QAT": "slimtorch.quantization",
+    "DynamicInt8": "slimtorch.quantization",
+    "fold_batchnorm": "slimtorch.quantization",
+    "sensitivity": "slimtorch.quantization",
+    "export_onnx": "slimtorch.api",
     # distillation
-    "Distill": "slimtorch.distill",
-    "DistillConfig": "slimtorch.distill",
-    "kd_loss": "slimtorch.distill",
+    "Distill": "slimtorch.distillation",
+    "DistillConfig": "slimtorch.distillation",
+    "kd_loss": "slimtorch.distillation",
     # pipeline
     "run_recipe": "slimtorch.recipe",
 }
 
 __all__ = sorted(_EXPORTS)
+
+_aliases.install()  # the first release's import paths (slimtorch.prune, .quant, ...) for one more release
 
 
 def __getattr__(name: str) -> Any:

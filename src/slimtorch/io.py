@@ -201,7 +201,7 @@ def load(directory: str | os.PathLike, map_location: str = "cpu") -> torch.nn.Mo
 
 def _import_algorithms() -> None:
     """Import the packages that register rebuilders and codecs."""
-    for mod in ("prune", "quant"):
+    for mod in ("pruning", "quantization"):
         try:
             importlib.import_module(f"slimtorch.{mod}")
         except ImportError:

@@ -117,7 +117,7 @@ def import_algorithms() -> None:
     """Import the pillars so that every algorithm and stage is registered."""
     import importlib
 
-    for mod in ("train", "prune", "quant", "distill", "pipeline.stages"):
+    for mod in ("training", "pruning", "quantization", "distillation", "pipeline.stages"):
         try:
             importlib.import_module(f"slimtorch.{mod}")
         except ModuleNotFoundError as err:  # a pillar that is not installed simply adds no stages
@@ -129,7 +129,7 @@ def train_config_class() -> type[Config]:
     """The TrainConfig class (registered as ``train`` by the trainer, or imported directly)."""
     if "train" in names():
         return config_class("train")
-    from .train import TrainConfig
+    from .training import TrainConfig
 
     return TrainConfig
 

@@ -53,6 +53,18 @@ def get_handler(cfg: Config) -> Callable:
     raise TypeError(f"no handler registered for {type(cfg).__name__}")
 
 
+def check_kind(cfg: object, kind: str, verb: str) -> None:
+    """Raise a one-line TypeError unless ``cfg`` is a registered config of ``kind``, naming the accepted ones."""
+    name = getattr(type(cfg), "registered_name", None)
+    if isinstance(cfg, Config) and name is not None and _KINDS.get(name) == kind:
+        return
+    accepted = ", ".join(f"{_CONFIGS[n].__name__} ({n})" for n in names(kind))
+    got = type(cfg).__name__
+    if isinstance(cfg, Config) and name in _KINDS:
+        got += f", a {_KINDS[name]} config" + (": pass it to st.fit(hooks=[...])" if _KINDS[name] == "hook" else "")
+    raise TypeError(f"{verb} takes one of: {accepted}; got {got}")
+
+
 def names(kind: str | None = None) -> list[str]:
     return sorted(n for n, k in _KINDS.items() if kind is None or k == kind)
 

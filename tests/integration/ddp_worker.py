@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from slimtorch.data.arrays import ArrayDataset
-from slimtorch.train import TrainConfig, fit
+from slimtorch.training import TrainConfig, fit
 
 
 def problem():

@@ -14,7 +14,7 @@ def sections() -> dict[str, list[str]]:
     """Section title -> names. Algorithm packages that are not part of this build are skipped."""
     from .. import data, models, registry
     from ..recipe import import_algorithms
-    from ..train.config import LOSSES, OPTIMIZERS, SCHEDULES
+    from ..training.config import LOSSES, OPTIMIZERS, SCHEDULES
 
     import_algorithms()  # importing the pillars registers their algorithm names
     out = {"models": models.names(), "datasets": data.names(), "optimizers": list(OPTIMIZERS),

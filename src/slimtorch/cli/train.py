@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..train.config import LOSSES, OPTIMIZERS, SCHEDULES
+from ..training.config import LOSSES, OPTIMIZERS, SCHEDULES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATA)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    from ..distill.cli_args import add_distill_arguments
+    from ..distillation.cli_args import add_distill_arguments
 
     add_distill_arguments(p)
     return p
@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from .. import data as data_mod
     from .. import io
-    from ..train import NonFiniteLossError, TrainConfig, fit
+    from ..training import NonFiniteLossError, TrainConfig, fit
     from . import UsageError
 
     if args.limit is not None and args.limit < 1:
@@ -127,7 +127,7 @@ def _build_model(name: str, kwargs: dict[str, Any], train: Any):
 
 def _distill_hook(args: argparse.Namespace):
     from ..config import ConfigError
-    from ..distill.cli_args import distill_hook_from_args
+    from ..distillation.cli_args import distill_hook_from_args
     from . import UsageError
 
     try:

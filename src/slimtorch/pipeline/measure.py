@@ -28,14 +28,14 @@ def batch_of(x: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 def _ort_session(path: Path):
-    from ..quant.backends.onnxruntime import session
+    from ..quantization.backends.onnxruntime import session
 
     return session(path.read_bytes())  # non-spinning workers: they would steal the CPU from torch candidates
 
 
 def onnx_runner(model: nn.Module, example: torch.Tensor, path: Path) -> Callable[[torch.Tensor], Any]:
     """Export ``model`` to ``path`` and return ``x -> outputs`` running it in onnxruntime."""
-    from ..quant import export_onnx
+    from ..quantization import export_onnx
 
     export_onnx(model, str(path), example_inputs=example[:1])
     return _session_runner(path)
@@ -62,13 +62,13 @@ def dequantized_runner(model: nn.Module, path: Path) -> Callable[[torch.Tensor],
     """For an int8 model: its network in fp32 onnxruntime with the int8 weights dequantized (int8 on
     disk, float compute), or None for other models. Where int8 kernels lose to fp32 (small convs
     on CPUs without VNNI) this is the fastest way to deploy the small file; its accuracy is measured."""
-    from ..quant import QuantizedModel
+    from ..quantization import QuantizedModel
 
     if not isinstance(model, QuantizedModel):
         return None
     import onnx
 
-    from ..quant.onnx_export import qdq_model
+    from ..quantization.onnx_export import qdq_model
 
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(qdq_model(model, int8=False), str(path))

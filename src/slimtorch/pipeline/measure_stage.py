@@ -51,7 +51,7 @@ def quant_sensitivity(cfg: MeasureConfig, ctx: Any) -> dict[str, Any] | None:
     if found is None:
         return None
     stage, label = found
-    from ..quant.sensitivity import sensitivity
+    from ..quantization.sensitivity import sensitivity
 
     model: nn.Module = ctx.store.fresh(label).eval()
     data = ctx.test_data.subset(cfg.sensitivity_samples) if hasattr(ctx.test_data, "subset") else ctx.test_data

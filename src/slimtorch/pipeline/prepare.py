@@ -110,7 +110,7 @@ def check_stages(recipe: Any) -> None:
             raise ConfigError(f"{stage.path}.teacher", "'baseline' is the model after the first train stage, "
                               "but none comes before; add a train stage or name a saved model folder or zoo model")
         if isinstance(teacher, str) and teacher != "baseline":
-            from ..distill import resolve_teacher
+            from ..distillation import resolve_teacher
 
             try:
                 resolve_teacher(teacher)

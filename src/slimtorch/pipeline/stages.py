@@ -105,7 +105,7 @@ def history_dict(history: Any) -> dict[str, list]:
 
 
 def _fit(stage: Any, model: nn.Module, ctx: Context, stage_dir: Path, resume: bool, hooks: list) -> Outcome:
-    from ..train import fit
+    from ..training import fit
 
     cfg = stage.train.replace(out=str(stage_dir / "checkpoints"), resume=resume,
                               quiet=ctx.quiet or stage.train.quiet)
@@ -133,7 +133,7 @@ def _has_bn(model: nn.Module) -> bool:
 
 
 def apply_prune(stage, model, ctx, stage_dir, resume) -> Outcome:
-    from ..prune import prune
+    from ..api import prune
 
     before = sum(p.numel() for p in model.parameters())
     kwargs = {}
@@ -142,7 +142,7 @@ def apply_prune(stage, model, ctx, stage_dir, resume) -> Outcome:
         kwargs["data"] = [(x[i:i + 128], y[i:i + 128]) for i in range(0, min(len(x), 512), 128)]
     model = prune(model, stage.config, example_inputs=ctx.example_inputs[:1], **kwargs)
     if _has_bn(model):  # removed channels leave BN statistics of the old mixture: re-estimate them
-        from ..train import recalibrate_bn
+        from ..training import recalibrate_bn
 
         recalibrate_bn(model, ctx.train_data, batches=20)
     after = sum(p.numel() for p in model.parameters())
@@ -150,7 +150,7 @@ def apply_prune(stage, model, ctx, stage_dir, resume) -> Outcome:
 
 
 def apply_quantize(stage, model, ctx, stage_dir, resume) -> Outcome:
-    from ..quant import quantize
+    from ..quantization import quantize
 
     model.eval()
     qmodel = quantize(model, stage.config, calib_data=ctx.train_data)

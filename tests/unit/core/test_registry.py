@@ -46,3 +46,33 @@ def test_missing_handler_raises():
 
     with pytest.raises(TypeError, match="no handler registered for Lonely"):
         registry.get_handler(Lonely())
+
+
+def test_verbs_reject_configs_of_another_kind():
+    import torch
+
+    import slimtorch as st
+
+    with pytest.raises(TypeError, match=r"st.prune takes one of: ChannelPrune \(channel_prune\), .*got Int8, a quantize"):
+        st.prune(torch.nn.Linear(2, 2), st.Int8())
+    with pytest.raises(TypeError, match=r"got GradualPruneConfig, a hook config: pass it to st.fit\(hooks=\[...\]\)"):
+        st.prune(torch.nn.Linear(2, 2), st.pruning.GradualPruneConfig())
+
+
+def test_old_import_paths_warn_and_alias_the_new_modules():
+    import importlib
+    import sys
+
+    import slimtorch as st
+    import slimtorch.pruning.graph as graph
+
+    for old in [m for m in sys.modules if m.split(".")[:2] in (["slimtorch", "prune"], ["slimtorch", "quant"])]:
+        del sys.modules[old]
+    with pytest.warns(DeprecationWarning, match="slimtorch.prune is deprecated"):
+        old_pkg = importlib.import_module("slimtorch.prune")
+    assert old_pkg.ChannelPrune is st.ChannelPrune
+    assert importlib.import_module("slimtorch.prune.graph") is graph
+    assert graph.__spec__.name == "slimtorch.pruning.graph"
+    with pytest.warns(DeprecationWarning, match="slimtorch.quant is deprecated"):
+        from slimtorch.quant import Int8
+    assert Int8 is st.Int8

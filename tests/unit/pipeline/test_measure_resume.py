@@ -106,7 +106,7 @@ def test_run_state_records(tmp_path):
 
 
 def test_int8_model_gets_each_backend_with_its_own_accuracy(data, tmp_path):
-    from slimtorch.quant import Int8, quantize
+    from slimtorch.quantization import Int8, quantize
 
     base = mlp(16).eval()
     q = quantize(base, Int8(backend="integer", calib_batches=1), calib_data=data)

@@ -6,7 +6,7 @@ import pytest
 
 from slimtorch.config import ConfigError
 from slimtorch.recipe import Recipe, apply_override, load_recipe, parse_recipe, parse_scalar, read_recipe_file
-from slimtorch.train import TrainConfig
+from slimtorch.training import TrainConfig
 
 BASE = {
     "model": {"name": "mlp", "widths": [64, 16, 10]},
@@ -29,8 +29,8 @@ def raw():
 
 
 def test_stages_become_the_registered_configs():
-    from slimtorch.distill import DistillConfig
-    from slimtorch.quant import Int8
+    from slimtorch.distillation import DistillConfig
+    from slimtorch.quantization import Int8
 
     r = parse_recipe(raw())
     assert [s.name for s in r.stages] == ["train", "distill", "fold_bn", "int8", "export_onnx", "measure"]

@@ -1,0 +1,47 @@
+"""The verbs of slimtorch: one call, one config object.
+
+``st.fit``, ``st.prune``, ``st.quantize``, ``st.measure``, ``st.save``, ``st.load``, ``st.export_onnx``,
+``st.recalibrate_bn``. A verb checks that its config is of its kind and names the accepted configs
+otherwise. ``slimtorch/__init__`` re-exports these names lazily, so ``import slimtorch`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from . import pruning as _pruning  # noqa: F401  (registers the prune configs and their handlers)
+from .bench.measure import measure
+from .config import Config
+from .io import load, save
+from .quantization.onnx_export import export_onnx
+from .quantization.ptq import quantize
+from .registry import check_kind, get_handler
+from .training.bn import recalibrate_bn
+from .training.trainer import fit
+
+
+def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, **kwargs: Any) -> nn.Module:
+    """Apply a prune config to ``model`` (in place where possible) and return the model to use.
+
+    Args:
+        model: the model.
+        cfg: ``MagnitudePrune``, ``NMPrune``, ``ChannelPrune`` or any config registered with kind="prune".
+        example_inputs: one batch; required by ``ChannelPrune`` (it traces the model once).
+        **kwargs: handler options, e.g. ``data=`` / ``loss_fn=`` for taylor importance.
+
+    Returns:
+        The pruned model.
+
+    Raises:
+        TypeError: ``cfg`` is not a prune config (the message names the accepted ones).
+
+    Example:
+        >>> small = st.prune(model, st.ChannelPrune(ratio=0.5), example_inputs=torch.randn(1, 3, 32, 32))
+    """
+    check_kind(cfg, "prune", "st.prune")
+    return get_handler(cfg)(model, cfg, example_inputs, **kwargs)
+
+
+__all__ = ["export_onnx", "fit", "load", "measure", "prune", "quantize", "recalibrate_bn", "save"]
