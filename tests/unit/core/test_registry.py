@@ -53,7 +53,7 @@ def test_verbs_reject_configs_of_another_kind():
 
     import slimtorch as st
 
-    with pytest.raises(TypeError, match=r"st.prune takes one of: ChannelPrune \(channel_prune\), .*got Int8, a quantize"):
+    with pytest.raises(TypeError, match=r"st.prune takes one of: ChannelPrune \(channel_prune\), .*got Int8"):
         st.prune(torch.nn.Linear(2, 2), st.Int8())
     with pytest.raises(TypeError, match=r"got GradualPruneConfig, a hook config: pass it to st.fit\(hooks=\[...\]\)"):
         st.prune(torch.nn.Linear(2, 2), st.pruning.GradualPruneConfig())
