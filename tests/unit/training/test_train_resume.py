@@ -119,13 +119,19 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path):
     data = ArrayDataset(x, torch.zeros(32, dtype=torch.long))
     with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 3: training stopped; no checkpoint"):
         fit(mlp(), data, TrainConfig(epochs=2, batch_size=8, shuffle=False, quiet=True, device="cpu"))
+    # with a run directory but before the first checkpoint: the message must not point at one
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 3: training stopped; no checkpoint was written") as e:
+        fit(mlp(), data, TrainConfig(epochs=2, batch_size=8, shuffle=False, quiet=True, device="cpu",
+                                     out=str(tmp_path / "early")))
+    assert str(tmp_path) not in str(e.value) and load_checkpoint(tmp_path / "early") is None
 
     class Poison(Hook):
         def on_step_start(self, state):
             if state.epoch == 1:  # second epoch, after the first checkpoint was written
                 state.model[0].weight.data[0, 0] = float("inf")
 
-    with pytest.raises(NonFiniteLossError, match=r"at epoch 2, step 5: .*last good checkpoint is in"):
+    with pytest.raises(NonFiniteLossError, match=r"at epoch 2, step 5: .*last good checkpoint is in .* \(written after "
+                                                 r"epoch 1\)"):
         fit(mlp(), blobs(n=32), _cfg(tmp_path, epochs=3, batch_size=8, schedule="constant", warmup_epochs=0,
                                      clip_norm=None), hooks=[Poison()])
     ckpt = load_checkpoint(tmp_path)
