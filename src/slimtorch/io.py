@@ -1,6 +1,7 @@
 """Save and load models as safetensors + JSON: no pickle, ever.
 
-A model is rebuilt from its *spec* (a zoo name or an importable factory with kwargs), then each
+A model is rebuilt from its *spec* (a zoo name, or an importable factory with kwargs when the
+caller trusts it: loading never runs code named by a file by default), then each
 recorded *transform* (a channel-pruning plan, a quantization layout, ...) is replayed on the
 structure by its registered rebuilder, and finally the tensors are loaded. Transforms register
 a rebuilder with :func:`register_rebuilder`; tensors may be encoded compactly by codecs
@@ -9,24 +10,43 @@ registered with :func:`register_codec` (e.g. sparse bitmask + values).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from .untrusted import (
+    ModelFileError,
+    UntrustedFactoryError,
+    check_factory,
+    check_meta,
+    check_shapes,
+    first_line,
+    read_header,
+    read_json,
+)
+
+__all__ = ["ModelFileError", "UntrustedFactoryError", "atomic_write", "build_from_spec", "load", "register_codec",
+           "register_rebuilder", "save", "trusting", "write_json"]
 
 SPEC_ATTR = "_slimtorch_spec"
 TRANSFORMS_ATTR = "_slimtorch_transforms"
 FORMAT_VERSION = 1
 
 _REBUILDERS: dict[str, Callable[[torch.nn.Module, dict], torch.nn.Module]] = {}
-# name -> (encode(name, tensor) -> dict[str, Tensor] | None, decode(name, tensors, meta) -> Tensor)
-_CODECS: dict[str, tuple[Callable, Callable]] = {}
+# name -> (encode(tensor), decode(parts, meta), shape(part shapes, meta) -> decoded shape)
+_CODECS: dict[str, tuple[Callable, Callable, Callable]] = {}
+_TRUST: contextvars.ContextVar[bool | frozenset[str]] = contextvars.ContextVar("slimtorch_trust_factory",
+                                                                               default=False)
 
 
 def register_rebuilder(kind: str, fn: Callable[[torch.nn.Module, dict], torch.nn.Module]) -> None:
@@ -34,10 +54,12 @@ def register_rebuilder(kind: str, fn: Callable[[torch.nn.Module, dict], torch.nn
     _REBUILDERS[kind] = fn
 
 
-def register_codec(name: str, encode: Callable, decode: Callable) -> None:
+def register_codec(name: str, encode: Callable, decode: Callable, shape: Callable) -> None:
     """Register a tensor codec. ``encode(tensor)`` returns (parts: dict[str, Tensor], meta) or None
-    when the codec does not pay off; ``decode(parts, meta)`` returns the tensor."""
-    _CODECS[name] = (encode, decode)
+    when the codec does not pay off; ``decode(parts, meta)`` returns the tensor; ``shape(part_shapes,
+    meta)`` returns the decoded shape, raising ValueError when the parts' sizes cannot hold it (it
+    runs on files we did not write, before anything is allocated)."""
+    _CODECS[name] = (encode, decode, shape)
 
 
 def set_spec(model: torch.nn.Module, spec: dict[str, Any]) -> torch.nn.Module:
@@ -61,9 +83,16 @@ def transforms(model: torch.nn.Module) -> list[dict[str, Any]]:
     return list(getattr(model, TRANSFORMS_ATTR, []))
 
 
-def build_from_spec(spec: dict[str, Any]) -> torch.nn.Module:
+def build_from_spec(spec: dict[str, Any], trust_factory: bool | Iterable[str] | None = None) -> torch.nn.Module:
+    """Build the architecture a spec names: a zoo model, or (only when trusted) an importable factory.
+
+    Raises:
+        UntrustedFactoryError: the spec names a factory and ``trust_factory`` (default: the trust in
+            force, see :func:`trusting`) does not cover it.
+    """
     kwargs = dict(spec.get("kwargs", {}))
     if "factory" in spec:
+        check_factory(spec, _TRUST.get() if trust_factory is None else trust_factory, "the model spec")
         fn = import_factory(spec["factory"])
         model = fn(**kwargs)
     else:
@@ -72,6 +101,17 @@ def build_from_spec(spec: dict[str, Any]) -> torch.nn.Module:
         kwargs.pop("pretrained", None)  # the weights come from the saved file
         model = build(spec["name"], **kwargs)
     return set_spec(model, spec)
+
+
+@contextlib.contextmanager
+def trusting(trust_factory: bool | Iterable[str]) -> Iterator[None]:
+    """Within the block, :func:`load` and :func:`build_from_spec` trust these factories (True: any)
+    unless their caller says otherwise: how a run trusts what its user allowed on the command line."""
+    token = _TRUST.set(trust_factory if isinstance(trust_factory, bool) else frozenset(trust_factory))
+    try:
+        yield
+    finally:
+        _TRUST.reset(token)
 
 
 def import_factory(path: str) -> Callable:
@@ -121,7 +161,7 @@ def _encode(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], di
     encodings: dict[str, Any] = {}
     for name, t in state.items():
         t = t.detach().cpu().contiguous()
-        for codec, (enc, _) in _CODECS.items():
+        for codec, (enc, _, _) in _CODECS.items():
             res = enc(t)
             if res is not None:
                 parts, meta = res
@@ -173,30 +213,90 @@ def save(model: torch.nn.Module, directory: str | os.PathLike, spec: dict[str, A
     return directory
 
 
-def load(directory: str | os.PathLike, map_location: str = "cpu") -> torch.nn.Module:
-    """Load a model saved by :func:`save`: rebuild, replay transforms, load tensors (no pickle).
+def load(directory: str | os.PathLike, map_location: str = "cpu",
+         trust_factory: bool | Iterable[str] | None = None) -> torch.nn.Module:
+    """Load a model saved by :func:`save`: check the files, rebuild, replay transforms, load tensors.
+
+    Nothing in the folder runs code: the architecture comes from the model zoo (a ``factory`` spec is
+    refused unless trusted), every declared size is checked against the file's bytes, and the
+    architecture is built on the meta device first so that its shapes are checked before any memory
+    is allocated.
+
+    Args:
+        directory: a folder written by :func:`save`.
+        map_location: device of the loaded tensors.
+        trust_factory: True to allow any ``factory`` spec (it imports and calls that code), or the
+            factories to allow; default: none, unless inside :func:`trusting`.
 
     Raises:
         FileNotFoundError: the folder has no model.json / model.safetensors.
-        ValueError: a recorded transform has no registered rebuilder.
+        ModelFileError: (a ValueError) a corrupt, truncated or inconsistent file, an unknown
+            transform, or an untrusted factory; the message is one line naming the file.
+
+    Example:
+        >>> model = st.load("runs/demo/stages/03-int8")  # doctest: +SKIP
     """
     directory = Path(directory)
     meta_path, weights_path = directory / "model.json", directory / "model.safetensors"
     for p in (meta_path, weights_path):
         if not p.exists():
             raise FileNotFoundError(f"{p} not found: is {directory} a folder written by st.save?")
-    meta = json.loads(meta_path.read_text())
+    meta = read_json(meta_path)
+    check_meta(meta, meta_path)
+    check_factory(meta["spec"], _TRUST.get() if trust_factory is None else trust_factory, meta_path)
     _import_algorithms()
-    model = build_from_spec(meta["spec"])
+    declared = _declared_shapes(read_header(weights_path), meta.get("encodings", {}), weights_path)
+    with torch.device("meta"):
+        try:
+            skeleton = _rebuild(meta, meta_path, trust=True)
+        except ModelFileError:
+            raise
+        except Exception:  # a builder that cannot run on the meta device: the strict load below still checks
+            skeleton = None
+    if skeleton is not None:
+        check_shapes({k: v.shape for k, v in skeleton.state_dict().items()}, declared, weights_path)
+    model = _rebuild(meta, meta_path, trust=True)
+    try:
+        state = _decode(load_file(str(weights_path), device=map_location), meta.get("encodings", {}))
+        model.load_state_dict(state)
+    except (SafetensorError, RuntimeError, KeyError, ValueError) as err:
+        raise ModelFileError(f"{weights_path}: cannot load the tensors ({first_line(err)})") from None
+    return model.eval()
+
+
+def _rebuild(meta: dict[str, Any], meta_path: Path, trust: bool) -> torch.nn.Module:
+    """The architecture of a checked model.json: build its spec, replay its transforms (no tensors)."""
+    try:
+        model = build_from_spec(meta["spec"], trust_factory=trust)
+    except (ValueError, TypeError, KeyError) as err:
+        raise ModelFileError(f"{meta_path}: cannot rebuild the architecture ({first_line(err)})") from None
     for t in meta.get("transforms", []):
         if t["kind"] not in _REBUILDERS:
-            raise ValueError(f"saved model uses transform {t['kind']!r}, unknown to this slimtorch; "
-                             f"known: {', '.join(sorted(_REBUILDERS)) or 'none'}")
-        model = _REBUILDERS[t["kind"]](model, t) or model
+            raise ModelFileError(f"{meta_path}: saved model uses transform {t['kind']!r}, unknown to this "
+                                 f"slimtorch; known: {', '.join(sorted(_REBUILDERS)) or 'none'}")
+        try:
+            model = _REBUILDERS[t["kind"]](model, t) or model
+        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as err:
+            raise ModelFileError(f"{meta_path}: cannot replay transform {t['kind']!r} ({first_line(err)})") from None
         record_transform(model, t["kind"], {k: v for k, v in t.items() if k != "kind"})
-    state = _decode(load_file(str(weights_path), device=map_location), meta.get("encodings", {}))
-    model.load_state_dict(state)
-    return model.eval()
+    return model
+
+
+def _declared_shapes(header: dict[str, dict[str, Any]], encodings: dict[str, Any], path: Path) -> dict[str, list]:
+    """The state-dict shapes a file declares: plain tensors from the header, encoded ones from their
+    codec, which checks the declared shape against its parts' sizes."""
+    shapes = {k: list(v["shape"]) for k, v in header.items() if "::" not in k}
+    for name, info in encodings.items():
+        parts = {p: header.get(f"{name}::{p}", {}).get("shape") for p in info["parts"]}
+        codec = _CODECS.get(info["codec"])
+        if codec is None or any(v is None for v in parts.values()):
+            raise ModelFileError(f"{path}: tensor {name!r} uses codec {info['codec']!r} with parts "
+                                 f"{sorted(parts)} that this file or slimtorch does not have")
+        try:
+            shapes[name] = list(codec[2](parts, info.get("meta")))
+        except (ValueError, TypeError, KeyError) as err:
+            raise ModelFileError(f"{path}: tensor {name!r}: {first_line(err)}") from None
+    return shapes
 
 
 def _import_algorithms() -> None:

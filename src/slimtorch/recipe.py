@@ -187,12 +187,8 @@ def parse_model(spec: Any) -> dict[str, Any]:
         kwargs = _mapping(spec.get("kwargs"), "model.kwargs")
         if not isinstance(spec["factory"], str):
             raise ConfigError("model.factory", "must be a string 'package.module:function'")
-        from .io import import_factory
-
-        try:
-            import_factory(spec["factory"])
-        except ValueError as err:
-            raise ConfigError("model.factory", str(err)) from None
+        if spec["factory"].count(":") != 1 or not all(spec["factory"].split(":")):
+            raise ConfigError("model.factory", f"got {spec['factory']!r}; must look like 'package.module:function'")
         return {"factory": spec["factory"], "kwargs": kwargs}
     from . import models
 
@@ -273,8 +269,11 @@ def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Recip
 
 
 def run_recipe(path_or_recipe: str | os.PathLike | Recipe, out: str | os.PathLike | None = None,
-               overrides: Iterable[str] = (), quiet: bool = False):
+               overrides: Iterable[str] = (), quiet: bool = False, trust_factory: bool = False):
     """Run a recipe's stages in order into a run directory (resumable); see :mod:`slimtorch.pipeline`.
+
+    ``trust_factory=True`` allows a recipe whose model is a ``factory`` (it imports and runs that code)
+    and saved teachers/stages built by one; by default only zoo models are built or loaded.
 
     Returns:
         A :class:`slimtorch.pipeline.RunResult` (run directory, metrics, final model).
@@ -287,7 +286,7 @@ def run_recipe(path_or_recipe: str | os.PathLike | Recipe, out: str | os.PathLik
             recipe = parse_recipe(_apply_all(recipe.to_dict(), overrides), name=recipe.name)
     else:
         recipe = load_recipe(path_or_recipe, overrides)
-    return run(recipe, out=out, quiet=quiet)
+    return run(recipe, out=out, quiet=quiet, trust_factory=trust_factory)
 
 
 def _apply_all(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import importlib
 import sys
 
 from ..config import ConfigError
+from ..untrusted import ModelFileError
 
 SUBCOMMANDS = ["train", "list", "run", "demo", "bench"]
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args._run(args) or 0)
-    except (UsageError, ConfigError, FileNotFoundError) as err:
+    except (UsageError, ConfigError, FileNotFoundError, ModelFileError) as err:
         print(f"slimtorch: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

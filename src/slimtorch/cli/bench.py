@@ -24,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--backends", nargs="+", default=["eager", "onnxruntime"], choices=["eager", "onnxruntime"])
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--json", default=None, metavar="FILE", help="also write the measurements as JSON")
+    p.add_argument("--trust-factory", action="store_true",
+                   help="allow a saved model whose model.json names a factory ('package.module:function'): "
+                        "that imports and runs the named code (default: zoo models only)")
     return p
 
 
@@ -75,11 +78,11 @@ def run(args: argparse.Namespace) -> int:
     if args.repeats < 1:
         raise UsageError(f"--repeats: got {args.repeats}; allowed: an integer >= 1")
     folder = model_dir(Path(args.path))
-    meta = json.loads((folder / "model.json").read_text())
     try:
-        model = load(folder)
+        model = load(folder, trust_factory=args.trust_factory)
     except ValueError as err:
         raise UsageError(f"path: cannot load {folder}: {err}") from None
+    meta = json.loads((folder / "model.json").read_text())  # checked by load
     example, test = _example(args, meta)
     label = meta.get("extra", {}).get("stage") or folder.name
     try:

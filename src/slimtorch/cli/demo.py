@@ -35,5 +35,5 @@ def run(args: argparse.Namespace) -> int:
     if args.show:
         print(path.read_text(), end="")
         return 0
-    run_recipe(path, out=args.out, overrides=args.overrides, quiet=args.quiet)
+    run_recipe(path, out=args.out, overrides=args.overrides, quiet=args.quiet, trust_factory=args.trust_factory)
     return 0

@@ -20,10 +20,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="override a recipe field, value parsed as YAML: train.lr=0.05, stages[2].int8.calib_batches=8")
     p.add_argument("--out", default=None, help="run directory (default: the recipe's report.out or runs/NAME)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or stage log (the final table still prints)")
+    p.add_argument("--trust-factory", action="store_true",
+                   help="allow a model given as a factory ('package.module:function') in the recipe or in a saved "
+                        "folder it loads: that imports and runs the named code (default: zoo models only)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..recipe import run_recipe
 
-    run_recipe(args.recipe, out=args.out, overrides=args.overrides, quiet=args.quiet)
+    run_recipe(args.recipe, out=args.out, overrides=args.overrides, quiet=args.quiet, trust_factory=args.trust_factory)
     return 0

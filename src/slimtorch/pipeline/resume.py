@@ -36,6 +36,8 @@ def model_hash(directory: str | Path) -> str:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     meta = json.loads((directory / "model.json").read_text())
+    if not isinstance(meta, dict):
+        raise ValueError(f"{directory / 'model.json'}: not a JSON object")
     meta.pop("extra", None)
     h.update(digest(meta).encode())
     return h.hexdigest()
@@ -60,12 +62,17 @@ class RunState:
                 self.records = {}  # an unreadable state only costs a rerun, never a wrong skip
 
     def finished(self, label: str, key: str, stage_dir: Path) -> dict[str, Any] | None:
-        """The record of ``label`` if it finished with this ``key`` and its files are still there."""
+        """The record of ``label`` if it finished with this ``key`` and its files are still the ones it
+        wrote (same hash): a deleted, truncated or tampered stage folder is run again, never skipped."""
         rec = self.records.get(label)
         if not rec or rec.get("status") != "done" or rec.get("key") != key:
             return None
-        if rec.get("saved") and not (stage_dir / "model.safetensors").exists():
-            return None
+        if rec.get("saved"):
+            try:
+                if model_hash(stage_dir) != rec.get("model_hash"):
+                    return None
+            except (OSError, ValueError):  # missing or unreadable files: the stage runs again
+                return None
         return rec
 
     def resumable(self, label: str, key: str) -> bool:

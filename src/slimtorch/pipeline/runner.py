@@ -34,6 +34,7 @@ from .. import io
 from ..bench import report as reporting
 from ..config import ConfigError
 from .configs import MeasureConfig
+from .lock import RunLock, clean_orphans
 from .prepare import prepare
 from .resume import RunState, model_hash, stage_key, tensors_hash
 from .stages import APPLIERS, Context, ModelStore, stage_inputs
@@ -89,15 +90,29 @@ def resolve_out(recipe: Any, out: str | Path | None) -> Path:
     return run_dir
 
 
-def run(recipe: Any, out: str | Path | None = None, quiet: bool = False) -> RunResult:
+def run(recipe: Any, out: str | Path | None = None, quiet: bool = False, trust_factory: bool = False) -> RunResult:
     """Run ``recipe`` into ``out`` (default: ``report.out`` or ``runs/<recipe name>``).
 
+    One process at a time owns a run directory (an exclusive lock); a second run on it is refused.
+    A recipe whose model is a ``factory`` runs that code, so it needs ``trust_factory=True``; models
+    loaded back from the run directory (or a teacher folder) are trusted to the same extent.
+
     Raises:
-        ConfigError: a bad recipe (nothing written).
+        ConfigError: a bad recipe, an untrusted factory, or a run directory in use (nothing written).
         KeyboardInterrupt: Ctrl-C / SIGTERM (finished stages kept; rerun to resume).
     """
     run_dir = resolve_out(recipe, out)
-    prep = prepare(recipe)  # all validation happens here, before any write
+    factory = recipe.model.get("factory")
+    if factory and not trust_factory:
+        raise ConfigError("model.factory", f"{factory!r} would import and run that code; if you trust this recipe, "
+                                           "rerun with --trust-factory (st.run_recipe(..., trust_factory=True))")
+    with io.trusting(trust_factory):
+        prep = prepare(recipe)  # all validation happens here, before any write (the lock is a write)
+        with RunLock(run_dir):
+            return _run(recipe, prep, run_dir, quiet)
+
+
+def _run(recipe: Any, prep: Any, run_dir: Path, quiet: bool) -> RunResult:
     stages = with_measure(recipe.stages)
     labels = _labels(stages)
     baseline = next((labels[s.index] for s in stages if s.kind == "train"), "input")
@@ -108,6 +123,7 @@ def run(recipe: Any, out: str | Path | None = None, quiet: bool = False) -> RunR
                   example_inputs=prep.example_inputs, run_dir=run_dir, quiet=quiet, store=store, baseline=baseline,
                   log=log, stage_labels=labels)
     run_dir.mkdir(parents=True, exist_ok=True)
+    clean_orphans(run_dir)
     io.write_json(run_dir / "recipe.json", recipe.to_dict())
     state = RunState(run_dir)
     records: list[dict[str, Any]] = []
@@ -168,7 +184,8 @@ def _run_stage(stage: Any, current: str, ctx: Context, state: RunState, total: i
                               "seconds": round(seconds, 3), "history": outcome.history, "info": outcome.info,
                               "saved": applier.mutates}
     if applier.mutates:
-        io.save(outcome.model, stage_dir, extra={"stage": label, "input_shape": list(ctx.example_inputs.shape[1:])})
+        io.save(outcome.model, stage_dir, extra={"stage": label, "input_shape": list(ctx.example_inputs.shape[1:]),
+                                                 "classes": _classes(ctx)})
         record["model_hash"] = model_hash(stage_dir)
         ctx.store.put(label, outcome.model, stage_dir, record["model_hash"])
     state.finish(folder, key, record)
@@ -194,6 +211,12 @@ def _final(measure: dict[str, Any] | None, baseline: str, final: str) -> dict[st
             "best_backend": {k: v["backend"] for k, v in (f.get("best") or {}).items()}}
 
 
+def _classes(ctx: Context) -> list[str] | None:
+    """Names of the class ids when the data's labels were strings (a CSV column of names), else None."""
+    classes = getattr(ctx.train_data, "classes", None)
+    return list(classes) if classes else None
+
+
 def _metrics(recipe: Any, stages: list, records: list, ctx: Context, final: str) -> dict[str, Any]:
     measures = [r["info"]["measure"] for r in records if r.get("kind") == "measure" and "measure" in r.get("info", {})]
     measure = measures[-1] if measures else None
@@ -203,7 +226,7 @@ def _metrics(recipe: Any, stages: list, records: list, ctx: Context, final: str)
         stage_records.append({**{k: v for k, v in r.items() if k not in ("info", "status", "key")}, "info": info})
     return {"format": "slimtorch-metrics", "version": 1, "title": recipe.report.title, "name": recipe.name,
             "recipe": recipe.to_dict(), "baseline": ctx.baseline, "final_stage": final, "stages": stage_records,
-            "measure": measure, "final": _final(measure, ctx.baseline, final),
+            "measure": measure, "final": _final(measure, ctx.baseline, final), "classes": _classes(ctx),
             "environment": {"torch": torch.__version__, "threads": torch.get_num_threads(),
                             "python": platform.python_version(), "machine": platform.machine()}}
 

@@ -37,4 +37,14 @@ def decode(parts: dict[str, torch.Tensor], meta: dict[str, Any]) -> torch.Tensor
     return out.view(shape)
 
 
-io.register_codec(NAME, encode, decode)
+def shape(parts: dict[str, list[int]], meta: dict[str, Any]) -> list[int]:
+    """The decoded shape, checked against the parts' sizes: a mask bit per element, at most one value each."""
+    dims = [int(d) for d in meta["shape"]]
+    numel = int(np.prod(dims)) if dims else 1
+    if min(dims, default=0) < 0 or parts["mask"] != [(numel + 7) // 8] or len(parts["values"]) != 1 \
+            or parts["values"][0] > numel:
+        raise ValueError(f"bitmask of {parts['mask']} bytes and {parts['values']} values cannot hold shape {dims}")
+    return dims
+
+
+io.register_codec(NAME, encode, decode, shape)

@@ -15,6 +15,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from ..io import atomic_write
 from .graph import qpoint_of
 from .qmodel import QuantizedModel
 
@@ -177,6 +178,5 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, example_inputs: torch
             raise ValueError("export_onnx: example_inputs is required to export a float model")
         proto = fp32_model(model, example_inputs)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))
+    atomic_write(path, lambda tmp: onnx.save(proto, tmp))  # a kill mid-write keeps the previous file whole
     return path

@@ -18,7 +18,7 @@ def test_round_trip_identical_tensors(tmp_path):
     model = _linear()
     io.save(model, tmp_path / "m", extra={"note": "hi"})
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json", "model.safetensors"]
-    again = io.load(tmp_path / "m")
+    again = io.load(tmp_path / "m", trust_factory=True)
     for (k, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
@@ -49,7 +49,7 @@ def test_transform_replayed_on_load(tmp_path):
     small = io.set_spec(torch.nn.Linear(4, 2), io.get_spec(_linear()))
     io.record_transform(small, "_test_shrink", {"out": 2})
     io.save(small, tmp_path)
-    again = io.load(tmp_path)
+    again = io.load(tmp_path, trust_factory=["torch.nn:Linear"])
     assert again.out_features == 2
     assert io.transforms(again) == [{"kind": "_test_shrink", "out": 2}]
     torch.testing.assert_close(again.weight, small.weight)
@@ -60,7 +60,7 @@ def test_unknown_transform_is_a_clear_error(tmp_path):
     io.record_transform(model, "_never_registered", {})
     io.save(model, tmp_path)
     with pytest.raises(ValueError, match="unknown to this slimtorch"):
-        io.load(tmp_path)
+        io.load(tmp_path, trust_factory=True)
 
 
 def test_codec_encodes_and_decodes(tmp_path):
@@ -70,11 +70,11 @@ def test_codec_encodes_and_decodes(tmp_path):
     def dec(parts, meta):
         return parts["half"].to(getattr(torch, meta["dtype"]))
 
-    io.register_codec("_test_half", enc, dec)
+    io.register_codec("_test_half", enc, dec, lambda parts, meta: parts["half"])
     try:
         model = _linear()
         io.save(model, tmp_path)
-        again = io.load(tmp_path)
+        again = io.load(tmp_path, trust_factory=True)
         torch.testing.assert_close(again.weight, model.weight, atol=1e-3, rtol=1e-3)
         meta = json.loads((tmp_path / "model.json").read_text())
         assert meta["encodings"]["weight"]["codec"] == "_test_half"

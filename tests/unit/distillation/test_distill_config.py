@@ -59,10 +59,21 @@ def test_baseline_teacher_is_a_frozen_copy():
         DistillConfig(teacher="baseline").build()
 
 
+def test_handler_takes_the_baseline_from_the_context():
+    baseline = mlp(16)
+    kd = make_distill(mlp(16), DistillConfig(alpha=0.5), registry.HandlerContext(baseline=baseline))
+    assert isinstance(kd, Distill) and kd.task_loss_weight == pytest.approx(0.5)
+    for a, b in zip(kd.teacher.parameters(), baseline.parameters()):
+        assert torch.equal(a, b)
+
+
 def test_teacher_from_saved_folder(tmp_path):
     model = torch.nn.Linear(4, 3)
     io.save(model, tmp_path / "t", spec={"factory": "torch.nn:Linear", "kwargs": {"in_features": 4, "out_features": 3}})
-    teacher = resolve_teacher(str(tmp_path / "t"))
+    with pytest.raises(ValueError, match="names the factory 'torch.nn:Linear'"):
+        resolve_teacher(str(tmp_path / "t"))  # a folder naming code to run needs the user's trust
+    with io.trusting(True):
+        teacher = resolve_teacher(str(tmp_path / "t"))
     x = torch.randn(2, 4)
     torch.testing.assert_close(teacher(x), model(x))
 

@@ -97,10 +97,16 @@ def test_run_state_records(tmp_path):
     state.finish("00-train", "k1", {"saved": True, "model_hash": "h"})
     again = RunState(tmp_path)
     assert again.finished("00-train", "k1", stage_dir) is None  # its model files are gone
-    stage_dir.mkdir(parents=True)
-    (stage_dir / "model.safetensors").write_bytes(b"x")
-    assert again.finished("00-train", "k1", stage_dir)["model_hash"] == "h"
+    st.save(st.models.build("mlp", widths=(4, 3, 2)), stage_dir)
+    assert again.finished("00-train", "k1", stage_dir) is None  # files there, but not the ones recorded
+    state.finish("00-train", "k1", {"saved": True, "model_hash": model_hash(stage_dir)})
+    again = RunState(tmp_path)
+    assert again.finished("00-train", "k1", stage_dir)["model_hash"] == model_hash(stage_dir)
     assert again.finished("00-train", "k2", stage_dir) is None
+    (stage_dir / "model.safetensors").write_bytes((stage_dir / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
+    assert again.finished("00-train", "k1", stage_dir) is None  # tampered weights: run the stage again
+    (stage_dir / "model.json").write_text("{not json")
+    assert again.finished("00-train", "k1", stage_dir) is None
     (tmp_path / "state.json").write_text("{not json")
     assert RunState(tmp_path).records == {}  # unreadable state costs a rerun, never a wrong skip
 
