@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +23,7 @@ class ConfigError(ValueError):
 
 
 def check_choice(field: str, value: Any, allowed: Iterable[Any]) -> None:
+    """Raise ConfigError unless ``value`` is one of ``allowed`` (the message lists them)."""
     allowed = list(allowed)
     if value not in allowed:
         raise ConfigError(field, f"got {value!r}; allowed: {', '.join(map(repr, allowed))}")
@@ -29,8 +31,10 @@ def check_choice(field: str, value: Any, allowed: Iterable[Any]) -> None:
 
 def check_range(field: str, value: float, lo: float | None = None, hi: float | None = None,
                 lo_open: bool = False, hi_open: bool = False) -> None:
+    """Raise ConfigError unless ``value`` is a finite number within the bounds (``None``: unbounded)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(field, f"must be a number, got {type(value).__name__} {value!r}")
+    check_finite(field, value)
     bad_lo = lo is not None and (value <= lo if lo_open else value < lo)
     bad_hi = hi is not None and (value >= hi if hi_open else value > hi)
     if bad_lo or bad_hi:
@@ -39,6 +43,24 @@ def check_range(field: str, value: float, lo: float | None = None, hi: float | N
         lo_s = "-inf" if lo is None else lo
         hi_s = "inf" if hi is None else hi
         raise ConfigError(field, f"got {value!r}; allowed range {left}{lo_s}, {hi_s}{right}")
+
+
+def check_finite(field: str, value: Any) -> None:
+    """Raise ConfigError when ``value`` is a NaN or infinite float (they pass every ``<``/``>`` check)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(field, f"got {value!r}; allowed: a finite number")
+
+
+def check_finite_tree(field: str, value: Any) -> None:
+    """:func:`check_finite` on every float inside nested dicts, lists and tuples (paths like ``a.b[2]``)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_finite_tree(_join(field, str(k)), v)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_finite_tree(f"{field}[{i}]", v)
+    else:
+        check_finite(field, value)
 
 
 def _type_ok(value: Any, hint: Any) -> bool:
@@ -79,6 +101,8 @@ class Config:
             if not _type_ok(value, hints.get(f.name, Any)):
                 expected = _hint_name(hints[f.name])
                 raise ConfigError(f.name, f"wrong type {type(value).__name__} ({value!r}); expected {expected}")
+            if not isinstance(value, Config):  # NaN/inf anywhere in a field: no range check would catch them
+                check_finite_tree(f.name, value)
         self.validate()
 
     def validate(self) -> None:

@@ -13,10 +13,12 @@ class ArrayDataset(Dataset):
     faster than a DataLoader collating single samples.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, name: str = "arrays"):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, name: str = "arrays",
+                 classes: tuple[str, ...] | None = None):
         if len(x) != len(y):
             raise ValueError(f"{name}: x has {len(x)} rows but y has {len(y)}")
         self.x, self.y, self.name = x, y, name
+        self.classes = tuple(classes) if classes is not None else None  # names of class ids 0, 1, ... (string labels)
 
     @property
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,7 +32,7 @@ class ArrayDataset(Dataset):
 
     def subset(self, n: int) -> ArrayDataset:
         """The first ``n`` rows (handy for quick runs and tests)."""
-        return ArrayDataset(self.x[:n], self.y[:n], self.name)
+        return ArrayDataset(self.x[:n], self.y[:n], self.name, self.classes)
 
     def __repr__(self) -> str:
         return f"ArrayDataset({self.name}, n={len(self)}, x={tuple(self.x.shape[1:])}, y={tuple(self.y.shape[1:])})"

@@ -71,7 +71,8 @@ def load(name: str, *, normalize: bool = True, flatten: bool = False, seed: int 
             ``num_samples`` for mnist1d.
 
     Returns:
-        ``(train, test)`` ArrayDatasets: x float32, y int64 class labels (float for xor / regression).
+        ``(train, test)`` ArrayDatasets: x float32, y int64 class labels (float for xor / regression);
+        ``.classes`` names the class ids when a file's labels were strings (else None).
 
     Raises:
         ValueError: unknown name or option (the message lists the allowed ones).
@@ -98,15 +99,18 @@ def load(name: str, *, normalize: bool = True, flatten: bool = False, seed: int 
         kwargs["normalize"] = normalize
     if "limit" in params:
         kwargs["limit"] = limit
-    x_tr, y_tr, x_te, y_te = fn(**kwargs)
+    x_tr, y_tr, x_te, y_te, *rest = fn(**kwargs)  # file loaders add the names of string labels
+    classes = rest[0] if rest else None
     label = name.split(":", 1)[0] if ":" in name else name
-    return _dataset(x_tr, y_tr, flatten, limit, f"{label}-train"), _dataset(x_te, y_te, flatten, limit, f"{label}-test")
+    return (_dataset(x_tr, y_tr, flatten, limit, f"{label}-train", classes),
+            _dataset(x_te, y_te, flatten, limit, f"{label}-test", classes))
 
 
-def _dataset(x: np.ndarray, y: np.ndarray, flatten: bool, limit: int | None, name: str) -> ArrayDataset:
+def _dataset(x: np.ndarray, y: np.ndarray, flatten: bool, limit: int | None, name: str,
+             classes: tuple[str, ...] | None = None) -> ArrayDataset:
     if limit is not None:
         x, y = x[:limit], y[:limit]
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if flatten:
         xt = xt.reshape(len(xt), -1)
-    return ArrayDataset(xt, torch.from_numpy(np.ascontiguousarray(y)), name)
+    return ArrayDataset(xt, torch.from_numpy(np.ascontiguousarray(y)), name, classes=classes)

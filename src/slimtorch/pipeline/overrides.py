@@ -50,7 +50,10 @@ def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError("recipe", f"file not found: {path}")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError("recipe", f"{path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     toml = _toml() if path.suffix == ".toml" else None
     try:
         raw = toml.loads(text) if toml else yaml.load(text, Loader=_Loader)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import ConfigError
+from ..config import ConfigError, check_finite_tree
 from .stages import APPLIERS, needs_baseline
 
 
@@ -72,8 +72,33 @@ def build_model(spec: dict[str, Any], seed: int) -> nn.Module:
         raise ConfigError("model", f"building the model failed: {_first_line(err)}") from None
 
 
-def check_forward(model: nn.Module, train: Any, data_name: str) -> None:
-    """One forward pass on two training rows; output width vs the number of classes."""
+def check_device(name: str, field: str = "train.device") -> None:
+    """The training device exists here (``cuda`` without a GPU is refused before anything runs)."""
+    from ..training.distributed import pick_device
+
+    try:
+        pick_device(name)
+    except (ValueError, RuntimeError) as err:
+        raise ConfigError(field, str(err).split(": ", 1)[-1]) from None
+
+
+def check_labels(data: Any, loss: Any, data_name: str) -> None:
+    """Every label suits the loss (class ids >= 0 for cross_entropy, finite targets, ...)."""
+    from ..data.labels import check_labels as check
+
+    y = getattr(data, "y", None)
+    if y is not None:
+        try:
+            check(y, loss, name=f"data {data_name!r} ({getattr(data, 'name', 'split')})")
+        except ValueError as err:
+            raise ConfigError("data", str(err)) from None
+
+
+def check_forward(model: nn.Module, train: Any, data_name: str, loss: Any = "cross_entropy",
+                  test: Any = None) -> None:
+    """Labels vs the loss, one forward pass on two training rows, output width vs the number of classes."""
+    for split in (train, test) if test is not None else (train,):
+        check_labels(split, loss, data_name)
     x = train.x[:2]
     model.eval()
     try:
@@ -84,9 +109,11 @@ def check_forward(model: nn.Module, train: Any, data_name: str) -> None:
                           f"{data_name!r} ({_first_line(err)}); check the model's kwargs or data.flatten") from None
     finally:
         model.train()
-    y = train.y
-    if isinstance(out, torch.Tensor) and out.ndim == 2 and y.dtype == torch.int64 and y.ndim == 1 and len(y):
-        classes = int(y.max()) + 1
+    ys = [d.y for d in (train, test) if d is not None and getattr(d, "y", None) is not None]
+    if isinstance(out, torch.Tensor) and out.ndim == 2 and loss == "cross_entropy" and ys:
+        from ..data.labels import num_classes
+
+        classes = max((num_classes(y) or 0) for y in ys)
         if out.shape[1] < classes:
             raise ConfigError("model", f"gives {out.shape[1]} outputs per sample but data {data_name!r} has "
                               f"{classes} classes; set the model's number of classes to {classes}")
@@ -128,7 +155,12 @@ def prepare(recipe: Any) -> Prepared:
         ConfigError: the first problem, with its field path.
     """
     check_stages(recipe)
+    check_finite_tree("model", recipe.model)  # configs check their own floats; model kwargs are a plain dict
+    trains = [recipe.train, *(s.train for s in recipe.stages if s.train is not None)]
+    for cfg in trains:
+        check_device(cfg.device)
     train, test = load_data(recipe.data)
     model = build_model(recipe.model, seed=recipe.train.seed)
-    check_forward(model, train, recipe.data.name)
+    for loss in dict.fromkeys(cfg.loss if isinstance(cfg.loss, str) else None for cfg in trains):
+        check_forward(model, train, recipe.data.name, loss=loss, test=test)
     return Prepared(train, test, model, train.x[:64].clone())

@@ -69,8 +69,77 @@ def test_csv_float_labels_are_regression_targets(tmp_path):
 def test_csv_errors(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("1,2,0\n3,x,1\n")
-    with pytest.raises(ValueError, match="non-numeric"):
+    with pytest.raises(ValueError, match="column 2 is 'x'; allowed: a finite number"):
         st.data.load(f"csv:{path}")
     path.write_text("1\n2\n")
     with pytest.raises(ValueError, match="at least 2 columns"):
         st.data.load(f"csv:{path}")
+
+
+def test_csv_string_labels_become_sorted_class_ids(tmp_path):
+    path = tmp_path / "pets.csv"
+    rows = [(0.1, 1.0, "dog"), (0.2, 2.0, "cat"), (0.3, 3.0, "emu"), (0.4, 4.0, "cat"), (0.5, 5.0, "dog")]
+    path.write_text("a,b,animal\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+    train, test = st.data.load(f"csv:{path}", normalize=False, test_fraction=0.2)
+    assert train.classes == test.classes == ("cat", "dog", "emu")
+    assert train.y.dtype == torch.int64
+    got = {(round(float(x[0]), 3), train.classes[int(y)]) for x, y in zip(torch.cat([train.x, test.x]),
+                                                                             torch.cat([train.y, test.y]))}
+    assert got == {(a, c) for a, _, c in rows}  # each row kept its own name
+    assert train.subset(2).classes == train.classes
+
+
+def test_numeric_labels_have_no_class_names(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
+    train, _ = st.data.load(f"csv:{path}", test_fraction=0.25)
+    assert train.classes is None
+
+
+def test_npz_string_labels_shared_between_train_and_test(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((3, 2)), y=np.array(["b", "a", "b"]), x_test=np.zeros((2, 2)),
+             y_test=np.array(["c", "a"]))
+    train, test = st.data.load(f"npz:{path}", normalize=False)
+    assert train.classes == ("a", "b", "c")
+    assert train.y.tolist() == [1, 0, 1] and test.y.tolist() == [2, 0]
+
+
+@pytest.mark.parametrize("cell", ["nan", "inf", "-inf", "NaN", "x"])
+def test_csv_rejects_non_finite_or_text_feature_cells(tmp_path, cell):
+    path = tmp_path / "bad.csv"
+    path.write_text(f"1,2,0\n3,{cell},1\n5,6,0\n")
+    with pytest.raises(ValueError, match=rf"data row 2, column 2 is '{cell}'; allowed: a finite number"):
+        st.data.load(f"csv:{path}")
+
+
+def test_csv_rejects_nan_label_and_ragged_rows(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("1,2,0\n3,4,nan\n5,6,1\n")
+    with pytest.raises(ValueError, match=r"'y' holds NaN or inf \(first at row 1\)"):
+        st.data.load(f"csv:{path}")
+    path.write_text("1,2,0\n3,4\n")
+    with pytest.raises(ValueError, match="data row 2 has 2 cells; expected 3"):
+        st.data.load(f"csv:{path}")
+
+
+def test_csv_not_utf8(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b"a,b,label\n1,2,caf\xe9\n")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        st.data.load(f"csv:{path}")
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x": np.zeros((10, 2)), "y": np.zeros(7, int)}, "'x' has 10 rows but 'y' has 7"),
+    ({"x": np.zeros((4, 2)), "y": np.zeros(4, int), "x_test": np.zeros((3, 2)), "y_test": np.zeros(2, int)},
+     "'x_test' has 3 rows but 'y_test' has 2"),
+    ({"x": np.array([[0.0, np.inf]] * 4), "y": np.zeros(4, int)}, r"'x' holds NaN or inf \(first at row 0\)"),
+    ({"x": np.zeros((4, 2)), "y": np.array([0, 1, np.nan, 1])}, r"'y' holds NaN or inf \(first at row 2\)"),
+    ({"x": np.zeros((0, 2)), "y": np.zeros(0, int)}, "'x' has no rows"),
+])
+def test_npz_rejects_inconsistent_arrays(tmp_path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=message):
+        st.data.load(f"npz:{path}")
