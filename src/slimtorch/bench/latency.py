@@ -1,13 +1,64 @@
-"""Interleaved latency comparison: the only honest way to compare speeds on a shared, drifting CPU."""
+"""Interleaved latency comparison: the only honest way to compare speeds on a shared, drifting CPU.
+
+Every timing keeps its dispersion (min, median, IQR over the rounds). A comparison whose spread is
+too large or that ran on an oversubscribed machine is re-measured once and, if still doubtful,
+carries flags that reports print instead of a headline ratio.
+"""
 
 from __future__ import annotations
 
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from .machine import MachineLoad, machine_load
+
+MAX_SPREAD = 0.25  # IQR / median above this: the rounds disagree too much for a ratio to mean anything
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call over the timed rounds of one candidate."""
+
+    min: float
+    median: float
+    q1: float
+    q3: float
+    rounds: int
+
+    @property
+    def iqr(self) -> float:
+        return self.q3 - self.q1
+
+    @property
+    def spread(self) -> float:
+        """IQR relative to the median (0 for a perfectly steady candidate)."""
+        return self.iqr / self.median if self.median > 0 else 0.0
+
+    def to_ms(self) -> dict[str, float]:
+        """JSON form in milliseconds: min, median, iqr and the relative spread."""
+        return {"min": self.min * 1e3, "median": self.median * 1e3, "iqr": self.iqr * 1e3,
+                "spread": round(self.spread, 4), "rounds": self.rounds}
+
+
+def summarize(samples: list[float]) -> Timing:
+    """Min, median and quartiles of ``samples`` (quartiles by linear interpolation, as numpy's default).
+
+    Example:
+        >>> summarize([1.0, 2.0, 3.0, 4.0, 5.0]).iqr
+        2.0
+    """
+    if not samples:
+        raise ValueError("summarize: no samples")
+    xs = sorted(samples)
+    if len(xs) == 1:
+        return Timing(xs[0], xs[0], xs[0], xs[0], 1)
+    q1, q2, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    return Timing(xs[0], q2, q1, q3, len(xs))
 
 
 def threads() -> int:
@@ -22,7 +73,13 @@ def threads_note() -> str:
 
 def compare(fns: dict[str, Callable[[], Any]], repeats: int = 20, warmup: int = 3,
             inner: int = 1) -> dict[str, float]:
-    """Median wall time per call of each zero-argument callable, measured round-robin.
+    """Median seconds per call of each callable, measured round-robin (see :func:`compare_timings`)."""
+    return {name: t.median for name, t in compare_timings(fns, repeats, warmup, inner).items()}
+
+
+def compare_timings(fns: dict[str, Callable[[], Any]], repeats: int = 20, warmup: int = 3,
+                    inner: int = 1) -> dict[str, Timing]:
+    """Wall time per call of each zero-argument callable, measured round-robin, with its dispersion.
 
     Each repeat runs every candidate once (in turn), so slow drifts of the machine hit all
     candidates alike; the median over repeats discards outliers.
@@ -34,14 +91,14 @@ def compare(fns: dict[str, Callable[[], Any]], repeats: int = 20, warmup: int = 
         inner: calls per timing (for very fast functions); the result is divided by it.
 
     Returns:
-        name -> median seconds per call.
+        name -> :class:`Timing` (seconds per call: min, median, quartiles).
 
     Raises:
         ValueError: no candidates, or repeats/inner < 1.
 
     Example:
-        >>> t = compare({"fp32": lambda: model(x), "int8": lambda: qmodel(x)})  # doctest: +SKIP
-        >>> t["fp32"] / t["int8"]  # speedup  # doctest: +SKIP
+        >>> t = compare_timings({"fp32": lambda: model(x), "int8": lambda: qmodel(x)})  # doctest: +SKIP
+        >>> t["fp32"].median / t["int8"].median  # speedup  # doctest: +SKIP
     """
     if not fns:
         raise ValueError("compare: give at least one callable")
@@ -63,4 +120,28 @@ def compare(fns: dict[str, Callable[[], Any]], repeats: int = 20, warmup: int = 
                     fn()
                 sync()
                 times[name].append((time.perf_counter() - t0) / inner)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return {name: summarize(ts) for name, ts in times.items()}
+
+
+def doubts(timings: dict[str, Timing], load: MachineLoad, max_spread: float = MAX_SPREAD) -> list[str]:
+    """Reasons not to trust a comparison: a candidate's spread above ``max_spread``, an oversubscribed machine."""
+    flags = [f"{name}: IQR/median {t.spread:.2f} > {max_spread:g}" for name, t in timings.items()
+             if t.spread > max_spread]
+    if load.oversubscribed:
+        flags.append(f"machine oversubscribed: {load.describe()}")
+    return flags
+
+
+def trusted_timings(fns: dict[str, Callable[[], Any]], repeats: int = 20, warmup: int = 3, inner: int = 1,
+                    max_spread: float = MAX_SPREAD) -> tuple[dict[str, Timing], list[str]]:
+    """:func:`compare_timings`, measured again once when the first try is doubtful.
+
+    Returns:
+        ``(timings, flags)``: the last measurement and what still makes it doubtful (empty: trust it).
+    """
+    timings = compare_timings(fns, repeats, warmup, inner)
+    flags = doubts(timings, machine_load(), max_spread)
+    if flags:
+        timings = compare_timings(fns, repeats, warmup, inner)
+        flags = doubts(timings, machine_load(), max_spread)
+    return timings, flags

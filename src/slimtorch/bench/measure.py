@@ -12,8 +12,11 @@ from torch.utils.data import Dataset
 from ..data.arrays import ArrayDataset
 from .counts import count_macs, count_nonzero, count_params, module_tensor, saved_bytes
 from .evaluate import evaluate
+from .latency import MAX_SPREAD, Timing, doubts, summarize
+from .machine import choose_threads, machine_load
 
-KEYS = ("accuracy", "loss", "params", "nonzero_params", "bytes", "macs", "latency_ms", "threads", "per_layer")
+KEYS = ("accuracy", "loss", "params", "nonzero_params", "bytes", "macs", "latency_ms", "latency", "threads",
+        "per_layer")
 
 
 class Report(dict):
@@ -24,8 +27,10 @@ class Report(dict):
                 ("params", _fmt(self.get("params"), ",")), ("nonzero params", _fmt(self.get("nonzero_params"), ",")),
                 ("bytes (saved)", _fmt(self.get("bytes"), ",")), ("MACs / sample", _fmt(self.get("macs"), ","))]
         for batch, ms in (self.get("latency_ms") or {}).items():
-            rows.append((f"latency batch {batch}", f"{ms:.3f} ms"))
-        rows.append(("threads", str(self.get("threads"))))
+            t = (self.get("latency") or {}).get(batch)
+            extra = f" (min {t['min']:.3f}, IQR {t['iqr']:.3f})" if t else ""
+            rows.append((f"latency batch {batch}", f"{ms:.3f} ms{extra}"))
+        rows.append(("threads", str(self.get("threads_note") or self.get("threads"))))
         width = max(len(k) for k, _ in rows)
         lines = [f"{k:<{width}}  {v}" for k, v in rows]
         lines += [f"note: {n}" for n in self.get("notes", [])]
@@ -83,8 +88,9 @@ def _device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def latency_ms(model: nn.Module, inputs: tuple, batch_sizes: tuple[int, ...], min_run_time: float) -> dict[int, float]:
-    """Median forward latency per batch size with ``torch.utils.benchmark.Timer`` (current thread count)."""
+def latency_timings(model: nn.Module, inputs: tuple, batch_sizes: tuple[int, ...],
+                    min_run_time: float) -> dict[int, Timing]:
+    """Forward latency per batch size (seconds: min, median, quartiles over ``Timer`` blocks), current threads."""
     out = {}
     for b in batch_sizes:
         args = _rows(inputs, b)
@@ -93,13 +99,38 @@ def latency_ms(model: nn.Module, inputs: tuple, batch_sizes: tuple[int, ...], mi
         with torch.inference_mode():
             model(*args)  # warm-up: lazy init, allocator, one-time packing
             m = timer.blocked_autorange(min_run_time=min_run_time)
-        out[b] = m.median * 1e3
+        out[b] = summarize(list(m.times))
     return out
+
+
+def latency_ms(model: nn.Module, inputs: tuple, batch_sizes: tuple[int, ...], min_run_time: float) -> dict[int, float]:
+    """Median forward latency per batch size in ms (see :func:`latency_timings`)."""
+    return {b: t.median * 1e3 for b, t in latency_timings(model, inputs, batch_sizes, min_run_time).items()}
+
+
+def _timed(model: nn.Module, inputs: tuple, batch_sizes: tuple[int, ...], min_run_time: float,
+           threads: int | None) -> tuple[dict[str, Any], list[str]]:
+    """Latency with a deliberate thread count, re-measured once when doubtful; report fields and notes."""
+    n, why = choose_threads(threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        timings = latency_timings(model, inputs, batch_sizes, min_run_time)
+        flags = doubts({f"batch {b}": t for b, t in timings.items()}, machine_load(n), MAX_SPREAD)
+        if flags:  # once more: a passing burst of other work should not decide the result
+            timings = latency_timings(model, inputs, batch_sizes, min_run_time)
+            flags = doubts({f"batch {b}": t for b, t in timings.items()}, machine_load(n), MAX_SPREAD)
+    finally:
+        torch.set_num_threads(before)
+    fields = {"latency_ms": {b: t.median * 1e3 for b, t in timings.items()},
+              "latency": {b: t.to_ms() for b, t in timings.items()}, "threads": n, "threads_note": why,
+              "latency_flags": flags}
+    return fields, [f"latency doubtful (measured twice): {f}" for f in flags]
 
 
 def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | None = None,
             batch_sizes: tuple[int, ...] = (1, 64), min_run_time: float = 0.3, latency: bool = True,
-            eval_batch_size: int = 512) -> Report:
+            eval_batch_size: int = 512, threads: int | None = None) -> Report:
     """Measure a model: accuracy/loss on ``eval_data``, params, nonzeros, saved bytes, MACs, latency.
 
     Works for any module whose forward takes float tensors (quantized modules included: float in,
@@ -114,10 +145,13 @@ def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | N
         min_run_time: seconds of timing per batch size (``Timer.blocked_autorange``).
         latency: set False to skip timing (fast tests, size-only reports).
         eval_batch_size: batch size for the accuracy pass.
+        threads: torch threads to time with; None chooses the CPUs idle now (stated in ``threads_note``).
 
     Returns:
         A :class:`Report` with keys ``accuracy, loss, params, nonzero_params, bytes, macs``
-        (per sample, from torch's FLOP counter), ``latency_ms`` ({batch: median ms}), ``threads``
+        (per sample, from torch's FLOP counter), ``latency_ms`` ({batch: median ms}), ``latency``
+        ({batch: {min, median, iqr, spread}} in ms), ``latency_flags`` (why the timing is doubtful,
+        after one re-measurement; empty when it can be trusted), ``threads``, ``threads_note``
         and ``per_layer`` (list of {name, type, shape, params, sparsity}). Values that cannot be
         measured without data are None; a value that could not be measured for another reason is
         None and explained in an extra ``notes`` list.
@@ -142,13 +176,16 @@ def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | N
         except (ValueError, TypeError, RuntimeError, AttributeError) as err:  # e.g. a backend's opaque packed weights
             size = None
             notes.append(f"bytes not measured: st.save failed ({err})")
+        timed: dict[str, Any] = {"latency_ms": {}, "latency": {}, "latency_flags": [],
+                                 "threads": torch.get_num_threads()}
+        if inputs is not None and latency:
+            timed, timing_notes = _timed(model, inputs, tuple(batch_sizes), min_run_time, threads)
+            notes += timing_notes
         report = Report(
             accuracy=scores.get("accuracy"), loss=scores.get("loss"),
             params=count_params(model), nonzero_params=count_nonzero(model), bytes=size,
             macs=count_macs(model, _rows(inputs, 1)) if inputs is not None else None,
-            latency_ms=latency_ms(model, inputs, tuple(batch_sizes), min_run_time) if inputs is not None and latency
-            else {},
-            threads=torch.get_num_threads(), per_layer=per_layer(model))
+            per_layer=per_layer(model), **timed)
         if report["macs"] == 0 and report["params"]:
             notes.append("MACs not counted: torch's FLOP counter has no formula for this model's kernels "
                          "(quantized or custom ops); the float model's MACs apply")

@@ -35,10 +35,25 @@ def _pct(v: Any) -> str:
 
 
 def _best(row: dict[str, Any], batch: str) -> str:
+    """'median ±IQR (backend)' of the fastest backend at ``batch``."""
     best = (row.get("best") or {}).get(batch)
     if not best:
         return "-"
-    return f"{best['ms']:.3f} ({best['backend']})"
+    iqr = ((row.get("latency") or {}).get(best["backend"]) or {}).get(batch, {}).get("iqr")
+    spread = f" ±{iqr:.3f}" if iqr is not None else ""
+    return f"{best['ms']:.3f}{spread} ({best['backend']})"
+
+
+def _speedup(row: dict[str, Any], batch: str, doubtful: dict[str, list[str]]) -> str:
+    """The ratio, or 'doubtful' when that batch's timing could not be trusted (its flags are printed)."""
+    return "doubtful" if batch in doubtful else _ratio((row.get("speedup") or {}).get(batch))
+
+
+def doubt_lines(metrics: dict[str, Any]) -> list[str]:
+    """One line per batch size whose timing stayed doubtful after re-measuring: why, instead of a ratio."""
+    doubtful = (metrics.get("measure") or {}).get("doubtful") or {}
+    return [f"batch {b}: no speedup claimed, timing doubtful after two measurements ({'; '.join(flags)})"
+            for b, flags in doubtful.items()]
 
 
 def table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -52,7 +67,7 @@ def table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         row = [r["label"], _pct(r.get("accuracy")), _num(r.get("params")), _num(r.get("nonzero_params")),
                _num(r.get("bytes_on_disk")), _num(r.get("macs"))]
         row += [_best(r, b) for b in batches]
-        row += [_ratio((r.get("speedup") or {}).get(b)) for b in batches]
+        row += [_speedup(r, b, meas.get("doubtful") or {}) for b in batches]
         row.append(_ratio(r.get("size_ratio")))
         rows.append(row)
     return header, rows
@@ -68,7 +83,7 @@ def console_table(metrics: dict[str, Any]) -> str:
              for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     note = (metrics.get("measure") or {}).get("note")
-    return "\n".join(lines + ([note] if note else []))
+    return "\n".join(lines + ([note] if note else []) + doubt_lines(metrics))
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -264,8 +279,11 @@ def _summary_lines(metrics: dict[str, Any]) -> list[str]:
     for key, label, fmt in (("speedup", "faster at batch {b} (best backend vs torch eager fp32)", _ratio),
                             ("size_ratio", "smaller on disk", _ratio), ("accuracy_drop", "accuracy change", None)):
         if key == "speedup":
+            doubtful = (metrics.get("measure") or {}).get("doubtful") or {}
             for b, v in (final.get("speedup") or {}).items():
-                lines.append(f"- {fmt(v)} {label.format(b=b)}")
+                lines.append(f"- {fmt(v)} {label.format(b=b)}" if b not in doubtful else
+                             f"- speed at batch {b}: not claimed, the timing stayed doubtful "
+                             f"({'; '.join(doubtful[b])})")
         elif key == "accuracy_drop" and final.get(key) is not None:
             where = f" (on {final['accuracy_backend']})" if final.get("accuracy_backend") else ""
             lines.append(f"- {-final[key]:+.2f} points {label}{where}")
@@ -281,7 +299,8 @@ def render_markdown(metrics: dict[str, Any], plot_files: dict[str, str]) -> str:
     header, rows = table_rows(metrics)
     sh, srows = stage_rows(metrics)
     parts = [f"# {metrics.get('title', 'slimtorch run')}", "", *_summary_lines(metrics), "", "## Results", "",
-             markdown_table(header, rows), "", (metrics.get("measure") or {}).get("note", ""), "", "## Stages", "",
+             markdown_table(header, rows), "", (metrics.get("measure") or {}).get("note", ""), *doubt_lines(metrics),
+             "", "## Stages", "",
              markdown_table(sh, srows), ""]
     for name, path in plot_files.items():
         parts += [f"## {_CAPTIONS.get(name, name)}", "", f"![{name}]({path})", ""]
@@ -302,7 +321,7 @@ def render_html(metrics: dict[str, Any], plots: dict[str, bytes]) -> str:
     figs = "".join(
         f"<h2>{html.escape(_CAPTIONS.get(n, n))}</h2><img alt='{n}' src='data:image/png;base64,"
         f"{base64.b64encode(png).decode()}'>" for n, png in plots.items())
-    note = html.escape((metrics.get("measure") or {}).get("note", ""))
+    note = html.escape(" ".join([(metrics.get("measure") or {}).get("note", ""), *doubt_lines(metrics)]))
     recipe = html.escape(json.dumps(metrics.get("recipe", {}), indent=2))
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{_CSS}</style></head>"
             f"<body><h1>{title}</h1>{summary_html}<h2>Results</h2>{html_table(header, rows)}"

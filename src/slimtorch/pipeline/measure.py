@@ -121,8 +121,8 @@ def _kept(row: list[dict], base: list[dict]) -> list[dict[str, Any]]:
 
 def measure_models(models: dict[str, nn.Module], baseline: str, example: torch.Tensor, *, eval_data: Any,
                    batch_sizes: tuple[int, ...] = (1, 64), backends: tuple[str, ...] = ("eager", "onnxruntime"),
-                   repeats: int = 20, warmup: int = 3, work_dir: Path, disk_bytes: dict[str, int] | None = None
-                   ) -> dict[str, Any]:
+                   repeats: int = 20, warmup: int = 3, work_dir: Path, disk_bytes: dict[str, int] | None = None,
+                   threads: int | None = None) -> dict[str, Any]:
     """Measure ``models`` (label -> module, in stage order) against ``models[baseline]``.
 
     Args:
@@ -136,12 +136,35 @@ def measure_models(models: dict[str, nn.Module], baseline: str, example: torch.T
         warmup: untimed rounds first.
         work_dir: folder for exported ONNX files (one subfolder per label).
         disk_bytes: label -> bytes of the saved model files (defaults to ``st.bench.saved_bytes``).
+        threads: torch (and onnxruntime) threads to time with; None: the CPUs idle now.
 
     Returns:
-        {"batch_sizes", "backends", "threads", "note", "rows": [{label, accuracy, params, nonzero_params,
-        macs, bytes_on_disk, per_layer, kept, latency_ms {backend: {batch: ms}}, best {batch: {backend, ms}},
-        speedup {batch: x}, size_ratio, unavailable {backend: why}}]} (batch keys are strings).
+        {"batch_sizes", "backends", "threads", "threads_note", "machine", "doubtful" {batch: [why]}, "note",
+        "rows": [{label, accuracy, params, nonzero_params, macs, bytes_on_disk, per_layer, kept,
+        latency_ms {backend: {batch: median ms}}, latency {backend: {batch: {min, median, iqr, spread}}},
+        best {batch: {backend, ms}}, speedup {batch: x}, size_ratio, unavailable {backend: why}}]}
+        (batch keys are strings). A batch in ``doubtful`` was measured twice and is still too noisy or ran
+        on an oversubscribed machine: its ratios are not headline numbers.
     """
+    n, why = bench.machine.choose_threads(threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)  # before the sessions are made: onnxruntime takes torch's thread count
+    try:
+        result = _measure(models, baseline, example, eval_data, batch_sizes, backends, repeats, warmup, work_dir,
+                          disk_bytes)
+    finally:
+        torch.set_num_threads(before)
+    result.update(threads=n, threads_note=why, machine=bench.machine.machine_load(n).to_dict())
+    doubtful = f"; doubtful (measured twice): batch {', '.join(result['doubtful'])}" if result["doubtful"] else ""
+    result["note"] = (f"Latency: median (min, IQR) of {repeats} interleaved rounds per batch size, {why}, "
+                      f"onnxruntime intra-op threads the same; speedup = baseline '{baseline}' torch eager fp32 / "
+                      f"best backend of each model, same run{doubtful}.")
+    return result
+
+
+def _measure(models: dict[str, nn.Module], baseline: str, example: torch.Tensor, eval_data: Any,
+             batch_sizes: tuple[int, ...], backends: tuple[str, ...], repeats: int, warmup: int, work_dir: Path,
+             disk_bytes: dict[str, int] | None) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     runners: dict[str, dict[str, Callable]] = {}
     for label, model in models.items():
@@ -157,14 +180,18 @@ def measure_models(models: dict[str, nn.Module], baseline: str, example: torch.T
             # an int8 model's backends do not share one arithmetic: each one's accuracy is its own
             row["backend_accuracy"] = {name: runner_accuracy(fn, eval_data) for name, fn in runners[label].items()}
         rows[label] = row
+    doubtful: dict[str, list[str]] = {}
     for b in batch_sizes:
         x = batch_of(example, b)
         fns = {f"{label}\t{name}": (lambda fn=fn, x=x: fn(x))
                for label, rs in runners.items() for name, fn in rs.items()}
-        times = bench.latency.compare(fns, repeats=repeats, warmup=warmup)
-        for key, seconds in times.items():
+        times, flags = bench.latency.trusted_timings(fns, repeats=repeats, warmup=warmup)
+        if flags:
+            doubtful[str(b)] = [f.replace("\t", " ") for f in flags]
+        for key, t in times.items():
             label, name = key.split("\t")
-            rows[label].setdefault("latency_ms", {}).setdefault(name, {})[str(b)] = seconds * 1e3
+            rows[label].setdefault("latency_ms", {}).setdefault(name, {})[str(b)] = t.median * 1e3
+            rows[label].setdefault("latency", {}).setdefault(name, {})[str(b)] = t.to_ms()
     base = rows[baseline]
     base_ms = {str(b): base.get("latency_ms", {}).get("eager", {}).get(str(b)) for b in batch_sizes}
     for row in rows.values():
@@ -177,7 +204,5 @@ def measure_models(models: dict[str, nn.Module], baseline: str, example: torch.T
                 row["speedup"][b] = base_ms[b] / ms if base_ms[b] else None
         row["size_ratio"] = (base["bytes_on_disk"] / row["bytes_on_disk"]) if row.get("bytes_on_disk") else None
         row["kept"] = _kept(row.get("per_layer") or [], base.get("per_layer") or [])
-    note = (f"Latency: median of {repeats} interleaved rounds per batch size, {bench.threads_note()}; "
-            f"speedup = baseline '{baseline}' torch eager fp32 / best backend of each model, same run.")
-    return {"batch_sizes": list(batch_sizes), "backends": list(backends), "threads": torch.get_num_threads(),
-            "note": note, "rows": list(rows.values())}
+    return {"batch_sizes": list(batch_sizes), "backends": list(backends), "doubtful": doubtful,
+            "rows": list(rows.values())}
