@@ -12,10 +12,12 @@ import torch
 from .arrays import ArrayDataset
 from .digits import digits
 from .files import csv_file, npz
+from .images import images
 from .mnist import mnist_arrays, to_float
 from .mnist1d import mnist1d
 from .split import Arrays
 from .synthetic import moons, spirals, xor
+from .text import text
 
 
 def _mnist(normalize: bool = True, limit: int | None = None) -> Arrays:
@@ -29,12 +31,12 @@ def _mnist(normalize: bool = True, limit: int | None = None) -> Arrays:
 _LOADERS: dict[str, Callable[..., Arrays]] = {
     "xor": xor, "moons": moons, "spirals": spirals, "digits": digits, "mnist": _mnist, "mnist1d": mnist1d,
 }
-_FILE_LOADERS: dict[str, Callable[..., Arrays]] = {"npz": npz, "csv": csv_file}
+_FILE_LOADERS: dict[str, Callable[..., Arrays]] = {"npz": npz, "csv": csv_file, "images": images, "text": text}
 _COMMON = ("normalize", "flatten", "seed", "limit")
 
 
 def names() -> list[str]:
-    """Names accepted by :func:`load` (``npz:PATH`` and ``csv:PATH`` take a file path)."""
+    """Names accepted by :func:`load` (``npz:PATH``, ``csv:PATH``, ``images:PATH``, ``text:PATH`` take a path)."""
     return [*_LOADERS, *(f"{k}:PATH" for k in _FILE_LOADERS)]
 
 
@@ -110,7 +112,8 @@ def _dataset(x: np.ndarray, y: np.ndarray, flatten: bool, limit: int | None, nam
              classes: tuple[str, ...] | None = None) -> ArrayDataset:
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    dtype = np.int64 if x.dtype == np.int64 else np.float32  # token ids (text:FILE) stay integers
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=dtype))
     if flatten:
         xt = xt.reshape(len(xt), -1)
     return ArrayDataset(xt, torch.from_numpy(np.ascontiguousarray(y)), name, classes=classes)

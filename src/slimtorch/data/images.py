@@ -1,0 +1,160 @@
+"""``images:DIR``: a folder of photos (jpg/png, searched recursively) as model-ready tensors.
+
+Each photo is resized (shorter side to ``resize``) and center-cropped to ``size`` x ``size``, as
+ImageNet evaluation does, then normalised with ``mean``/``std`` (ImageNet's by default). When every
+photo sits in a subfolder, the first-level subfolder names are the labels (sorted class ids);
+photos directly in DIR are unlabeled (label -1). Photos of both kinds at once are refused: a
+folder half labeled is more likely a mistake than an intent.
+
+``sample_photos`` writes crops of the natural photos bundled with installed packages
+(scikit-learn, scikit-image, matplotlib) for calibration and evaluation without a download.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from .offline import MissingPackageError
+from .split import split
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SUFFIXES = (".jpg", ".jpeg", ".png")
+UNLABELED = -1
+
+# (import name, file inside the package) of bundled natural photos; two disjoint sets so that
+# calibration and evaluation never see crops of the same photo
+_PHOTOS = {
+    "calib": [("sklearn", "datasets/images/china.jpg"), ("skimage", "data/astronaut.png"),
+              ("skimage", "data/coffee.png"), ("skimage", "data/rocket.jpg")],
+    "eval": [("sklearn", "datasets/images/flower.jpg"), ("skimage", "data/chelsea.png"),
+             ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"), ("skimage", "data/motorcycle_left.png")],
+}
+
+
+def _pil():
+    try:
+        from PIL import Image
+    except ImportError as err:  # pragma: no cover - Pillow comes with matplotlib
+        raise MissingPackageError("images:DIR needs Pillow; install it with: pip install pillow") from err
+    return Image
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+
+
+def _labels(root: Path, files: list[Path], source: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """Subfolder names as sorted class ids, or all -1 when every photo is directly in ``root``."""
+    parts = [f.relative_to(root).parts for f in files]
+    nested = [len(p) > 1 for p in parts]
+    if not any(nested):
+        return np.full(len(files), UNLABELED, dtype=np.int64), None
+    if not all(nested):
+        loose = next(f.name for f, n in zip(files, nested) if not n)
+        raise ValueError(f"{source}: {loose!r} is directly in the folder while other photos are in subfolders; "
+                         "allowed: all photos in DIR (unlabeled) or all in DIR/<label>/ (labeled)")
+    classes = tuple(sorted({p[0] for p in parts}))
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[p[0]] for p in parts], dtype=np.int64), classes
+
+
+def prepare(image, size: int, resize: int) -> np.ndarray:
+    """An RGB PIL image -> float32 (3, size, size) in [0, 1]: shorter side to ``resize``, center crop."""
+    Image = _pil()
+    w, h = image.size
+    scale = resize / min(w, h)
+    image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    w, h = image.size
+    left, top = (w - size) // 2, (h - size) // 2
+    a = np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.float32) / 255.0
+    return a.transpose(2, 0, 1)
+
+
+def read(path: Path, size: int, resize: int) -> np.ndarray:
+    """One photo file as (3, size, size) in [0, 1]; a file that is not an image is a one-line error."""
+    Image = _pil()
+    try:
+        with Image.open(path) as im:
+            return prepare(im.convert("RGB"), size, resize)
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"images: {path} is not a readable jpg/png ({type(err).__name__}: {err})") from None
+
+
+def images(path: str, size: int = 224, resize: int | None = None, mean: tuple[float, ...] = IMAGENET_MEAN,
+           std: tuple[float, ...] = IMAGENET_STD, test_fraction: float = 0.2, seed: int = 0,
+           normalize: bool = True) -> tuple:
+    """Photos of a folder as (x_train, y_train, x_test, y_test, classes) arrays.
+
+    Args:
+        path: the folder (searched recursively for .jpg/.jpeg/.png).
+        size: side of the square center crop (the model's input size).
+        resize: shorter side before the crop (default ``size * 256 / 224``, as ImageNet evaluation).
+        mean, std: per-channel normalisation (ImageNet's by default); ``normalize=False`` keeps [0, 1].
+        test_fraction: share of photos held out as the test set (0: everything in train).
+        seed: of the train/test split.
+
+    Returns:
+        x float32 (N, 3, size, size), y int64 (subfolder class ids, or -1 when unlabeled), classes or None.
+
+    Raises:
+        FileNotFoundError: no such folder.
+        ValueError: no photos, an unreadable photo, a half-labeled folder, or bad options.
+    """
+    source, root = f"images:{path}", Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{source}: no such folder")
+    if not isinstance(size, int) or size < 1 or (resize is not None and (not isinstance(resize, int) or resize < size)):
+        raise ValueError(f"{source}: size must be a positive integer and resize an integer >= size, "
+                         f"got size={size!r}, resize={resize!r}")
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ValueError(f"{source}: mean and std need 3 values (RGB) with std > 0, got mean={mean}, std={std}")
+    files = _files(root)
+    if not files:
+        raise ValueError(f"{source}: no photos found; allowed: {', '.join(SUFFIXES)} files (searched recursively)")
+    y, classes = _labels(root, files, source)
+    x = np.stack([read(f, size, resize or round(size * 256 / 224)) for f in files])
+    if normalize:
+        x = (x - np.array(mean, np.float32)[:, None, None]) / np.array(std, np.float32)[:, None, None]
+    if test_fraction == 0:
+        return x, y, x[:0], y[:0], classes
+    return (*split(x, y, test_fraction, np.random.default_rng(seed)), classes)
+
+
+def sample_photos(out: str | Path, part: str = "calib", crops: int = 16, size: int = 160, seed: int = 0) -> Path:
+    """Write ``crops`` random square crops of each bundled photo of ``part`` as PNGs into ``out``.
+
+    ``part="calib"`` and ``part="eval"`` use different photos, so calibration and evaluation never
+    share a scene. Crops cover 35-90% of the photo's shorter side at random positions.
+
+    Returns:
+        The folder (created).
+
+    Raises:
+        ValueError: ``part`` is not "calib" or "eval".
+        MissingPackageError: a package that bundles one of the photos is not installed.
+    """
+    if part not in _PHOTOS:
+        raise ValueError(f"part must be one of {sorted(_PHOTOS)}, got {part!r}")
+    Image, rng = _pil(), np.random.default_rng(seed)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    for module, rel in _PHOTOS[part]:
+        spec = importlib.util.find_spec(module)
+        src = Path(spec.submodule_search_locations[0], rel) if spec and spec.submodule_search_locations else None
+        if src is None or not src.is_file():
+            pip_name = {"skimage": "scikit-image", "sklearn": "scikit-learn"}.get(module, module)
+            raise MissingPackageError(f"bundled photo {rel!r} needs the package {module!r}; "
+                                      f"install it with: pip install --no-deps {pip_name}")
+        with Image.open(src) as im:
+            photo = im.convert("RGB")
+        w, h = photo.size
+        for i in range(crops):
+            side = int(min(w, h) * rng.uniform(0.35, 0.9))
+            left, top = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+            patch = photo.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
+            patch.save(folder / f"{Path(rel).stem}-{i:03d}.png")
+    return folder

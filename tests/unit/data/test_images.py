@@ -1,0 +1,94 @@
+"""images:DIR: exact crops and normalisation, labels from subfolders, one-line errors, bundled photos."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_sample_images
+
+import slimtorch as st
+from slimtorch.data.images import IMAGENET_MEAN, IMAGENET_STD, images, sample_photos
+
+
+def _patches(n: int, size=(40, 32)) -> list[np.ndarray]:
+    """Crops of sklearn's two bundled photos (china, flower): natural pixels, tiny files."""
+    photos = load_sample_images().images
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        p = photos[i % 2]
+        top, left = rng.integers(0, p.shape[0] - size[1]), rng.integers(0, p.shape[1] - size[0])
+        out.append(p[top:top + size[1], left:left + size[0]])
+    return out
+
+
+def _write(folder, arrays, fmt="png"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, a in enumerate(arrays):
+        Image.fromarray(a).save(folder / f"p{i}.{fmt}")
+
+
+def test_center_crop_and_normalisation_exact(tmp_path):
+    a = _patches(1, size=(32, 48))[0]  # w=32, h=48: shorter side already 32, so only the crop acts
+    _write(tmp_path, [a])
+    x, y, _, _, classes = images(str(tmp_path), size=32, resize=32, test_fraction=0)
+    want = (a[8:40].astype(np.float32) / 255 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    np.testing.assert_allclose(x[0].transpose(1, 2, 0), want, rtol=0, atol=1e-5)
+    assert y.tolist() == [-1] and classes is None
+
+
+def test_resize_keeps_aspect_and_normalize_false(tmp_path):
+    _write(tmp_path, _patches(3, size=(80, 40)), fmt="jpg")
+    x, _, _, _, _ = images(str(tmp_path), size=16, normalize=False, test_fraction=0)
+    assert x.shape == (3, 3, 16, 16)
+    assert 0.0 <= x.min() and x.max() <= 1.0
+
+
+def test_subfolders_are_labels_through_load(tmp_path):
+    _write(tmp_path / "dog", _patches(2))
+    _write(tmp_path / "cat" / "indoor", _patches(3))  # nested deeper: the first-level name is the label
+    train, test = st.data.load(f"images:{tmp_path}", size=16, test_fraction=0)
+    assert train.classes == ("cat", "dog") and len(test) == 0
+    assert sorted(train.y.tolist()) == [0, 0, 0, 1, 1]
+    assert train.x.dtype.is_floating_point and tuple(train.x.shape[1:]) == (3, 16, 16)
+
+
+def test_split_is_disjoint(tmp_path):
+    _write(tmp_path, _patches(10))
+    train, test = st.data.load(f"images:{tmp_path}", size=8, test_fraction=0.3, seed=1)
+    assert (len(train), len(test)) == (7, 3)
+    flat = [r.flatten() for r in train.x]
+    assert not any(any(np.allclose(t.flatten(), f) for f in flat) for t in test.x)
+
+
+@pytest.mark.parametrize("setup, match", [
+    ("empty", "no photos found"),
+    ("mixed", "directly in the folder while other photos are in subfolders"),
+    ("broken", "not a readable jpg/png"),
+])
+def test_bad_folders_one_line(tmp_path, setup, match):
+    if setup == "mixed":
+        _write(tmp_path / "a", _patches(1))
+        _write(tmp_path, _patches(1))
+    if setup == "broken":
+        (tmp_path / "x.png").write_text("not an image")
+    with pytest.raises(ValueError, match=match) as err:
+        images(str(tmp_path), size=8)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_folder_and_bad_size(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        images(str(tmp_path / "nope"))
+    _write(tmp_path, _patches(1))
+    with pytest.raises(ValueError, match="size must be a positive integer"):
+        images(str(tmp_path), size=0)
+
+
+def test_sample_photos_calib_and_eval_are_disjoint(tmp_path):
+    calib = sample_photos(tmp_path / "c", "calib", crops=1, size=24)
+    held = sample_photos(tmp_path / "e", "eval", crops=1, size=24)
+    names_c = {p.name.rsplit("-", 1)[0] for p in calib.iterdir()}
+    names_e = {p.name.rsplit("-", 1)[0] for p in held.iterdir()}
+    assert len(names_c) >= 4 and len(names_e) >= 4 and not names_c & names_e
+    x, *_ = images(str(held), size=24, test_fraction=0)
+    assert x.shape == (len(names_e), 3, 24, 24) and np.isfinite(x).all()
