@@ -7,6 +7,7 @@ otherwise. ``slimtorch/__init__`` re-exports these names lazily, so ``import sli
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from torch import nn
@@ -17,19 +18,21 @@ from .config import Config
 from .io import load, save
 from .quantization.onnx_export import export_onnx
 from .quantization.ptq import quantize
-from .registry import check_kind, get_handler
+from .registry import HandlerContext, check_kind, get_handler
 from .training.bn import recalibrate_bn
 from .training.trainer import fit
 
 
-def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, **kwargs: Any) -> nn.Module:
+def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: Iterable | None = None,
+          loss_fn: Callable | None = None) -> nn.Module:
     """Apply a prune config to ``model`` (in place where possible) and return the model to use.
 
     Args:
         model: the model.
         cfg: ``MagnitudePrune``, ``NMPrune``, ``ChannelPrune`` or any config registered with kind="prune".
         example_inputs: one batch; required by ``ChannelPrune`` (it traces the model once).
-        **kwargs: handler options, e.g. ``data=`` / ``loss_fn=`` for taylor importance.
+        data: labelled (x, y) batches, read by configs with ``needs_labels`` (taylor importance).
+        loss_fn: the loss ``data`` is scored with (default: cross entropy).
 
     Returns:
         The pruned model.
@@ -41,7 +44,8 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, **kwargs: A
         >>> small = st.prune(model, st.ChannelPrune(ratio=0.5), example_inputs=torch.randn(1, 3, 32, 32))
     """
     check_kind(cfg, "prune", "st.prune")
-    return get_handler(cfg)(model, cfg, example_inputs, **kwargs)
+    ctx = HandlerContext(example_inputs=example_inputs, data=data, loss_fn=loss_fn)
+    return get_handler(cfg)(model, cfg, ctx)
 
 
 __all__ = ["export_onnx", "fit", "load", "measure", "prune", "quantize", "recalibrate_bn", "save"]

@@ -6,7 +6,7 @@ import dataclasses
 import math
 import typing
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 
 class ConfigError(ValueError):
@@ -89,7 +89,21 @@ def _type_ok(value: Any, hint: Any) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Base of every config: frozen, validated, convertible to and from plain dicts."""
+    """Base of every config: frozen, validated, convertible to and from plain dicts.
+
+    A config declares what it needs from its caller as class attributes (a subclass may turn one
+    into a property when it depends on a field); the pipeline reads these and knows no algorithm:
+
+    - ``needs_baseline``: reads the run's reference model (``HandlerContext.baseline``).
+    - ``needs_labels``: reads labelled batches (``HandlerContext.data``).
+    - ``needs_calibration``: reads calibration inputs (``HandlerContext.calib_data``).
+    - ``terminal``: its output is final (e.g. an int8 model): only measuring and export may follow.
+    """
+
+    needs_baseline: ClassVar[bool] = False
+    needs_labels: ClassVar[bool] = False
+    needs_calibration: ClassVar[bool] = False
+    terminal: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -107,6 +121,13 @@ class Config:
 
     def validate(self) -> None:
         """Subclasses raise ConfigError for values out of range."""
+
+    def preflight(self) -> None:
+        """Check what lies outside the config (a named file or model exists) before a run writes anything.
+
+        Raises:
+            ConfigError: naming the field; the default checks nothing.
+        """
 
     def to_dict(self) -> dict[str, Any]:
         out = {}

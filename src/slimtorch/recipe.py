@@ -126,9 +126,7 @@ def import_algorithms() -> None:
 
 
 def train_config_class() -> type[Config]:
-    """The TrainConfig class (registered as ``train`` by the trainer, or imported directly)."""
-    if "train" in names():
-        return config_class("train")
+    """The TrainConfig class: the ``train:`` section and every train stage."""
     from .training import TrainConfig
 
     return TrainConfig

@@ -1,9 +1,16 @@
-"""One vocabulary for recipes, the CLI and the API: snake_case name -> Config class -> handler."""
+"""One vocabulary for recipes, the CLI and the API: snake_case name -> Config class -> handler.
+
+Every handler has one signature, ``handler(model, cfg, ctx) -> model | Hook``: the model to change
+(or the student a hook will train), its config, and a :class:`HandlerContext` carrying whatever
+else the caller has (example inputs, calibration data, labelled batches, the run's baseline model).
+A handler reads the fields its config needs and raises a one-line error when one is missing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .config import Config, ConfigError
 
@@ -12,6 +19,21 @@ C = TypeVar("C", bound=type)
 _CONFIGS: dict[str, type[Config]] = {}
 _HANDLERS: dict[type[Config], Callable] = {}
 _KINDS: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    """What a handler may use besides the model and its config; every field is optional.
+
+    Which fields a config reads is declared on its class (``needs_labels``, ``needs_calibration``,
+    ``needs_baseline``): the pipeline fills only those.
+    """
+
+    example_inputs: Any = None  # one batch (tracing, verification)
+    calib_data: Any = None  # tensor, dataset (.x/.y) or loader of inputs / (x, y) batches
+    data: Any = None  # labelled (x, y) batches, e.g. for gradient-based importance
+    loss_fn: Callable | None = None  # the loss those batches are scored with (default: cross entropy)
+    baseline: Any = None  # the run's reference model (``teacher: baseline``)
 
 
 def register(name: str, kind: str = "stage") -> Callable[[C], C]:
@@ -29,7 +51,10 @@ def register(name: str, kind: str = "stage") -> Callable[[C], C]:
 
 
 def handler(config_cls: type[Config]) -> Callable[[Callable], Callable]:
-    """Function decorator: the function that applies ``config_cls`` (one handler per class)."""
+    """Function decorator: the function that applies ``config_cls`` (one handler per class).
+
+    The function is called as ``fn(model, cfg, ctx)`` with ``ctx`` a :class:`HandlerContext`.
+    """
 
     def deco(fn: Callable) -> Callable:
         if config_cls in _HANDLERS and _HANDLERS[config_cls] is not fn:
@@ -46,7 +71,8 @@ def config_class(name: str) -> type[Config]:
     return _CONFIGS[name]
 
 
-def get_handler(cfg: Config) -> Callable:
+def get_handler(cfg: Config) -> Callable[[Any, Config, HandlerContext], Any]:
+    """The handler of ``cfg``'s class (or of its nearest registered base class)."""
     for cls in type(cfg).__mro__:
         if cls in _HANDLERS:
             return _HANDLERS[cls]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..config import Config, ConfigError, check_choice, check_range
-from ..registry import handler, register
+from ..registry import HandlerContext, handler, register
 from .distiller import FEATURE_LOSSES, OUTPUT_LOSSES, Distill
 from .teacher import resolve_teacher
 
@@ -33,6 +33,15 @@ class DistillConfig(Config):
     feature_weight: float = 1.0
     loss: str = "kd"  # "kd" | "mse" | "cosine" | "none"
     cache: bool = False  # cache teacher outputs per dataset row (fixed, unaugmented data only)
+
+    @property
+    def needs_baseline(self) -> bool:  # ``teacher: baseline`` is the run's reference model
+        return self.teacher == "baseline"
+
+    def preflight(self) -> None:
+        """A named teacher (saved folder or zoo model) resolves before the run writes anything."""
+        if self.teacher != "baseline":
+            resolve_teacher(self.teacher)
 
     def validate(self) -> None:
         if not self.teacher:
@@ -70,12 +79,9 @@ class DistillConfig(Config):
 
 
 @handler(DistillConfig)
-def make_distill(
-    cfg: DistillConfig, model: nn.Module | None = None, baseline: nn.Module | None = None, **_: object
-) -> Distill:
-    """Registry handler: ``get_handler(cfg)(cfg, model=student, baseline=trained_model)`` -> a Distill hook.
+def make_distill(model: nn.Module | None, cfg: DistillConfig, ctx: HandlerContext) -> Distill:
+    """Registry handler: ``make_distill(student, cfg, HandlerContext(baseline=trained_model))`` -> a Distill hook.
 
-    ``model`` (the student) is accepted for a uniform hook-handler signature; distillation needs only the
-    teacher. ``baseline`` defaults to nothing: a recipe with ``teacher: baseline`` must pass it.
+    The student is not needed to build the hook; ``ctx.baseline`` is what ``teacher: baseline`` refers to.
     """
-    return cfg.build(baseline=baseline)
+    return cfg.build(baseline=ctx.baseline)

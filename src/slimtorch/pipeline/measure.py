@@ -21,6 +21,14 @@ from torch import nn
 from .. import bench
 
 
+def measured_batch_sizes(recipe: Any) -> tuple[int, ...]:
+    """The batch sizes a run times (its last measure stage's, else the measure default): where it deploys."""
+    from .configs import MeasureConfig
+
+    sizes = [s.config.batch_sizes for s in recipe.stages if isinstance(s.config, MeasureConfig)]
+    return tuple(sizes[-1] if sizes else MeasureConfig().batch_sizes)
+
+
 def batch_of(x: torch.Tensor, batch: int) -> torch.Tensor:
     """``batch`` rows of ``x``, cycling through its rows when it has fewer."""
     idx = torch.arange(batch) % len(x)

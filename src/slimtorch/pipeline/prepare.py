@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from ..config import ConfigError, check_finite_tree
-from .stages import APPLIERS, needs_baseline
+from ..registry import names
+from .stages import APPLIERS
 
 
 @dataclass
@@ -120,32 +121,31 @@ def check_forward(model: nn.Module, train: Any, data_name: str, loss: Any = "cro
 
 
 def check_stages(recipe: Any) -> None:
-    """Every stage can run where it stands: a known kind, a baseline before ``teacher: baseline``,
-    a teacher that resolves, and nothing but export/measure after quantization."""
+    """Every stage can run where it stands: a known kind, a baseline before a stage that needs it,
+    what its config names outside the recipe exists (``preflight``), and after a terminal stage
+    (quantization) only stages that leave the model unchanged (export, measure)."""
     seen_train = False
-    quantized_at: int | None = None
+    terminal_at: int | None = None
     for stage in recipe.stages:
         where = f"stages[{stage.index}]"
         if stage.kind not in APPLIERS:
             raise ConfigError(where, f"{stage.name!r} is a {stage.kind!r} algorithm, which the pipeline cannot run; "
                               f"stage kinds: {', '.join(APPLIERS)}")
-        if quantized_at is not None and stage.kind not in ("export", "measure"):
-            raise ConfigError(where, f"{stage.name!r} cannot follow the quantization at stages[{quantized_at}]; "
-                              "after it only export_onnx and measure may run")
-        teacher = getattr(stage.config, "teacher", None)
-        if needs_baseline(stage) and not seen_train:
-            raise ConfigError(f"{stage.path}.teacher", "'baseline' is the model after the first train stage, "
-                              "but none comes before; add a train stage or name a saved model folder or zoo model")
-        if isinstance(teacher, str) and teacher != "baseline":
-            from ..distillation import resolve_teacher
-
-            try:
-                resolve_teacher(teacher)
-            except ConfigError as err:
-                raise err.at(stage.path) from None
+        if terminal_at is not None and APPLIERS[stage.kind].mutates:
+            after = " and ".join(n for kind, a in APPLIERS.items() if not a.mutates for n in names(kind))
+            final = recipe.stages[terminal_at].name
+            raise ConfigError(where, f"{stage.name!r} cannot follow stages[{terminal_at}] ({final}), whose model "
+                              f"is final; after it only {after} may run")
+        if stage.config.needs_baseline and not seen_train:
+            raise ConfigError(stage.path, "needs the baseline (the model after the first train stage), but no "
+                              "train stage comes before it; add one first")
+        try:
+            stage.config.preflight()
+        except ConfigError as err:
+            raise err.at(stage.path) from None
         seen_train = seen_train or stage.kind == "train"
-        if stage.kind == "quantize" or stage.name == "qat":
-            quantized_at = stage.index
+        if stage.config.terminal and terminal_at is None:
+            terminal_at = stage.index
 
 
 def prepare(recipe: Any) -> Prepared:

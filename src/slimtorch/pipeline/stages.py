@@ -5,12 +5,14 @@
 | train     | ``st.fit(model, train, cfg, eval_data=test)``               | train                           |
 | prune     | ``st.prune(model, cfg, example_inputs)`` (+ BN re-estimate) | channel_prune, magnitude_prune  |
 | quantize  | ``st.quantize(model, cfg, calib_data=train)``               | int8                            |
-| hook      | ``get_handler(cfg)(cfg, model=, baseline=)`` -> Hook, fit   | distill, qat, gradual_prune     |
-| transform | ``get_handler(cfg)(model, cfg)``                            | fold_bn                         |
+| hook      | ``get_handler(cfg)(model, cfg, hctx)`` -> Hook, then fit    | distill, qat, gradual_prune     |
+| transform | ``get_handler(cfg)(model, cfg, hctx)``                      | fold_bn                         |
 | export    | ``st.export_onnx`` into the run directory                   | export_onnx                     |
 | measure   | every model so far, side by side                            | measure                         |
 
-The pipeline holds no algorithm: each pillar's own entry point does the work.
+The pipeline holds no algorithm: each pillar's own entry point does the work, and what a stage
+gets (labelled batches, calibration data, the baseline model) is what its config class declares
+(``needs_labels``, ``needs_calibration``, ``needs_baseline``; see :class:`slimtorch.config.Config`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ..registry import get_handler
+from ..registry import HandlerContext, get_handler
 from .configs import register_pipeline_stages
 
 register_pipeline_stages()
@@ -122,9 +124,23 @@ def apply_train(stage, model, ctx, stage_dir, resume) -> Outcome:
     return _fit(stage, model, ctx, stage_dir, resume, hooks=[])
 
 
+def labelled_batches(data: Any, rows: int = 512, batch_size: int = 128) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A few labelled (x, y) batches from the start of the training data (gradient-based scores)."""
+    x, y = data.x, data.y
+    return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, min(len(x), rows), batch_size)]
+
+
+def handler_context(stage: Any, ctx: Context) -> HandlerContext:
+    """What the stage's handler gets: example inputs, plus only what its config declares it needs."""
+    cfg = stage.config
+    return HandlerContext(example_inputs=ctx.example_inputs[:1],
+                          calib_data=ctx.train_data if cfg.needs_calibration else None,
+                          data=labelled_batches(ctx.train_data) if cfg.needs_labels else None,
+                          baseline=ctx.store.get(ctx.baseline) if cfg.needs_baseline else None)
+
+
 def apply_hook(stage, model, ctx, stage_dir, resume) -> Outcome:
-    baseline = ctx.store.get(ctx.baseline) if needs_baseline(stage) else None
-    hook = get_handler(stage.config)(stage.config, model=model, baseline=baseline)
+    hook = get_handler(stage.config)(model, stage.config, handler_context(stage, ctx))
     return _fit(stage, model, ctx, stage_dir, resume, hooks=[hook])
 
 
@@ -136,11 +152,8 @@ def apply_prune(stage, model, ctx, stage_dir, resume) -> Outcome:
     from ..api import prune
 
     before = sum(p.numel() for p in model.parameters())
-    kwargs = {}
-    if getattr(stage.config, "importance", None) == "taylor":  # gradient scores need a few labelled batches
-        x, y = ctx.train_data.x, ctx.train_data.y
-        kwargs["data"] = [(x[i:i + 128], y[i:i + 128]) for i in range(0, min(len(x), 512), 128)]
-    model = prune(model, stage.config, example_inputs=ctx.example_inputs[:1], **kwargs)
+    hctx = handler_context(stage, ctx)
+    model = prune(model, stage.config, example_inputs=hctx.example_inputs, data=hctx.data, loss_fn=hctx.loss_fn)
     if _has_bn(model):  # removed channels leave BN statistics of the old mixture: re-estimate them
         from ..training import recalibrate_bn
 
@@ -153,18 +166,22 @@ def apply_quantize(stage, model, ctx, stage_dir, resume) -> Outcome:
     from ..quantization import quantize
 
     model.eval()
-    qmodel = quantize(model, stage.config, calib_data=ctx.train_data)
+    from ..quantization.backends.auto import deploy_batch_sizes
+    from .measure import measured_batch_sizes
+
+    with deploy_batch_sizes(measured_batch_sizes(ctx.recipe)):  # backend="auto" decides where the run measures
+        qmodel = quantize(model, stage.config, calib_data=handler_context(stage, ctx).calib_data)
     info = {}
-    for attr in ("backend", "backend_note"):  # which int8 engine runs it, and why (the quantizer decides)
+    for attr in ("backend", "backend_note", "backend_batches"):  # which int8 engine runs it, and why
         value = getattr(qmodel, attr, None)
-        if isinstance(value, str) and value:
+        if value:
             info[attr] = value
     return Outcome(qmodel, info=info)
 
 
 def apply_transform(stage, model, ctx, stage_dir, resume) -> Outcome:
     model.eval()
-    out = get_handler(stage.config)(model, stage.config)
+    out = get_handler(stage.config)(model, stage.config, handler_context(stage, ctx))
     return Outcome(out if isinstance(out, nn.Module) else model)
 
 
@@ -203,16 +220,11 @@ APPLIERS: dict[str, Applier] = {
 }
 
 
-def needs_baseline(stage: Any) -> bool:
-    """True for a stage that refers to the run's baseline model (``teacher: baseline``)."""
-    return getattr(stage.config, "teacher", None) == "baseline"
-
-
 def stage_inputs(stage: Any, current: str, ctx: Context) -> dict[str, str]:
     """Hashes of the models a stage reads (its key changes when any of them changes)."""
     if stage.kind == "measure":
         return {label: ctx.store.hashes[label] for label in ctx.store.order}
     inputs = {"model": ctx.store.hashes[current]}
-    if needs_baseline(stage):
+    if stage.config.needs_baseline:
         inputs["baseline"] = ctx.store.hashes[ctx.baseline]
     return inputs

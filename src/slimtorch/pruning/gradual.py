@@ -20,7 +20,7 @@ from torch import nn
 
 from ..config import Config, ConfigError, check_choice, check_range
 from ..hooks import Hook, State
-from ..registry import handler, register
+from ..registry import HandlerContext, handler, register
 from .masks import Masks
 from .schedules import cubic_sparsity, iterative_sparsity
 from .unstructured import magnitude_masks
@@ -181,10 +181,10 @@ class IterativePrune(_MaskedHook):
 
 
 @handler(GradualPruneConfig)
-def _gradual(cfg: GradualPruneConfig, *_: Any, **__: Any) -> GradualPrune:
+def _gradual(model: nn.Module, cfg: GradualPruneConfig, ctx: HandlerContext) -> GradualPrune:
     return GradualPrune(cfg)
 
 
 @handler(IterativePruneConfig)
-def _iterative(cfg: IterativePruneConfig, *_: Any, **__: Any) -> IterativePrune:
+def _iterative(model: nn.Module, cfg: IterativePruneConfig, ctx: HandlerContext) -> IterativePrune:
     return IterativePrune(cfg)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from ..config import Config, ConfigError, check_range
-from ..registry import handler, register
+from ..registry import HandlerContext, handler, register
 from .masks import Masks, prunable
 
 
@@ -50,7 +49,7 @@ def nm_mask(w: torch.Tensor, n: int, m: int) -> torch.Tensor:
 
 
 @handler(NMPrune)
-def _nm_prune(model: nn.Module, cfg: NMPrune, example_inputs: Any = None, **_: Any) -> nn.Module:
+def _nm_prune(model: nn.Module, cfg: NMPrune, ctx: HandlerContext) -> nn.Module:
     masks = {}
     for name, p in prunable(model, cfg.ignore).items():
         if p.shape[1] % cfg.m:

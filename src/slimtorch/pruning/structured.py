@@ -12,7 +12,7 @@ import numpy as np
 from torch import nn
 
 from ..config import Config, check_choice, check_range
-from ..registry import handler, register
+from ..registry import HandlerContext, handler, register
 from . import attention, layers  # noqa: F401  (register the built-in surgery entries)
 from .graph import Graph, trace
 from .importance import KINDS, taylor_grads, unit_scores
@@ -44,6 +44,10 @@ class ChannelPrune(Config):
     round_to: int | None = None
     ignore: tuple[str, ...] = ()
     seed: int = 0
+
+    @property
+    def needs_labels(self) -> bool:  # taylor scores are gradients of the loss on labelled batches
+        return self.importance == "taylor"
 
     def validate(self) -> None:
         check_range("ratio", self.ratio, 0.0, 1.0, hi_open=True)
@@ -116,12 +120,6 @@ def plan_channels(
 
 
 @handler(ChannelPrune)
-def _channel_prune(
-    model: nn.Module,
-    cfg: ChannelPrune,
-    example_inputs: Any = None,
-    data: Iterable | None = None,
-    loss_fn: Callable | None = None,
-) -> nn.Module:
-    plan = plan_channels(model, cfg, example_inputs, data, loss_fn)
+def _channel_prune(model: nn.Module, cfg: ChannelPrune, ctx: HandlerContext) -> nn.Module:
+    plan = plan_channels(model, cfg, ctx.example_inputs, ctx.data, ctx.loss_fn)
     return apply_plan(model, plan, record=True)

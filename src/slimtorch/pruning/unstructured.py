@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from ..config import Config, check_choice, check_range
-from ..registry import handler, register
+from ..registry import HandlerContext, handler, register
 from .masks import Masks, prunable
 
 
@@ -83,6 +82,6 @@ def magnitude_masks(
 
 
 @handler(MagnitudePrune)
-def _magnitude_prune(model: nn.Module, cfg: MagnitudePrune, example_inputs: Any = None, **_: Any) -> nn.Module:
+def _magnitude_prune(model: nn.Module, cfg: MagnitudePrune, ctx: HandlerContext) -> nn.Module:
     magnitude_masks(model, cfg.sparsity, cfg.scope, cfg.importance, cfg.ignore, cfg.seed).apply(model)
     return model

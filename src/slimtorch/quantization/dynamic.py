@@ -12,7 +12,7 @@ from torch import nn
 
 from ..config import Config, ConfigError, check_choice, check_range
 from ..io import record_transform, register_rebuilder
-from ..registry import handler, register
+from ..registry import HandlerContext, handler, register
 from .qparams import qrange
 
 
@@ -41,6 +41,12 @@ class DynamicInt8(Config):
     calib_batches: int = 8
     ignore: tuple[str, ...] = ()
     min_features: int = 1
+
+    terminal = True  # an int8 model: nothing but measuring and export may follow
+
+    @property
+    def needs_calibration(self) -> bool:  # only SmoothQuant looks at activations
+        return self.smooth is not None
 
     def validate(self) -> None:
         check_range("weight_bits", self.weight_bits, 2, 8)
@@ -192,10 +198,10 @@ def is_dynamic(model: nn.Module) -> bool:
 
 
 @handler(DynamicInt8)
-def _dynamic_handler(model: nn.Module, cfg: DynamicInt8, calib_data: Any = None, *args, **kwargs) -> nn.Module:
+def _dynamic_handler(model: nn.Module, cfg: DynamicInt8, ctx: HandlerContext) -> nn.Module:
     import copy
 
-    return quantize_dynamic(copy.deepcopy(model).eval(), cfg, calib_data)
+    return quantize_dynamic(copy.deepcopy(model).eval(), cfg, ctx.calib_data)
 
 
 def _rebuild(model: nn.Module, data: dict) -> nn.Module:

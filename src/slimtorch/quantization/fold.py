@@ -10,7 +10,7 @@ from torch.fx import symbolic_trace
 
 from ..config import Config
 from ..io import record_transform, register_rebuilder
-from ..registry import handler, register
+from ..registry import HandlerContext, handler, register
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d)
 _LAYER = (nn.Conv2d, nn.Conv1d, nn.Linear)
@@ -105,5 +105,5 @@ register_rebuilder("fold_bn", _rebuild)
 
 
 @handler(FoldBN)
-def _fold_handler(model: nn.Module, cfg: FoldBN, *args, **kwargs) -> nn.Module:
+def _fold_handler(model: nn.Module, cfg: FoldBN, ctx: HandlerContext) -> nn.Module:
     return fold_batchnorm(model)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..config import Config, ConfigError, check_choice, check_range
-from ..registry import check_kind, get_handler, handler, register
+from ..registry import HandlerContext, check_kind, get_handler, handler, register
 from .calibrate import calibrate
 from .fold import fold_batchnorm
 from .graph import lower, qpoint_of
@@ -55,6 +55,9 @@ class Int8(Config):
     max_accuracy_drop: float | None = None
     ignore: tuple[str, ...] = ()
 
+    needs_calibration = True  # activation ranges are observed on calibration inputs
+    terminal = True  # an int8 model: nothing but measuring and export may follow
+
     def validate(self) -> None:
         check_choice("observer", self.observer, OBSERVERS)
         check_choice("weight_observer", self.weight_observer, ("minmax", "mse"))
@@ -89,7 +92,7 @@ def quantize(model: nn.Module, cfg: Config | None = None, calib_data: Any = None
     """
     cfg = cfg if cfg is not None else Int8()
     check_kind(cfg, "quantize", "st.quantize")
-    return get_handler(cfg)(model, cfg, calib_data)
+    return get_handler(cfg)(model, cfg, HandlerContext(calib_data=calib_data))
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -169,7 +172,8 @@ def prepare_float(model: nn.Module) -> tuple[nn.Module, list[dict]]:
 
 
 @handler(Int8)
-def _quantize_int8(model: nn.Module, cfg: Int8, calib_data: Any = None, *args, **kwargs) -> QuantizedModel:
+def _quantize_int8(model: nn.Module, cfg: Int8, ctx: HandlerContext) -> QuantizedModel:
+    calib_data = ctx.calib_data
     m, ops = prepare_float(model)
     observers = calibrate(m, ops, calib_data, cfg.calib_batches, cfg.observer, cfg.percentile)
     aq = act_qparams_from(observers, cfg)

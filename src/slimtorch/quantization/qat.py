@@ -16,7 +16,7 @@ from torch.nn.utils import parametrize
 
 from ..config import Config, ConfigError, check_range
 from ..hooks import Hook, State
-from ..registry import handler, register
+from ..registry import HandlerContext, handler, register
 from .fake import FakeQuant
 from .fold import _BN, _LAYER, find_conv_bn_pairs
 from .graph import _act_of
@@ -39,6 +39,8 @@ class QATConfig(Config):
     quant: Int8 = field(default_factory=Int8)
     freeze_epoch: int = 1
     lsq: bool = False
+
+    terminal = True  # converts to int8 at the end of training: nothing but measuring and export may follow
 
     def validate(self) -> None:
         check_range("freeze_epoch", self.freeze_epoch, 0)
@@ -192,5 +194,5 @@ def _frozen_bn(bn: nn.Module):
 
 
 @handler(QATConfig)
-def _qat_handler(cfg: QATConfig, *args, **kwargs) -> QAT:
+def _qat_handler(model: nn.Module, cfg: QATConfig, ctx: HandlerContext) -> QAT:
     return QAT(cfg.quant, cfg.freeze_epoch, cfg.lsq)

@@ -15,14 +15,59 @@ class _Algo(Config):
 
 
 @registry.handler(_Algo)
-def _apply(model, cfg):
-    return model * cfg.x
+def _apply(model, cfg, ctx):
+    return model * cfg.x + (ctx.data or 0)
 
 
 def test_lookup_by_name_and_handler_dispatch():
     assert registry.config_class("_test_algo") is _Algo
-    assert registry.get_handler(_Algo(x=3))(2, _Algo(x=3)) == 6
+    assert registry.get_handler(_Algo(x=3))(2, _Algo(x=3), registry.HandlerContext()) == 6
+    assert registry.get_handler(_Algo(x=3))(2, _Algo(x=3), registry.HandlerContext(data=1)) == 7
     assert registry.names("_test") == ["_test_algo"]
+
+
+def test_handler_context_is_frozen_and_empty_by_default():
+    ctx = registry.HandlerContext()
+    assert (ctx.example_inputs, ctx.calib_data, ctx.data, ctx.loss_fn, ctx.baseline) == (None,) * 5
+    with pytest.raises(AttributeError):
+        ctx.data = 1
+
+
+def test_every_registered_handler_takes_model_cfg_ctx():
+    import inspect
+
+    from slimtorch.recipe import import_algorithms
+
+    import_algorithms()
+    pipeline_own = set(registry.names("measure") + registry.names("export"))  # run by the pipeline, no handler
+    for name in sorted(set(registry.names()) - pipeline_own):
+        cls = registry.config_class(name)
+        params = list(inspect.signature(registry.get_handler(cls.__new__(cls))).parameters.values())
+        assert [p.name for p in params][1:] == ["cfg", "ctx"], (name, params)
+        assert len(params) == 3 and all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params), (name, params)
+
+
+@pytest.mark.parametrize("cfg, needs", [
+    ("channel_prune", {}), ("magnitude_prune", {}), ("int8", {"needs_calibration", "terminal"}),
+    ("dynamic_int8", {"terminal"}), ("qat", {"terminal"}), ("distill", {"needs_baseline"}), ("fold_bn", {}),
+])
+def test_configs_declare_their_needs(cfg, needs):
+    from slimtorch.recipe import import_algorithms
+
+    import_algorithms()
+    c = registry.config_class(cfg)()
+    declared = {a for a in ("needs_baseline", "needs_labels", "needs_calibration", "terminal") if getattr(c, a)}
+    assert declared == set(needs)
+
+
+def test_needs_that_depend_on_a_field():
+    from slimtorch.distillation import DistillConfig
+    from slimtorch.pruning import ChannelPrune
+    from slimtorch.quantization import DynamicInt8
+
+    assert ChannelPrune(importance="taylor").needs_labels and not ChannelPrune(importance="l1").needs_labels
+    assert DynamicInt8(smooth=0.5).needs_calibration
+    assert not DistillConfig(teacher="some/folder").needs_baseline
 
 
 def test_duplicate_name_raises():

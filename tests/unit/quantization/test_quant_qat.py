@@ -8,7 +8,7 @@ from slimtorch.config import ConfigError
 from slimtorch.data.arrays import ArrayDataset
 from slimtorch.hooks import State
 from slimtorch.quantization import QAT, Int8, QATConfig, QuantizedModel
-from slimtorch.registry import config_class, get_handler
+from slimtorch.registry import HandlerContext, config_class, get_handler
 
 
 def _data(model, n=256, shape=(1, 12, 12)):
@@ -68,7 +68,7 @@ def test_qat_lsq_learns_scales(tiny):
 
 def test_qat_config_registered_and_validated():
     assert config_class("qat") is QATConfig
-    hook = get_handler(QATConfig())(QATConfig(freeze_epoch=3, lsq=True))
+    hook = get_handler(QATConfig())(None, QATConfig(freeze_epoch=3, lsq=True), HandlerContext())
     assert isinstance(hook, QAT) and hook.cfg.freeze_epoch == 3 and hook.cfg.lsq
     cfg = QATConfig.from_dict({"quant": {"weight_bits": 4}, "freeze_epoch": 2})
     assert cfg.quant.weight_bits == 4
