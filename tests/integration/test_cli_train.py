@@ -1,7 +1,9 @@
 """`slimtorch train` / `slimtorch list` end to end on tiny data, and their error paths."""
 
 import json
+import re
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -66,7 +68,18 @@ def test_train_with_teacher_distills(tmp_path):
     (["--model-arg", "widths"], r"--model-arg: got 'widths'; expected KEY=VALUE"),
     (["--model-arg", "depth=3"], r"--model mlp: .*unknown argument\(s\) \['depth'\]"),
     (["--teacher", "no_such_thing"], r"--teacher: got 'no_such_thing'; allowed: .*a folder written by st.save"),
-    (["--warmup", "5"], r"warmup_epochs: got 5.0; must be below epochs=3"),
+    (["--warmup", "5"], r"--warmup-epochs: got 5.0; must be below epochs=3"),
+    (["--seed", "-1"], r"--seed: got -1; allowed range \[0, 4294967295\]"),
+    (["--milestones", "2,1", "--schedule", "multistep"], r"--milestones: must be increasing, got \[2.0, 1.0\]"),
+    (["--milestones", "1,x"], r"argument --milestones: invalid value '1,x'; expected float values separated by commas"),
+    (["--betas", "0.9"], r"--betas: needs two values, got \[0.9\]"),
+    (["--betas", "0.9,1.5"], r"--betas\[1\]: got 1.5; allowed range \[0.0, 1.0\)"),
+    (["--gamma", "0"], r"--gamma: got 0.0; allowed range \(0.0, 1.0\]"),
+    (["--no-shuffle", "--shuffle", "--grad-accum", "0"], r"--grad-accum: got 0; allowed range \[1, inf\]"),
+    (["--teacher", "mnist_cnn", "--alpha", "2"], r"--alpha: got 2.0; allowed range \[0.0, 1.0\]"),
+    (["--teacher", "mnist_cnn", "--distill-feature", "x"], r"argument --distill-feature: got 'x'; expected "
+                                                            r"STUDENT=TEACHER"),
+    (["--distill-loss", "l1"], r"argument --distill-loss: invalid choice: 'l1'"),
     (["--device", "tpu"], r"device: got 'tpu'; allowed: 'auto', 'cpu', 'cuda'"),
 ])
 def test_bad_arguments_one_line_exit_2(tmp_path, capsys, extra, match):
@@ -75,8 +88,6 @@ def test_bad_arguments_one_line_exit_2(tmp_path, capsys, extra, match):
     assert rc == 2
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert err.startswith("slimtorch: error: ")
-    import re
-
     assert re.search(match, err), err
 
 
@@ -88,3 +99,101 @@ def test_list_prints_every_vocabulary(capsys):
     assert lines["optimizers"] == "gd, sgd, adam, adamw"
     assert lines["schedules"].startswith("constant, step, multistep, exponential, cosine, linear, one_cycle")
     assert any(k.startswith("algorithms") for k in lines)
+
+
+def _parser_options():
+    from slimtorch.cli import build_parser
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    return train, {opt for action in train._actions for opt in action.option_strings}
+
+
+def test_every_config_field_has_a_flag():
+    from slimtorch.distillation import DistillConfig
+    from slimtorch.training import TrainConfig
+
+    _, options = _parser_options()
+    for name in TrainConfig.field_names():
+        assert "--" + name.replace("_", "-") in options, name
+    distill = {"teacher", "temperature", "alpha", "distill-feature", "distill-feature-loss", "distill-feature-weight",
+               "distill-loss", "teacher-cache"}
+    assert {"--" + o for o in distill} <= options and len(DistillConfig.field_names()) == len(distill) + 1  # + epochs
+    assert {"--warmup", "--no-shuffle", "--nesterov", "--no-nesterov", "--bf16"} <= options  # the README's spellings
+
+
+def test_help_shows_each_default_and_the_docstring_text(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for expected in ("--gamma GAMMA step / multistep / plateau: factor per drop; exponential: factor per epoch "
+                     "(default: 0.1)", "--milestones FLOAT,... multistep schedule: epochs at which the learning rate "
+                     "drops (default: none)", "--betas FLOAT,... adam / adamw moment decay rates (default: 0.9,0.999)",
+                     "--shuffle, --no-shuffle", "(default: on)", "--epochs EPOCHS passes over the training data "
+                     "(default: 3)", "--temperature TEMPERATURE softening temperature T of the soft-target term "
+                     "(default: 4.0)"):
+        assert expected in text, expected
+
+
+def test_version(capsys):
+    import slimtorch
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"slimtorch {slimtorch.__version__}"
+
+
+def test_multistep_schedule_really_decays(tmp_path):
+    out = tmp_path / "ms"
+    assert main(BASE + ["--epochs", "3", "--schedule", "multistep", "--milestones", "1,2", "--gamma", "0.1",
+                        "--out", str(out)]) == 0
+    lrs = [row["lr"] for row in _metrics(out)]  # the lr of each epoch's last step: 0.3, then x0.1 per milestone
+    assert lrs == pytest.approx([0.3, 0.03, 0.003], rel=1e-9)
+    saved = json.loads((out / "model" / "model.json").read_text())["extra"]["train"]
+    assert saved["milestones"] == [1.0, 2.0] and saved["gamma"] == pytest.approx(0.1)
+
+
+def test_one_seed_one_run_byte_identical_checkpoints(tmp_path):
+    from slimtorch.training.checkpoint import load_checkpoint
+
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for i, out in enumerate(runs):
+        torch.manual_seed(100 + i)  # whatever the global RNGs held before must not matter
+        np.random.seed(100 + i)
+        assert main(BASE + ["--epochs", "2", "--seed", "7", "--out", str(out)]) == 0
+    a, b = runs
+    for name in ("ckpt-2.safetensors", "model/model.safetensors"):  # weights, optimizer, every RNG state
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    timing = ("seconds", "samples_per_s")
+    states = [load_checkpoint(out)["state"] for out in runs]
+    for s in states:
+        for key in timing:
+            s["history"].pop(key)
+        s.pop("config")  # differs only in out=
+    assert json.dumps(states[0], default=str) == json.dumps(states[1], default=str)
+    other = tmp_path / "c"
+    assert main(BASE + ["--epochs", "2", "--seed", "8", "--out", str(other)]) == 0
+    assert (a / "model/model.safetensors").read_bytes() != (other / "model/model.safetensors").read_bytes()
+
+
+NAN_RECIPE = """
+model: {name: mlp, widths: [64, 32, 10]}
+data: {name: digits, batch_size: 32, train_subset: 200, test_subset: 100}
+train: {epochs: 2, optimizer: sgd, lr: 1.0e30}
+stages: [train]
+"""
+
+
+@pytest.mark.parametrize("command", ["train", "run"])
+def test_nan_loss_is_one_true_line_exit_1(tmp_path, capsys, command):
+    out = tmp_path / "nan"
+    if command == "train":
+        rc = main(BASE + ["--lr", "1e30", "--epochs", "2", "--out", str(out)])
+    else:
+        (tmp_path / "nan.yaml").write_text(NAN_RECIPE)
+        rc = main(["run", str(tmp_path / "nan.yaml"), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert re.match(r"slimtorch: error: loss is (nan|inf) at epoch 1, step \d+: training stopped; no checkpoint was "
+                    r"written before it\.", err), err
+    assert not list(out.rglob("latest.json"))  # and indeed there is none

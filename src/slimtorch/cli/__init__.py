@@ -7,7 +7,9 @@ import argparse
 import importlib
 import sys
 
+from .. import __version__
 from ..config import ConfigError
+from ..training.errors import NonFiniteLossError
 from ..untrusted import ModelFileError
 
 SUBCOMMANDS = ["train", "list", "run", "demo", "bench"]
@@ -24,6 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="slimtorch", description="Train, prune, distill, quantize and measure PyTorch models.")
+    parser.add_argument("--version", action="version", version=f"slimtorch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in SUBCOMMANDS:
         try:
@@ -44,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError, FileNotFoundError, ModelFileError) as err:
         print(f"slimtorch: error: {err}", file=sys.stderr)
         return 2
+    except NonFiniteLossError as err:  # a run that went wrong, not bad input: exit 1
+        print(f"slimtorch: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("slimtorch: interrupted; finished work is saved and the run can be resumed", file=sys.stderr)
         return 130

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
-from ..training.config import LOSSES, OPTIMIZERS, SCHEDULES
+from ..distillation.config import FEATURE_LOSSES, OUTPUT_LOSSES, DistillConfig
+from ..training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+from .flags import add_config_flags
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -21,41 +22,39 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="model keyword argument, value parsed as YAML: --model-arg widths=[2,16,2]")
     p.add_argument("--data", required=True, help="dataset name (see `slimtorch list`)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N rows of each split (quick runs)")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--momentum", type=float, default=0.0)
-    p.add_argument("--nesterov", action="store_true")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--clip-norm", type=float, default=None)
-    p.add_argument("--clip-value", type=float, default=None)
-    p.add_argument("--clip-adaptive", type=float, default=None)
-    p.add_argument("--schedule", choices=SCHEDULES, default="constant")
-    p.add_argument("--warmup", type=float, default=0.0, metavar="EPOCHS", help="linear warmup length in epochs")
-    p.add_argument("--loss", choices=LOSSES, default="cross_entropy")
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
-    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
-    p.add_argument("--no-shuffle", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads (default: torch's choice; 1 is fastest on a busy machine)")
-    p.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATA)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    from ..distillation.cli_args import add_distill_arguments
-
-    add_distill_arguments(p)
+    p.set_defaults(_train_flags=add_config_flags(p.add_argument_group("training (TrainConfig)"), TrainConfig,
+                                                 extra=_TRAIN_FLAGS))
+    p.set_defaults(_distill_flags=add_config_flags(p.add_argument_group("distillation (DistillConfig)"),
+                                                   DistillConfig, prefix="distill_", skip=("epochs",),
+                                                   options=_DISTILL_OPTIONS, extra=_DISTILL_FLAGS))
     return p
+
+
+# Refinements of the generated flags: choices, the README's spellings, the CLI's own defaults.
+_TRAIN_FLAGS = {
+    "epochs": {"default": 3},  # a quick first run from the command line (TrainConfig's default is 10)
+    "optimizer": {"choices": OPTIMIZERS}, "schedule": {"choices": SCHEDULES}, "loss": {"choices": LOSSES},
+    "warmup_epochs": {"aliases": ["--warmup"], "metavar": "EPOCHS"},
+    "early_stopping": {"metavar": "PATIENCE"},
+    "out": {"help": "run directory (default: runs/MODEL-DATA)"},
+}
+_DISTILL_OPTIONS = {"loss": "--distill-loss", "features": "--distill-feature", "feature_loss": "--distill-feature-loss",
+                    "feature_weight": "--distill-feature-weight", "cache": "--teacher-cache"}
+_DISTILL_FLAGS = {
+    "teacher": {"default": None, "metavar": "PATH_OR_ZOO_NAME",
+                "help": "distil from this teacher: a folder written by st.save or a zoo model with weights"},
+    "features": {"metavar": "STUDENT=TEACHER"},
+    "loss": {"choices": OUTPUT_LOSSES}, "feature_loss": {"choices": FEATURE_LOSSES},
+}
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import data as data_mod
     from .. import io
-    from ..training import NonFiniteLossError, TrainConfig, fit
+    from ..training import fit
+    from ..training.run import seed_all
     from . import UsageError
 
     if args.limit is not None and args.limit < 1:
@@ -68,28 +67,19 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     model_kwargs = _parse_kv(args.model_arg)
     out = Path(args.out or f"runs/{_slug(args.model)}-{_slug(args.data)}")
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                      momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay,
-                      clip_norm=args.clip_norm, clip_value=args.clip_value, clip_adaptive=args.clip_adaptive,
-                      schedule=args.schedule, warmup_epochs=args.warmup, loss=args.loss,
-                      label_smoothing=args.label_smoothing, grad_accum=args.grad_accum, bf16=args.bf16,
-                      early_stopping=args.early_stopping, shuffle=not args.no_shuffle, seed=args.seed,
-                      device=args.device, quiet=args.quiet, out=str(out), resume=args.resume)
+    cfg = args._train_flags.build(args, out=str(out))
     try:
-        train, test = data_mod.load(args.data, seed=args.seed, limit=args.limit)
+        train, test = data_mod.load(args.data, seed=cfg.seed, limit=args.limit)
     except ValueError as err:
         raise UsageError(f"--data: {err}") from None
+    seed_all(cfg.seed)  # right before the initial weights are drawn (as `slimtorch run`): one --seed, one run
     model = _build_model(args.model, model_kwargs, train)
     from ..pipeline.prepare import check_device, check_forward  # bad labels/model/device: one line, before training
 
     check_device(cfg.device, "--device")
     check_forward(model, train, args.data, loss=cfg.loss, test=test)
-    hooks = [_distill_hook(args)] if args.teacher else []
-    try:
-        history = fit(model, train, cfg, eval_data=test, hooks=hooks)
-    except NonFiniteLossError as err:
-        print(f"slimtorch: error: {err}", file=sys.stderr)
-        return 1
+    hooks = [_distill_hook(args)] if args.distill_teacher else []
+    history = fit(model, train, cfg, eval_data=test, hooks=hooks)  # a NaN loss: main() prints one line, exit 1
     final = history.model
     saved = io.save(final, out / "model", extra={"train": cfg.to_dict(), "history": history.to_dict(),
                                                   "classes": list(getattr(train, "classes", None) or []) or None})
@@ -131,14 +121,17 @@ def _build_model(name: str, kwargs: dict[str, Any], train: Any):
 
 
 def _distill_hook(args: argparse.Namespace):
+    """The Distill hook the distillation flags describe (``--teacher`` given)."""
     from ..config import ConfigError
-    from ..distillation.cli_args import distill_hook_from_args
+    from ..distillation import Distill
     from . import UsageError
 
+    flags = args._distill_flags
+    cfg = flags.build(args)
     try:
-        return distill_hook_from_args(args)
+        return Distill.from_config(cfg)
     except ConfigError as err:
-        raise UsageError(f"--{err.path or 'teacher'}: {str(err).split(': ', 1)[-1]}") from None
+        raise flags.usage_error(err) from None
     except (ValueError, FileNotFoundError) as err:
         raise UsageError(f"--teacher: {err}") from None
 

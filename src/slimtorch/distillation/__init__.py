@@ -8,9 +8,8 @@ Example:
 
 from .adapters import adapter_spec, build_adapter, make_adapter
 from .cache import TeacherCache
-from .cli_args import add_distill_arguments, distill_hook_from_args
-from .config import DistillConfig, make_distill
-from .distiller import Distill
+from .config import DistillConfig
+from .distiller import Distill, make_distill
 from .features import FeatureTap, primary_tensor
 from .losses import (
     attention_map,
@@ -27,12 +26,10 @@ __all__ = [
     "DistillConfig",
     "FeatureTap",
     "TeacherCache",
-    "add_distill_arguments",
     "adapter_spec",
     "attention_map",
     "attention_transfer_loss",
     "build_adapter",
-    "distill_hook_from_args",
     "embedding_loss",
     "hint_loss",
     "kd_loss",

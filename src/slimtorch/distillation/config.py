@@ -1,21 +1,38 @@
-"""DistillConfig: the recipe / CLI form of :class:`Distill`, registered as the ``distill`` hook."""
+"""DistillConfig: the settings of a :class:`~slimtorch.distillation.Distill` hook, registered as ``distill``.
+
+The hook and its registry handler live in distiller.py, which imports this file (never the reverse).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import nn
-
 from ..config import Config, ConfigError, check_choice, check_range
-from ..registry import HandlerContext, handler, register
-from .distiller import FEATURE_LOSSES, OUTPUT_LOSSES, Distill
+from ..registry import register
 from .teacher import resolve_teacher
+
+OUTPUT_LOSSES = ("kd", "mse", "cosine", "none")
+FEATURE_LOSSES = ("mse", "attention")
 
 
 @register("distill", kind="hook")
 @dataclass(frozen=True)
 class DistillConfig(Config):
-    """Distil from a teacher while training (a recipe stage or ``slimtorch train --teacher``).
+    """Distil from a teacher while training: the settings of ``Distill``, a recipe stage, ``slimtorch train --teacher``.
+
+    Args:
+        teacher: where a recipe or the CLI finds the teacher: "baseline" (the run's trained model), a
+            folder written by st.save, or a zoo name with weights. ``Distill(module, cfg)`` uses the module.
+        temperature: softening temperature T of the soft-target term.
+        alpha: weight of the teacher's term; the task (hard-label) loss gets 1 - alpha.
+        epochs: epochs of a recipe's distillation stage (default: the recipe's train.epochs).
+        features: {"student.layer": "teacher.layer"} pairs for hint losses (module names as in
+            named_modules()); an adapter maps the student width to the teacher's when they differ.
+        feature_loss: "mse" (FitNets hints, through an adapter) or "attention" (attention transfer, no adapter).
+        feature_weight: weight of each feature term.
+        loss: output term: "kd" (soft targets on logits), "mse" or "cosine" (embeddings, no logits), or "none".
+        cache: keep the teacher's outputs per dataset row so later epochs skip the teacher; only for
+            fixed, unaugmented data (a changed input raises).
 
     Example (recipe)::
 
@@ -24,15 +41,15 @@ class DistillConfig(Config):
           - distill: {teacher: baseline, temperature: 4.0, alpha: 0.9, epochs: 2}
     """
 
-    teacher: str = "baseline"  # "baseline" | a folder written by st.save | a zoo name with weights
+    teacher: str = "baseline"
     temperature: float = 4.0
     alpha: float = 0.9
-    epochs: int | None = None  # epochs of the distillation stage; None: the recipe's train.epochs
-    features: dict[str, str] | None = None  # {"student.layer": "teacher.layer"}
-    feature_loss: str = "mse"  # "mse" (hints through adapters) | "attention"
+    epochs: int | None = None
+    features: dict[str, str] | None = None
+    feature_loss: str = "mse"
     feature_weight: float = 1.0
-    loss: str = "kd"  # "kd" | "mse" | "cosine" | "none"
-    cache: bool = False  # cache teacher outputs per dataset row (fixed, unaugmented data only)
+    loss: str = "kd"
+    cache: bool = False
 
     @property
     def needs_baseline(self) -> bool:  # ``teacher: baseline`` is the run's reference model
@@ -58,30 +75,3 @@ class DistillConfig(Config):
         check_choice("feature_loss", self.feature_loss, FEATURE_LOSSES)
         check_range("feature_weight", self.feature_weight, 0.0)
         check_choice("loss", self.loss, OUTPUT_LOSSES)
-
-    def build(self, baseline: nn.Module | None = None) -> Distill:
-        """The :class:`Distill` hook this config describes (resolving the teacher name).
-
-        Args:
-            baseline: the trained model that ``teacher: baseline`` refers to (deep-copied).
-        """
-        teacher = resolve_teacher(self.teacher, baseline)
-        return Distill(
-            teacher,
-            temperature=self.temperature,
-            alpha=self.alpha,
-            features=self.features,
-            feature_loss=self.feature_loss,
-            feature_weight=self.feature_weight,
-            loss=self.loss,
-            cache=self.cache,
-        )
-
-
-@handler(DistillConfig)
-def make_distill(model: nn.Module | None, cfg: DistillConfig, ctx: HandlerContext) -> Distill:
-    """Registry handler: ``make_distill(student, cfg, HandlerContext(baseline=trained_model))`` -> a Distill hook.
-
-    The student is not needed to build the hook; ``ctx.baseline`` is what ``teacher: baseline`` refers to.
-    """
-    return cfg.build(baseline=ctx.baseline)

@@ -32,16 +32,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import check_choice, check_range
 from ..hooks import Hook, State
+from ..registry import HandlerContext, handler
 from .adapter_optim import AdapterOptimizer
 from .adapters import adapter_spec, build_adapter
 from .cache import TeacherCache
+from .config import FEATURE_LOSSES, OUTPUT_LOSSES, DistillConfig
 from .features import FeatureTap, primary_tensor
 from .losses import attention_transfer_loss, embedding_loss, hint_loss, soft_target_loss
+from .teacher import resolve_teacher
 
-OUTPUT_LOSSES = ("kd", "mse", "cosine", "none")
-FEATURE_LOSSES = ("mse", "attention")
+__all__ = ["FEATURE_LOSSES", "OUTPUT_LOSSES", "Distill", "make_distill"]
 
 
 class Distill(Hook):
@@ -49,60 +50,55 @@ class Distill(Hook):
 
     Args:
         teacher: any ``nn.Module``; it runs in eval mode under ``torch.no_grad`` and is never updated.
-        temperature: softening temperature T of the soft-target term.
-        alpha: weight of the teacher's term; the task (hard-label) loss gets ``1 - alpha``.
-        features: ``{"student.layer": "teacher.layer"}`` pairs for hint losses (module names as in
-            ``named_modules()``); an adapter maps the student width to the teacher's when they differ.
-        feature_loss: "mse" (FitNets hints, through an adapter) or "attention" (attention transfer, no adapter).
-        feature_weight: weight of each feature term.
-        loss: output term: "kd" (soft targets on logits), "mse" or "cosine" (embeddings, no logits), "none".
-        cache: keep the teacher's outputs per dataset row (``state.indices``) so later epochs skip the
-            teacher. Only for fixed, unaugmented data; a changed input raises.
+        cfg: the settings (temperature, alpha, features, feature_loss, feature_weight, loss, cache;
+            see :class:`DistillConfig`).
+        **fields: or the same settings by name, when no ``cfg`` is given.
+
+    Raises:
+        TypeError: ``teacher`` is not a module, ``cfg`` is not a DistillConfig, or both ``cfg`` and fields given.
+        ConfigError: a setting out of range (the message names the field and the allowed values).
 
     Example:
         >>> import slimtorch as st
         >>> kd = st.Distill(teacher, temperature=4.0, alpha=0.9)          # doctest: +SKIP
+        >>> kd = st.Distill(teacher, st.DistillConfig(temperature=4.0))    # doctest: +SKIP
         >>> st.fit(student, train, st.TrainConfig(epochs=3), hooks=[kd])   # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        teacher: nn.Module,
-        temperature: float = 4.0,
-        alpha: float = 0.9,
-        features: dict[str, str] | None = None,
-        feature_loss: str = "mse",
-        feature_weight: float = 1.0,
-        loss: str = "kd",
-        cache: bool = False,
-    ):
+    def __init__(self, teacher: nn.Module, cfg: DistillConfig | None = None, **fields: Any):
         if not isinstance(teacher, nn.Module):
             raise TypeError(f"teacher must be a torch.nn.Module, got {type(teacher).__name__}")
-        check_range("temperature", temperature, 0.0, lo_open=True)
-        check_range("alpha", alpha, 0.0, 1.0)
-        check_choice("loss", loss, OUTPUT_LOSSES)
-        check_choice("feature_loss", feature_loss, FEATURE_LOSSES)
-        check_range("feature_weight", feature_weight, 0.0)
-        features = dict(features or {})
-        for s_name, t_name in features.items():
-            if not isinstance(s_name, str) or not isinstance(t_name, str):
-                raise ValueError(f"features: keys and values must be module names (str), got {s_name!r}: {t_name!r}")
+        if cfg is not None and not isinstance(cfg, DistillConfig):
+            raise TypeError(f"cfg must be a DistillConfig, got {type(cfg).__name__} {cfg!r}; "
+                            "or give the settings by name: Distill(teacher, temperature=4.0, alpha=0.9)")
+        if cfg is not None and fields:
+            raise TypeError(f"give a DistillConfig or settings by name, not both (got {', '.join(fields)})")
+        self.cfg = cfg if cfg is not None else DistillConfig(**fields)
         self.teacher = teacher
-        self.temperature = float(temperature)
-        self.alpha = float(alpha)
-        self.features = features
-        self.feature_loss = feature_loss
-        self.feature_weight = float(feature_weight)
-        self.loss = loss
-        self.task_loss_weight = 1.0 - self.alpha
-        self.cache = TeacherCache() if cache else None
+        self.task_loss_weight = 1.0 - self.cfg.alpha
+        self.cache = TeacherCache() if self.cfg.cache else None
         self.adapters = nn.ModuleDict()  # keyed by student layer name with "." -> "__" (ModuleDict forbids dots)
         self.adapter_specs: dict[str, dict[str, Any]] = {}
         self.teacher_calls = 0
         self.last_loss: torch.Tensor | None = None
-        self._student_tap = FeatureTap(list(features), role="student")
-        self._teacher_tap = FeatureTap(list(features.values()), role="teacher")
+        self._student_tap = FeatureTap(list(self.features), role="student")
+        self._teacher_tap = FeatureTap(list(self.features.values()), role="teacher")
         self.adapter_optimizer = AdapterOptimizer()
+
+    @classmethod
+    def from_config(cls, cfg: DistillConfig, baseline: nn.Module | None = None) -> Distill:
+        """The hook ``cfg`` describes, its teacher resolved from ``cfg.teacher`` (see :func:`resolve_teacher`).
+
+        Args:
+            cfg: the settings; ``cfg.teacher`` names "baseline", a folder written by st.save or a zoo model.
+            baseline: the trained model that ``teacher: baseline`` refers to (deep-copied).
+        """
+        return cls(resolve_teacher(cfg.teacher, baseline), cfg)
+
+    @property
+    def features(self) -> dict[str, str]:
+        """The ``{"student.layer": "teacher.layer"}`` pairs of the hint losses (empty: none)."""
+        return self.cfg.features or {}
 
     # -- hook methods ---------------------------------------------------------------------------------
     def on_fit_start(self, state: State) -> None:
@@ -121,18 +117,19 @@ class Distill(Hook):
         """alpha · (soft-target or embedding term) + feature_weight · Σ feature terms, for this batch."""
         if state.outputs is None:
             raise ValueError("Distill.extra_loss: state.outputs is empty; run the student forward before extra_loss")
-        if (self.alpha == 0 or self.loss == "none") and not self.features:
+        if (self.cfg.alpha == 0 or self.cfg.loss == "none") and not self.features:
             return None  # nothing would use the teacher: skip its forward pass
         teacher = self._teacher_outputs(state)
         student_out = primary_tensor(state.outputs)
         total = student_out.new_zeros((), dtype=torch.float32)
-        if self.alpha > 0 and self.loss != "none":
-            total = total + self.alpha * self._output_term(student_out, teacher["logits"], state)
+        if self.cfg.alpha > 0 and self.cfg.loss != "none":
+            total = total + self.cfg.alpha * self._output_term(student_out, teacher["logits"], state)
         for s_name, t_name in self.features.items():
             s_feat = self._student_tap.values.pop(s_name, None)
             if s_feat is None:
                 raise ValueError(f"features: student layer {s_name!r} did not run in this forward pass")
-            total = total + self.feature_weight * self._feature_term(s_name, s_feat, teacher[f"feat:{t_name}"], state)
+            term = self._feature_term(s_name, s_feat, teacher[f"feat:{t_name}"], state)
+            total = total + self.cfg.feature_weight * term
         self.last_loss = total.detach()  # a tensor: reading it as a float would sync a GPU every step
         return total
 
@@ -208,13 +205,13 @@ class Distill(Hook):
         return result
 
     def _output_term(self, student: torch.Tensor, teacher: torch.Tensor, state: State) -> torch.Tensor:
-        if self.loss == "kd":
-            return soft_target_loss(student, teacher, self.temperature)
+        if self.cfg.loss == "kd":
+            return soft_target_loss(student, teacher, self.cfg.temperature)
         adapted = self._adapter("__output__", student, teacher, None, state)(student.float())
-        return embedding_loss(adapted, teacher, self.loss)
+        return embedding_loss(adapted, teacher, self.cfg.loss)
 
     def _feature_term(self, name: str, s_feat: torch.Tensor, t_feat: torch.Tensor, state: State) -> torch.Tensor:
-        if self.feature_loss == "attention":
+        if self.cfg.feature_loss == "attention":
             return attention_transfer_loss(s_feat, t_feat)
         layer = self._student_tap.module(state.model, name)
         return hint_loss(self._adapter(name, s_feat, t_feat, layer, state)(s_feat.float()), t_feat)
@@ -230,3 +227,12 @@ class Distill(Hook):
 
 def _key(name: str) -> str:
     return name.replace(".", "__")
+
+
+@handler(DistillConfig)
+def make_distill(model: nn.Module | None, cfg: DistillConfig, ctx: HandlerContext) -> Distill:
+    """Registry handler: ``make_distill(student, cfg, HandlerContext(baseline=trained_model))`` -> a Distill hook.
+
+    The student is not needed to build the hook; ``ctx.baseline`` is what ``teacher: baseline`` refers to.
+    """
+    return Distill.from_config(cfg, ctx.baseline)

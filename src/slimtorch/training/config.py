@@ -20,41 +20,77 @@ class TrainConfig(Config):
     Epoch-based fields (``warmup_epochs``, ``step_size``, ``milestones``) are converted to optimizer
     steps by the trainer, so a schedule is the same whatever the batch size.
 
+    Args:
+        epochs: passes over the training data.
+        batch_size: rows per step, per process under torchrun; "gd" uses it only as the chunk size of
+            its one full-batch step.
+        optimizer: "gd" (full batch), "sgd" (mini-batch), "adam" or "adamw".
+        lr: base learning rate (the schedule scales it).
+        momentum: momentum of gd / sgd (0: none).
+        nesterov: Nesterov momentum (gd / sgd with momentum > 0).
+        weight_decay: L2 penalty (decoupled for adamw); never applied to biases and normalisation parameters.
+        betas: adam / adamw moment decay rates.
+        clip_norm: clip the global gradient norm to this value.
+        clip_value: clip each gradient element to [-value, value].
+        clip_adaptive: max ratio ||grad|| / max(||param||, 1e-3), per parameter tensor.
+        schedule: learning-rate schedule: constant, step, multistep, exponential, cosine, linear,
+            one_cycle or plateau.
+        warmup_epochs: linear warmup length in epochs (fractions allowed).
+        min_lr: floor of cosine / linear decay.
+        gamma: step / multistep / plateau: factor per drop; exponential: factor per epoch.
+        step_size: step schedule: epochs between drops.
+        milestones: multistep schedule: epochs at which the learning rate drops.
+        plateau_patience: plateau schedule: epochs without improvement before lr *= gamma.
+        shuffle: visit the rows in a new seeded order every epoch.
+        seed: seeds the initial RNG states and every epoch's row order.
+        loss: "cross_entropy", "bce", "mse" or (Python only) a callable(outputs, targets) -> mean loss.
+        label_smoothing: cross-entropy label smoothing.
+        grad_accum: micro-batches accumulated per optimizer step.
+        bf16: bfloat16 autocast.
+        early_stopping: stop after this many epochs without a better eval loss (train loss without
+            eval data).
+        device: "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
+        num_workers: DataLoader workers for datasets that are not in-memory arrays.
+        quiet: no progress bar or per-epoch lines.
+        out: run directory for checkpoints and metrics.jsonl.
+        resume: continue from the checkpoint in out when there is one (a fresh start otherwise).
+        eval_batch_size: rows per batch when evaluating.
+
     Example:
         >>> cfg = TrainConfig(epochs=3, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True,
         ...                   clip_norm=1.0, schedule="cosine", warmup_epochs=0.5)
     """
 
     epochs: int = 10
-    batch_size: int = 128  # per process under torchrun; "gd" uses it only as the chunk size of one full-batch step
+    batch_size: int = 128
     optimizer: str = "sgd"
     lr: float = 0.1
     momentum: float = 0.0
     nesterov: bool = False
-    weight_decay: float = 0.0  # never applied to biases and normalisation parameters
-    betas: tuple[float, float] = (0.9, 0.999)  # adam / adamw
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
     clip_norm: float | None = None
     clip_value: float | None = None
-    clip_adaptive: float | None = None  # max ratio ||grad|| / max(||param||, 1e-3), per parameter tensor
+    clip_adaptive: float | None = None
     schedule: str = "constant"
     warmup_epochs: float = 0.0
-    min_lr: float = 0.0  # floor of cosine / linear decay
-    gamma: float = 0.1  # step / multistep: factor per drop; exponential: factor per epoch
-    step_size: float = 1.0  # step schedule: epochs between drops
-    milestones: tuple[float, ...] = ()  # multistep schedule: epochs at which lr drops
-    plateau_patience: int = 2  # plateau schedule: epochs without improvement before lr *= gamma
+    min_lr: float = 0.0
+    gamma: float = 0.1
+    step_size: float = 1.0
+    milestones: tuple[float, ...] = ()
+    plateau_patience: int = 2
     shuffle: bool = True
     seed: int = 0
-    loss: Any = "cross_entropy"  # "cross_entropy" | "bce" | "mse" | callable(outputs, targets) -> mean loss
+    loss: Any = "cross_entropy"
     label_smoothing: float = 0.0
     grad_accum: int = 1
     bf16: bool = False
-    early_stopping: int | None = None  # patience in epochs on eval loss (train loss without eval data)
+    early_stopping: int | None = None
     device: str = "auto"
-    num_workers: int = 0  # DataLoader workers for datasets that are not in-memory arrays
+    num_workers: int = 0
     quiet: bool = False
-    out: str | None = None  # run directory: checkpoints + metrics.jsonl
-    resume: bool = False  # continue from the checkpoint in out when there is one (a fresh start otherwise)
+    out: str | None = None
+    resume: bool = False
     eval_batch_size: int = 512
 
     def validate(self) -> None:
@@ -85,6 +121,7 @@ class TrainConfig(Config):
         if list(self.milestones) != sorted(self.milestones):
             raise ConfigError("milestones", f"must be increasing, got {list(self.milestones)}")
         check_range("plateau_patience", self.plateau_patience, 0)
+        check_range("seed", self.seed, 0, 2**32 - 1)  # numpy's limit; torch, numpy and random are all seeded
         if not callable(self.loss):
             check_choice("loss", self.loss, LOSSES)
         check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, hi_open=True)

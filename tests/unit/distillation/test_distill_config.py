@@ -49,14 +49,15 @@ def test_bad_values_name_the_field(data, path, match):
 
 def test_baseline_teacher_is_a_frozen_copy():
     baseline = mlp(16)
-    kd = DistillConfig(teacher="baseline", temperature=2.0, alpha=0.8).build(baseline=baseline)
-    assert isinstance(kd, Distill) and kd.temperature == 2.0 and kd.task_loss_weight == pytest.approx(0.2)
+    cfg = DistillConfig(teacher="baseline", temperature=2.0, alpha=0.8)
+    kd = Distill.from_config(cfg, baseline=baseline)
+    assert isinstance(kd, Distill) and kd.cfg is cfg and kd.task_loss_weight == pytest.approx(0.2)
     assert kd.teacher is not baseline and not kd.teacher.training
     assert all(not p.requires_grad for p in kd.teacher.parameters())
     for a, b in zip(kd.teacher.parameters(), baseline.parameters()):
         assert torch.equal(a, b)
     with pytest.raises(ConfigError, match="baseline"):
-        DistillConfig(teacher="baseline").build()
+        Distill.from_config(DistillConfig(teacher="baseline"))
 
 
 def test_handler_takes_the_baseline_from_the_context():
@@ -96,34 +97,3 @@ def test_pretrained_zoo_teacher_builds_frozen():
     teacher = resolve_teacher("mnist_cnn")
     assert not teacher.training and all(not p.requires_grad for p in teacher.parameters())
     assert teacher(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
-
-
-def test_cli_flags_build_the_hook(tmp_path):
-    import argparse
-
-    from slimtorch.distillation import add_distill_arguments, distill_hook_from_args
-
-    parser = argparse.ArgumentParser()
-    add_distill_arguments(parser)
-    assert distill_hook_from_args(parser.parse_args([])) is None
-    model = torch.nn.Linear(4, 3)
-    io.save(model, tmp_path / "t", spec={"factory": "torch.nn:Linear", "kwargs": {"in_features": 4, "out_features": 3}})
-    args = parser.parse_args(
-        [
-            "--teacher",
-            str(tmp_path / "t"),
-            "--temperature",
-            "8",
-            "--alpha",
-            "0.5",
-            "--distill-feature",
-            "a.b=c",
-            "--teacher-cache",
-        ]
-    )
-    kd = distill_hook_from_args(args)
-    assert kd.temperature == 8.0 and kd.alpha == 0.5 and kd.features == {"a.b": "c"} and kd.cache is not None
-    with pytest.raises(ConfigError, match="alpha"):
-        distill_hook_from_args(parser.parse_args(["--teacher", str(tmp_path / "t"), "--alpha", "2"]))
-    with pytest.raises(ValueError, match="STUDENT_LAYER=TEACHER_LAYER"):
-        distill_hook_from_args(parser.parse_args(["--teacher", str(tmp_path / "t"), "--distill-feature", "x"]))

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from distill_helpers import SmallCNN, mlp, run_loop
 from torch.testing import assert_close
 
-from slimtorch.distillation import Distill, kd_loss
+from slimtorch.distillation import Distill, DistillConfig, kd_loss
 from slimtorch.hooks import State
 
 
@@ -97,6 +97,19 @@ def test_shared_or_optimised_teacher_is_rejected(vectors):
 def test_bad_arguments_name_the_field(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Distill(mlp(8), **kwargs)
+    with pytest.raises(ValueError, match=match):  # the same check, in one place: the config
+        DistillConfig(**kwargs)
+
+
+def test_hook_takes_its_config_or_its_fields():
+    cfg = DistillConfig(temperature=3.0, alpha=0.7, features={"0": "0"})
+    by_cfg, by_fields = Distill(mlp(8), cfg), Distill(mlp(8), temperature=3.0, alpha=0.7, features={"0": "0"})
+    assert by_cfg.cfg is cfg and by_fields.cfg == cfg
+    assert by_cfg.task_loss_weight == pytest.approx(0.3) and by_cfg.features == {"0": "0"}
+    with pytest.raises(TypeError, match="not both"):
+        Distill(mlp(8), cfg, alpha=0.5)
+    with pytest.raises(TypeError, match="cfg must be a DistillConfig, got float"):
+        Distill(mlp(8), 4.0)  # the old positional temperature
 
 
 class CountingTeacher(SmallCNN):
