@@ -54,6 +54,19 @@ def test_train_with_teacher_distills(tmp_path):
     assert rc == 0 and len(_metrics(tmp_path / "student")) == 2
 
 
+def test_teacher_naming_a_factory_needs_trust(tmp_path, capsys):
+    from slimtorch import io
+
+    teacher = tmp_path / "linear"
+    io.save(torch.nn.Linear(2, 2), teacher, spec={"factory": "torch.nn:Linear",
+                                                  "kwargs": {"in_features": 2, "out_features": 2}})
+    args = BASE + ["--epochs", "1", "--out", str(tmp_path / "s"), "--teacher", str(teacher)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--trust-factory" in err and not (tmp_path / "s").exists()
+    assert main(args + ["--trust-factory"]) == 0 and len(_metrics(tmp_path / "s")) == 1
+
+
 @pytest.mark.parametrize("extra, match", [
     (["--model", "resnet9"], r"--model: unknown model 'resnet9'; allowed: mlp, "),
     (["--data", "imagenet"], r"--data: unknown dataset 'imagenet'; known: xor, moons"),
@@ -119,6 +132,18 @@ def test_every_config_field_has_a_flag():
                "distill-loss", "teacher-cache"}
     assert {"--" + o for o in distill} <= options and len(DistillConfig.field_names()) == len(distill) + 1  # + epochs
     assert {"--warmup", "--no-shuffle", "--nesterov", "--no-nesterov", "--bf16"} <= options  # the README's spellings
+
+
+def test_configs_document_every_field_for_the_help():
+    from slimtorch.cli.flags import field_docs
+    from slimtorch.distillation import DistillConfig
+    from slimtorch.training import TrainConfig
+
+    for cls in (TrainConfig, DistillConfig):
+        docs = field_docs(cls)
+        assert set(docs) == set(cls.field_names()) and all(docs.values()), cls.__name__
+    assert field_docs(TrainConfig)["early_stopping"] == ("stop after this many epochs without a better eval loss "
+                                                         "(train loss without eval data).")  # continuation joined
 
 
 def test_help_shows_each_default_and_the_docstring_text(capsys):

@@ -24,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="use only the first N rows of each split (quick runs)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads (default: torch's choice; 1 is fastest on a busy machine)")
+    p.add_argument("--trust-factory", action="store_true",
+                   help="allow a --teacher folder whose model.json names a factory ('package.module:function'): "
+                        "that imports and runs the named code (default: zoo models only)")
     p.set_defaults(_train_flags=add_config_flags(p.add_argument_group("training (TrainConfig)"), TrainConfig,
                                                  extra=_TRAIN_FLAGS))
     p.set_defaults(_distill_flags=add_config_flags(p.add_argument_group("distillation (DistillConfig)"),
@@ -122,6 +125,7 @@ def _build_model(name: str, kwargs: dict[str, Any], train: Any):
 
 def _distill_hook(args: argparse.Namespace):
     """The Distill hook the distillation flags describe (``--teacher`` given)."""
+    from .. import io
     from ..config import ConfigError
     from ..distillation import Distill
     from . import UsageError
@@ -129,7 +133,8 @@ def _distill_hook(args: argparse.Namespace):
     flags = args._distill_flags
     cfg = flags.build(args)
     try:
-        return Distill.from_config(cfg)
+        with io.trusting(args.trust_factory):
+            return Distill.from_config(cfg)
     except ConfigError as err:
         raise flags.usage_error(err) from None
     except (ValueError, FileNotFoundError) as err:
