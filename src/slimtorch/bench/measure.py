@@ -12,6 +12,8 @@ from torch.utils.data import Dataset
 from ..data.arrays import ArrayDataset
 from .counts import count_macs, count_nonzero, count_params, module_tensor, saved_bytes
 from .evaluate import evaluate
+from .fidelity import fidelity, unlabeled
+from .fidelity import rows as fidelity_rows
 from .latency import MAX_SPREAD, Timing, doubts, summarize
 from .machine import choose_threads, machine_load
 
@@ -30,6 +32,7 @@ class Report(dict):
             t = (self.get("latency") or {}).get(batch)
             extra = f" (min {t['min']:.3f}, IQR {t['iqr']:.3f})" if t else ""
             rows.append((f"latency batch {batch}", f"{ms:.3f} ms{extra}"))
+        rows += fidelity_rows(self)
         rows.append(("threads", str(self.get("threads_note") or self.get("threads"))))
         width = max(len(k) for k, _ in rows)
         lines = [f"{k:<{width}}  {v}" for k, v in rows]
@@ -130,7 +133,7 @@ def _timed(model: nn.Module, inputs: tuple, batch_sizes: tuple[int, ...], min_ru
 
 def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | None = None,
             batch_sizes: tuple[int, ...] = (1, 64), min_run_time: float = 0.3, latency: bool = True,
-            eval_batch_size: int = 512, threads: int | None = None) -> Report:
+            eval_batch_size: int = 512, threads: int | None = None, reference: nn.Module | None = None) -> Report:
     """Measure a model: accuracy/loss on ``eval_data``, params, nonzeros, saved bytes, MACs, latency.
 
     Works for any module whose forward takes float tensors (quantized modules included: float in,
@@ -146,6 +149,9 @@ def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | N
         latency: set False to skip timing (fast tests, size-only reports).
         eval_batch_size: batch size for the accuracy pass.
         threads: torch threads to time with; None chooses the CPUs idle now (stated in ``threads_note``).
+        reference: the original model: adds fidelity on ``eval_data`` (top-1/top-5 agreement and KL for
+            classifiers, cosine mean/worst and nearest-neighbour agreement for encoders; see ``bench.fidelity``).
+            Unlabeled ``eval_data`` (y all -1) then gives fidelity only, no accuracy.
 
     Returns:
         A :class:`Report` with keys ``accuracy, loss, params, nonzero_params, bytes, macs``
@@ -169,7 +175,8 @@ def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | N
     was_training = model.training
     model.eval()
     try:
-        scores = evaluate(model, eval_data, batch_size=eval_batch_size) if eval_data is not None else {}
+        labeled = eval_data is not None and not unlabeled(eval_data)
+        scores = evaluate(model, eval_data, batch_size=eval_batch_size) if labeled else {}
         notes: list[str] = []
         try:
             size = saved_bytes(model)
@@ -189,6 +196,8 @@ def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | N
         if report["macs"] == 0 and report["params"]:
             notes.append("MACs not counted: torch's FLOP counter has no formula for this model's kernels "
                          "(quantized or custom ops); the float model's MACs apply")
+        if reference is not None and eval_data is not None:
+            report.update(fidelity(model, reference, eval_data))
         if notes:
             report["notes"] = notes
     finally:

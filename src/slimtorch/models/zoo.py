@@ -83,4 +83,4 @@ def build(name: str, **kwargs: Any) -> nn.Module:
 
 def _load_builtin() -> None:
     """Import the built-in model files (each registers itself)."""
-    from . import lenet, mlp, mnist_cnn, mobilenet_v2, resnet_cifar  # noqa: F401
+    from . import lenet, minilm, mlp, mnist_cnn, mobilenet_v2, resnet_cifar  # noqa: F401

@@ -23,7 +23,7 @@ CASES = [
 
 def test_names():
     assert set(st.models.names()) == {
-        "mlp", "lenet300", "lenet5", "lenet5_caffe", "resnet_cifar", "mobilenet_v2", "mnist_cnn"}
+        "mlp", "lenet300", "lenet5", "lenet5_caffe", "resnet_cifar", "mobilenet_v2", "mnist_cnn", "minilm"}
 
 
 @pytest.mark.parametrize("name,kwargs,inp,out", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
