@@ -53,6 +53,10 @@ _EXPORTS: dict[str, str] = {
     "Distill": "slimtorch.distillation",
     "DistillConfig": "slimtorch.distillation",
     "kd_loss": "slimtorch.distillation",
+    # compression (Deep Compression: weight sharing, packed format)
+    "share_weights": "slimtorch.compression",
+    "ShareWeights": "slimtorch.compression",
+    "pack": "slimtorch.compression",
     # pipeline
     "run_recipe": "slimtorch.recipe",
 }

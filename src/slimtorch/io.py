@@ -156,13 +156,16 @@ def write_json(path: str | os.PathLike, data: Any, compact: bool = False) -> Non
     atomic_write(path, w)
 
 
-def _encode(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _encode(state: dict[str, torch.Tensor],
+            first: Iterable[str] = ()) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Encode each tensor with the first codec that pays off: those in ``first``, then in registration order."""
     tensors: dict[str, torch.Tensor] = {}
     encodings: dict[str, Any] = {}
+    order = [c for c in first if c in _CODECS] + [c for c in _CODECS if c not in first]
     for name, t in state.items():
         t = t.detach().cpu().contiguous()
-        for codec, (enc, _, _) in _CODECS.items():
-            res = enc(t)
+        for codec in order:
+            res = _CODECS[codec][0](t)
             if res is not None:
                 parts, meta = res
                 for part, pt in parts.items():
@@ -205,7 +208,8 @@ def save(model: torch.nn.Module, directory: str | os.PathLike, spec: dict[str, A
                          "or pass spec={'factory': 'package.module:function', 'kwargs': {...}}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors, encodings = _encode(model.state_dict())
+    # a transform may name the codec its tensors are meant for (weight sharing: "packed")
+    tensors, encodings = _encode(model.state_dict(), [t["codec"] for t in transforms(model) if "codec" in t])
     meta = {"format": "slimtorch", "version": FORMAT_VERSION, "spec": spec,
             "transforms": transforms(model), "encodings": encodings, "extra": extra or {}}
     atomic_write(directory / "model.safetensors", lambda tmp: save_file(tensors, tmp))
@@ -301,7 +305,7 @@ def _declared_shapes(header: dict[str, dict[str, Any]], encodings: dict[str, Any
 
 def _import_algorithms() -> None:
     """Import the packages that register rebuilders and codecs."""
-    for mod in ("pruning", "quantization"):
+    for mod in ("pruning", "quantization", "compression"):
         try:
             importlib.import_module(f"slimtorch.{mod}")
         except ImportError:

@@ -117,7 +117,7 @@ def import_algorithms() -> None:
     """Import the pillars so that every algorithm and stage is registered."""
     import importlib
 
-    for mod in ("training", "pruning", "quantization", "distillation", "pipeline.stages"):
+    for mod in ("training", "pruning", "quantization", "distillation", "compression", "pipeline.stages"):
         try:
             importlib.import_module(f"slimtorch.{mod}")
         except ModuleNotFoundError as err:  # a pillar that is not installed simply adds no stages
