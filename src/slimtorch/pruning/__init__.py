@@ -8,11 +8,12 @@ The verb ``st.prune(model, cfg, example_inputs=x)`` (in ``slimtorch.api``) appli
 
 from __future__ import annotations
 
-from . import sparse_codec  # noqa: F401  (registers the bitmask codec used by st.save)
+from . import heads, layers_extra, sparse_codec  # noqa: F401  (surgery entries; the bitmask codec st.save uses)
 from .gradual import GradualPrune, GradualPruneConfig, IterativePrune, IterativePruneConfig
 from .masks import KeepMasks, Masks
 from .nm import NMPrune
 from .plan import apply_plan, zero_plan
+from .report import PruneReport, report
 from .schedules import cubic_sparsity, iterative_sparsity
 from .structured import ChannelPrune, PruneWarning, plan_channels
 from .surgery import Surgery, register_surgery
@@ -28,6 +29,7 @@ __all__ = [
     "MagnitudePrune",
     "Masks",
     "NMPrune",
+    "PruneReport",
     "PruneWarning",
     "Surgery",
     "apply_plan",
@@ -35,5 +37,6 @@ __all__ = [
     "iterative_sparsity",
     "plan_channels",
     "register_surgery",
+    "report",
     "zero_plan",
 ]

@@ -10,7 +10,9 @@ an elementwise add couples both operands channel by channel, ``cat`` shifts inde
 Labels are integers per channel element (``-1`` = not tracked); coupled elements are joined in
 a union-find, so one *unit* (a connected component) is one channel that must be removed from
 every layer it touches at once. An operation without a rule *blocks* the channels it touched
-(kept, with a warning naming the layer and the reason): never a crash, never a wrong model.
+(kept, with a warning naming the layer and the reason). Several example inputs run through one
+tracer: a layer seen in two runs unites its slots, so the plan fits every input. The plan is then
+checked against the masked original (``verify.py``), which rolls back whatever the rules got wrong.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
-from . import ops
+from . import ops, sharing
 from .surgery import Surgery, lookup
 
 
@@ -39,6 +42,7 @@ class Graph:
     space_of: np.ndarray  # element -> id of the layer output ("space") that created it
     space_names: list[str]
     warnings: list[str] = field(default_factory=list)
+    reasons: dict[int, str] = field(default_factory=dict)  # blocked unit id -> why it is kept
 
     def units(self) -> dict[int, np.ndarray]:
         """Unit id -> its elements, for units that may be removed."""
@@ -67,6 +71,9 @@ class Tracer:
         self.warnings: list[str] = []
         self.where: list[str] = []  # module names entered, innermost last
         self.depth = 0  # > 0 inside a leaf layer: its internals are the surgery's business
+        self.why: dict[int, str] = {}  # blocked element -> first reason
+        self.ran: set[str] = set()  # modules called during any run (leaves' insides included)
+        self.owner = {id(p): n for n, p in model.named_parameters(remove_duplicate=False)}
 
     # ---- elements and couplings -------------------------------------------------------------
     def new(self, n: int, name: str, role: str = "out") -> np.ndarray:
@@ -121,8 +128,10 @@ class Tracer:
         if len(arr) == 0:
             return
         self.blocked.extend(int(a) for a in arr)
+        where = self.where[-1] if self.where else "<model>"
+        for a in arr.tolist():
+            self.why.setdefault(int(a), f"layer {where!r}: {reason}")
         if warn:
-            where = self.where[-1] if self.where else "<model>"
             msg = f"layer {where!r}: {reason}; its channels are kept"
             if msg not in self.warnings:
                 self.warnings.append(msg)
@@ -163,7 +172,21 @@ class Tracer:
             per[role] = np.asarray(arr, dtype=np.int64).copy()
 
     # ---- the run ----------------------------------------------------------------------------
-    def run(self, inputs: tuple, kwargs: dict | None = None) -> Graph:
+    def run(self, calls: list[tuple[tuple, dict]]) -> Graph:
+        """Trace every ``(args, kwargs)`` call in turn and return the graph they define together."""
+        for args, kwargs in calls:
+            self._run_once(args, kwargs)
+        self._unused()
+        sharing.unite(self)
+        root = np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
+        blocked = {int(root[b]) for b in self.blocked}
+        reasons: dict[int, str] = {}
+        for e, why in self.why.items():
+            reasons.setdefault(int(root[e]), why)
+        space = np.array(self.space, dtype=np.int64)
+        return Graph(self.slots, root, blocked, space, self.space_names, self.warnings, reasons)
+
+    def _run_once(self, inputs: tuple, kwargs: dict) -> None:
         entries: dict[nn.Module, tuple[str, Surgery]] = {}
         handles = []
         for name, mod in self.model.named_modules():
@@ -181,16 +204,37 @@ class Tracer:
             for h in handles:
                 h.remove()
             self.model.train(was_training)
+        self.where = []
         for t in _tensors(out):
             self.block_tensor(t, "network output (its size never changes)")
         self.warnings = [w for w in self.warnings if "network output" not in w]
-        root = np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
-        blocked = {int(root[b]) for b in self.blocked}
-        return Graph(self.slots, root, blocked, np.array(self.space, dtype=np.int64), self.space_names, self.warnings)
+        self.labels.clear()  # ids of this run's tensors may be reused by the next run
+
+    def _unused(self) -> None:
+        """A module holding parameters that never ran is left whole, and so is every traced layer output
+        as wide as one of its parameter dims: whichever of them it reads or feeds (a branch picked by
+        input size) was not traced, so none of them may be pruned blind."""
+        space = np.asarray(self.space, dtype=np.int64)
+        width = np.bincount(space, minlength=len(self.space_names)) if len(space) else np.zeros(0, dtype=np.int64)
+        for name, mod in self.model.named_modules():
+            if not name or name in self.ran or not any(True for _ in mod.parameters(recurse=False)):
+                continue
+            if any(name.startswith(r + ".") for r in self.ran if r in self.slots):
+                continue  # inside a layer that ran: its surgery owns it
+            sizes = {int(n) for p in mod.parameters(recurse=False) for n in p.shape}
+            self.where.append(name)
+            for sid in np.nonzero(np.isin(width, list(sizes)))[0]:
+                self.block(np.nonzero(space == sid)[0], "beside a layer that never ran", warn=False)
+            self.warnings.append(
+                f"layer {name!r}: holds parameters but never ran on any example input; it is left whole, with every "
+                f"traced layer output of a width it has ({', '.join(map(str, sorted(sizes)))})"
+            )
+            self.where.pop()
 
     def _pre(self, name: str, entry: tuple[str, Surgery] | None):
         def hook(mod, args, kwargs):
             self.where.append(name)
+            self.ran.add(name)
             if entry is not None:
                 self.depth += 1
 
@@ -203,6 +247,8 @@ class Tracer:
                 if self.depth == 0:
                     name, surgery = entry
                     try:
+                        if parametrize.is_parametrized(mod):  # the weight is computed: cutting it would not stick
+                            raise TypeError("its weight is parametrised")
                         surgery.trace(self, name, mod, args, kwargs, out)
                     except Exception as err:  # a surgery that cannot read this call blocks, never crashes
                         for t in list(_tensors(args)) + list(_tensors(kwargs)) + list(_tensors(out)):
@@ -241,21 +287,33 @@ def _tensors(x: Any):
             yield from _tensors(v)
 
 
+def as_calls(example_inputs: Any) -> list[tuple[tuple, dict]]:
+    """The model calls that ``example_inputs`` stands for, as ``[(args, kwargs), ...]``.
+
+    A tensor is one positional input, a tuple the positional inputs of one call, a dict the keyword
+    inputs of one call, and a list several example inputs (each one of the former).
+    """
+    if isinstance(example_inputs, list):
+        if not example_inputs:
+            raise ValueError("example_inputs: an empty list; give a tensor, a tuple, a dict or a list of those")
+        return [call for x in example_inputs for call in as_calls(x if not isinstance(x, list) else tuple(x))]
+    if isinstance(example_inputs, dict):
+        return [((), example_inputs)]
+    if isinstance(example_inputs, tuple):
+        return [(example_inputs, {})]
+    return [((example_inputs,), {})]
+
+
 def trace(model: nn.Module, example_inputs: Any, ignore: Iterable[str] = ()) -> Graph:
-    """Run ``model`` once on ``example_inputs`` and return its channel dependency graph.
+    """Run ``model`` on every example input and return its channel dependency graph.
 
     Args:
         model: any module; layers without a surgery entry are traced through.
-        example_inputs: a tensor, a tuple of positional inputs, or a dict of keyword inputs.
+        example_inputs: a tensor, a tuple of positional inputs, a dict of keyword inputs, or a list of
+            several such inputs (different batch sizes, image sizes, sequence lengths).
         ignore: names or regexes of layers whose output size must not change.
 
     Returns:
-        The :class:`Graph` (slots, units, blocked units, warnings).
+        The :class:`Graph` (slots, units, blocked units with their reasons, warnings).
     """
-    if isinstance(example_inputs, dict):
-        args, kwargs = (), example_inputs
-    elif isinstance(example_inputs, (tuple, list)):
-        args, kwargs = tuple(example_inputs), {}
-    else:
-        args, kwargs = (example_inputs,), {}
-    return Tracer(model, ignore).run(args, kwargs)
+    return Tracer(model, ignore).run(as_calls(example_inputs))

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .graph import Graph
-from .surgery import _tensor, lookup
+from .surgery import _tensor, param_specs
 
 KINDS = ("l1", "l2", "bn_scale", "taylor", "random")
 
@@ -37,9 +37,8 @@ def element_scores(model: nn.Module, graph: Graph, kind: str) -> np.ndarray:
     scores = np.zeros(len(graph.root))
     for name, roles in graph.slots.items():
         mod = model.get_submodule(name)
-        surgery = lookup(type(mod))
         is_bn = isinstance(mod, nn.modules.batchnorm._BatchNorm)
-        for path, specs in surgery.params(mod).items():
+        for path, specs in param_specs(mod, roles).items():
             t = _tensor(mod, path)
             if not isinstance(t, nn.Parameter) or (kind == "bn_scale" and not (is_bn and path == "weight")):
                 continue

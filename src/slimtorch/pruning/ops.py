@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import heads, sizes
+from .surgery import lookup
+
 UNARY = set(
     "relu relu_ relu6 hardtanh hardtanh_ gelu silu silu_ sigmoid sigmoid_ tanh tanh_ hardswish hardswish_ "
     "hardsigmoid hardsigmoid_ leaky_relu leaky_relu_ elu elu_ selu celu softplus mish prelu_ dropout dropout_ "
@@ -82,15 +85,30 @@ def propagate(tr, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         _elementwise(tr, name, inputs, outs[0])
     elif name in INDEX:
         _replay(tr, name, func, args, kwargs, outs)
+        _constants(tr, name, args, kwargs, outs)
     elif name in SPATIAL:
         _spatial(tr, name, args[0], outs)
     elif name in REDUCE:
         _reduce(tr, name, args, kwargs, outs)
     elif name in MATMUL:
         _matmul(tr, name, args[0], args[1], outs[0])
+    elif name == "scaled_dot_product_attention":
+        heads.sdpa(tr, args, kwargs, outs[0])
     else:
         for t in inputs:
             tr.block_tensor(t, f"operation {name!r} has no pruning rule")
+
+
+def _constants(tr, name: str, args: tuple, kwargs: dict, outs: list[torch.Tensor]) -> None:
+    """Sizes the pruned model keeps as constants (split sizes, slice bounds): see ``sizes.py``."""
+    if name in sizes.SPLITS:
+        sizes.after_split(tr, name, args, kwargs, outs)
+    elif name == "__getitem__":
+        sizes.after_getitem(tr, args, outs[0])
+    elif name == "narrow":
+        sizes.after_narrow(tr, args, kwargs)
+    elif name == "index_select":
+        sizes.after_index_select(tr, args, kwargs)
 
 
 def _unary(tr, x: Any, outs: list[torch.Tensor]) -> None:
@@ -108,7 +126,7 @@ def _elementwise(tr, name: str, inputs: list[torch.Tensor], out: torch.Tensor) -
     result = {}
     for od in range(n):
         size = out.shape[od]
-        tracked, untracked = [], False
+        tracked, untracked, free = [], False, []
         for t in inputs:
             d = od - (n - t.dim())
             if d < 0:
@@ -117,10 +135,17 @@ def _elementwise(tr, name: str, inputs: list[torch.Tensor], out: torch.Tensor) -
             if t.shape[d] != size:
                 if lab is not None:
                     tr.block(lab, f"{name!r} broadcasts a channel dim")
+            elif lab is None and size > 1 and _free_param(tr, t, d) is not None:
+                free.append(_free_param(tr, t, d))
             elif lab is None:
                 untracked = untracked or size > 1
             else:
                 tracked.append(lab)
+        if tracked and free and not untracked:
+            for owner, role in free:  # a layer-scale vector: cut with the channels it multiplies
+                tr.slot(owner, role, tracked[0])
+        elif free:
+            untracked = True
         if tracked:
             for other in tracked[1:]:
                 tr.union(tracked[0], other, f"{name!r} joins channels that do not line up")
@@ -131,6 +156,18 @@ def _elementwise(tr, name: str, inputs: list[torch.Tensor], out: torch.Tensor) -
                 )
             result[od] = tracked[0]
     tr.set(out, result)
+
+
+def _free_param(tr, t: Any, d: int) -> tuple[str, str] | None:
+    """``(owner module, "param:LEAF:DIM")`` for a model Parameter used directly, varying along ``d`` only."""
+    if not isinstance(t, torch.nn.Parameter) or id(t) not in tr.owner:
+        return None
+    if any(s != 1 for e, s in enumerate(t.shape) if e != d):
+        return None
+    owner, _, leaf = tr.owner[id(t)].rpartition(".")
+    if lookup(type(tr.model.get_submodule(owner))) is not None:  # its entry would cut the tensor a second time
+        return None
+    return owner, f"param:{leaf}:{d}"
 
 
 def _volume(t: torch.Tensor, dim: int | None, lab: np.ndarray | None) -> torch.Tensor:
@@ -171,7 +208,10 @@ def _replay(tr, name: str, func: Any, args: tuple, kwargs: dict, outs: list[torc
                 tr.block_tensor(t, f"cannot follow channels through {name!r} ({err})")
             return
         for i, v in enumerate(_flat(vol)):
-            found = _axis_of(v.detach().cpu().numpy())
+            arr = v.detach().cpu().numpy()
+            found = _axis_of(arr)
+            if found is None and name in heads.RESHAPES:
+                found = heads.split_heads(tr, arr)
             if found is None:
                 for t in sources:
                     tr.block(tr.get(t).get(d, np.array([-1])), f"{name!r} spreads channels over several dims")
@@ -235,11 +275,8 @@ def _matmul(tr, name: str, a: Any, b: Any, out: torch.Tensor) -> None:
             tr.block_tensor(t, f"{name!r} on vectors")
         return
     la, lb = tr.get(a), tr.get(b)
-    for d, arr in list(la.items()) + list(lb.items()):
-        if (arr is la.get(d) and d < a.dim() - 2) or (arr is lb.get(d) and d < b.dim() - 2):
-            tr.block(arr, f"{name!r} over a batched channel dim")
     tr.union(tr.channels(a, -1), tr.channels(b, -2), f"{name!r} contracts channels with an untracked operand")
-    result = {}
+    result = heads.batched_dims(tr, name, a, b, out)
     if a.dim() - 2 in la:
         result[out.dim() - 2] = la[a.dim() - 2]
     if b.dim() - 1 in lb:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from .. import io
+from . import sharing
 from .surgery import cut, removed_params, zero_dropped
 
 KIND = "channel_prune"
@@ -27,11 +28,13 @@ def apply_plan(model: nn.Module, plan: dict[str, dict[str, list[int]]], record: 
     Returns:
         The model (same object).
     """
+    shared = sharing.holders(model)
     for name, keep in plan.items():
         mod = model.get_submodule(name)
         new = cut(mod, keep)
         if new is not mod:
             _set(model, name, new)
+    sharing.retie(model, shared)  # each holder's cut made its own copy: one Parameter again
     if record and plan:
         io.record_transform(model, KIND, {"keep": plan})
     return model

@@ -11,6 +11,10 @@ An entry (:class:`Surgery`) has three parts:
   return a replacement module.
 
 Users add their own layer with :func:`register_surgery`.
+
+Two kinds of roles need no entry, so any module can hold them: ``"param:PATH:DIM"`` (a Parameter used
+directly by an elementwise op, as a layer-scale vector: dim DIM of PATH is indexed by the channels) and
+``"attr:NAME"`` (an int attribute such as a split size: set to the number of kept positions).
 """
 
 from __future__ import annotations
@@ -102,6 +106,17 @@ def _tensor(module: nn.Module, path: str) -> torch.Tensor | None:
     return getattr(owner, leaf, None)
 
 
+def param_specs(module: nn.Module, roles=()) -> ParamSpec:
+    """The module's tensors and the roles indexing their dims: its surgery's spec plus any ``param:`` roles."""
+    surgery = lookup(type(module))
+    spec = {k: list(v) for k, v in surgery.params(module).items()} if surgery is not None else {}
+    for role in roles:
+        if role.startswith("param:"):
+            _, path, dim = role.split(":")
+            spec.setdefault(path, []).append((int(dim), (role,)))
+    return spec
+
+
 def _index(t: torch.Tensor, specs: list[tuple[int, tuple[str, ...]]], keep: dict[str, list[int]]) -> list:
     """Per dim, the kept indices of ``t`` (None = dim untouched)."""
     out = []
@@ -118,9 +133,13 @@ def _index(t: torch.Tensor, specs: list[tuple[int, tuple[str, ...]]], keep: dict
 def cut(module: nn.Module, keep: dict[str, list[int]]) -> nn.Module:
     """Physically remove the channels not in ``keep`` from ``module``; returns the module to use."""
     surgery = lookup(type(module))
-    if surgery is None:
+    generic = all(r.startswith(("param:", "attr:")) for r in keep)
+    if surgery is None and not generic:
         raise TypeError(f"no surgery registered for {type(module).__name__}; use st.register_surgery")
-    for path, specs in surgery.params(module).items():
+    for role, kept in keep.items():
+        if role.startswith("attr:"):
+            setattr(module, role[5:], len(kept))
+    for path, specs in param_specs(module, keep).items():
         t = _tensor(module, path)
         if t is None:
             continue
@@ -134,14 +153,17 @@ def cut(module: nn.Module, keep: dict[str, list[int]]) -> nn.Module:
             setattr(owner, leaf, nn.Parameter(new.clone(), requires_grad=t.requires_grad))
         else:
             owner._buffers[leaf] = new.clone()
-    if surgery.update is not None:
+    if surgery is not None and surgery.update is not None and not generic:
         return surgery.update(module, keep) or module
     return module
 
 
-def zero_dropped(module: nn.Module, keep: dict[str, list[int]]) -> None:
-    """Zero the weights that *read* the channels ``keep`` drops (the zero-then-remove check's first half)."""
+def read_positions(module: nn.Module, keep: dict[str, list[int]]) -> list[tuple[str, int, torch.Tensor]]:
+    """``(tensor path, dim, positions)`` of the weights that *read* the channels ``keep`` drops."""
     surgery = lookup(type(module))
+    if surgery is None:  # only param:/attr: roles: they read no channels
+        return []
+    out = []
     for path, specs in surgery.params(module).items():
         t = _tensor(module, path)
         if t is None:
@@ -149,17 +171,26 @@ def zero_dropped(module: nn.Module, keep: dict[str, list[int]]) -> None:
         for dim, roles in specs:
             block = t.shape[dim] // len(roles)
             for i, r in enumerate(roles):
-                if r in surgery.consumes and r in keep:
-                    drop = np.setdiff1d(np.arange(block), np.asarray(keep[r], dtype=np.int64)) + i * block
-                    with torch.no_grad():
-                        t.index_fill_(dim, torch.as_tensor(drop, dtype=torch.long, device=t.device), 0.0)
+                if r in surgery.consumes and r in keep and len(keep[r]) < block:
+                    gone = np.ones(block, dtype=bool)
+                    gone[np.asarray(keep[r], dtype=np.int64)] = False
+                    drop = np.nonzero(gone)[0] + i * block
+                    if len(drop):
+                        out.append((path, dim, torch.as_tensor(drop, dtype=torch.long, device=t.device)))
+    return out
+
+
+def zero_dropped(module: nn.Module, keep: dict[str, list[int]]) -> None:
+    """Zero the weights that *read* the channels ``keep`` drops (the zero-then-remove check's first half)."""
+    with torch.no_grad():
+        for path, dim, idx in read_positions(module, keep):
+            _tensor(module, path).index_fill_(dim, idx, 0.0)
 
 
 def removed_params(module: nn.Module, keep: dict[str, list[int]]) -> int:
     """How many parameter elements :func:`cut` will remove (computed from shapes alone)."""
-    surgery = lookup(type(module))
     n = 0
-    for path, specs in surgery.params(module).items():
+    for path, specs in param_specs(module, keep).items():
         t = _tensor(module, path)
         if not isinstance(t, nn.Parameter):
             continue
