@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..config import Config, ConfigError, check_range
 from ..registry import names, register
 
-BACKENDS = ("eager", "onnxruntime")
+MEASURE_BACKENDS = ("eager", "onnxruntime")  # where `measure` times a model (not int8 engines)
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class MeasureConfig(Config):
     """
 
     batch_sizes: tuple[int, ...] = (1, 64)
-    backends: tuple[str, ...] = BACKENDS
+    backends: tuple[str, ...] = MEASURE_BACKENDS
     repeats: int = 20
     warmup: int = 3
     accuracy: bool = True
@@ -34,8 +34,8 @@ class MeasureConfig(Config):
             if isinstance(b, bool) or not isinstance(b, int) or b < 1:
                 raise ConfigError(f"batch_sizes[{i}]", f"got {b!r}; allowed: an integer >= 1")
         for i, b in enumerate(self.backends):
-            if b not in BACKENDS:
-                raise ConfigError(f"backends[{i}]", f"got {b!r}; allowed: {', '.join(BACKENDS)}")
+            if b not in MEASURE_BACKENDS:
+                raise ConfigError(f"backends[{i}]", f"got {b!r}; allowed: {', '.join(MEASURE_BACKENDS)}")
         if "eager" not in self.backends:
             raise ConfigError("backends", "must include 'eager' (the torch fp32 baseline every ratio refers to)")
         check_range("repeats", self.repeats, 1)

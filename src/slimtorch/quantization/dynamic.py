@@ -13,6 +13,7 @@ from torch import nn
 from ..config import Config, ConfigError, check_choice, check_range
 from ..io import record_transform, register_rebuilder
 from ..registry import HandlerContext, handler, register
+from .cpu import has_vnni
 from .qparams import qrange
 
 
@@ -177,8 +178,6 @@ def quantize_dynamic(model: nn.Module, cfg: DynamicInt8 | None = None, calib_dat
     names = _targets(model, cfg)
     rr = cfg.reduce_range
     if rr == "auto":
-        from .ptq import has_vnni
-
         rr = "none" if has_vnni() else "weights"
     bits = min(cfg.weight_bits, 7) if rr == "weights" else cfg.weight_bits
     stats: dict[str, torch.Tensor] = {}

@@ -12,8 +12,8 @@ from ..config import Config
 from ..io import record_transform, register_rebuilder
 from ..registry import HandlerContext, handler, register
 
-_BN = (nn.BatchNorm1d, nn.BatchNorm2d)
-_LAYER = (nn.Conv2d, nn.Conv1d, nn.Linear)
+BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d)
+LAYER_TYPES = (nn.Conv2d, nn.Conv1d, nn.Linear)
 
 
 @register("fold_bn", kind="transform")
@@ -36,10 +36,10 @@ def find_conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
     mods = dict(gm.named_modules())
     pairs = []
     for node in gm.graph.nodes:
-        if node.op != "call_module" or not isinstance(mods.get(node.target), _BN):
+        if node.op != "call_module" or not isinstance(mods.get(node.target), BN_TYPES):
             continue
         src = node.args[0]
-        if (getattr(src, "op", None) == "call_module" and isinstance(mods.get(src.target), _LAYER)
+        if (getattr(src, "op", None) == "call_module" and isinstance(mods.get(src.target), LAYER_TYPES)
                 and len(src.users) == 1):
             pairs.append((src.target, node.target))
     return pairs

@@ -25,7 +25,7 @@ def _pair(v) -> list[int]:
     return list(v) if isinstance(v, (tuple, list)) else [v, v]
 
 
-def _act_of(node, mods) -> str | None:
+def act_of(node, mods) -> str | None:
     """'relu' / 'relu6' when ``node`` is an activation we can fuse or run on integers."""
     if node.op == "call_module":
         m = mods[node.target]
@@ -125,7 +125,7 @@ def lower(model: nn.Module) -> list[dict]:
         if node.op == "output":
             ops.append({"op": "output", "name": "output", "in": args, "out": ""})
             continue
-        act = _act_of(node, mods)
+        act = act_of(node, mods)
         if act is not None:
             op = {"op": act}
         elif node.op == "call_module":
@@ -142,8 +142,8 @@ def lower(model: nn.Module) -> list[dict]:
         out = node.name
         if op["op"] in ("conv", "linear", "add"):
             users = list(node.users)
-            if len(users) == 1 and _act_of(users[0], mods) is not None:
-                op["act"] = _act_of(users[0], mods)
+            if len(users) == 1 and act_of(users[0], mods) is not None:
+                op["act"] = act_of(users[0], mods)
                 fused.add(users[0].name)
                 alias[users[0].name] = node.name
             else:

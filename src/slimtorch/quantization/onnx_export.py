@@ -1,144 +1,21 @@
-"""ONNX export: fp32 models via torch's exporter, quantized models as int8 QDQ graphs written
-directly from the QuantizedModel's codes and scales (onnxruntime fuses them into int8 kernels)."""
+"""ONNX export: fp32 models via torch's exporter, quantized models as int8 QDQ graphs (see :mod:`.qdq`)."""
 
 from __future__ import annotations
 
 import io
 import os
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
-from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from ..io import atomic_write
-from .graph import qpoint_of
+from .qdq import OPSET, qdq_model
 from .qmodel import QuantizedModel
 
-OPSET = 17
-
-
-class _Builder:
-    def __init__(self, int8: bool = True):
-        self.int8 = int8
-        self.nodes: list = []
-        self.inits: list = []
-        self.n = 0
-
-    def const(self, name: str, array: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
-        return name
-
-    def node(self, op: str, inputs: list[str], name: str, **attrs) -> str:
-        self.n += 1
-        out = f"{name}__{op.lower()}{self.n}"
-        self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
-        return out
-
-    def qdq(self, x: str, value: str, s: float, z: int) -> Callable[[], str]:
-        """Quantize ``x`` to uint8; returns a function that makes a fresh DequantizeLinear for each consumer
-        (onnxruntime fuses DQ -> op -> Q into an int8 kernel only when each DQ has a single consumer)."""
-        if not self.int8:
-            return lambda: x
-        sc = self.const(f"{value}__s", np.array(s, dtype=np.float32))
-        zp = self.const(f"{value}__z", np.array(z, dtype=np.uint8))
-        q = self.node("QuantizeLinear", [x, sc, zp], value)
-        return lambda: self.node("DequantizeLinear", [q, sc, zp], value)
-
-
-def qdq_model(qm: QuantizedModel, int8: bool = True) -> onnx.ModelProto:
-    """The int8 QDQ ONNX graph of ``qm`` (weights int8 per channel, biases int32, activations uint8).
-
-    With ``int8=False`` the same network in fp32 (dequantized weights, no Q/DQ): the fp32
-    onnxruntime baseline the int8 speed is compared with.
-
-    Raises:
-        ValueError: an adaptive average pool to a size other than 1x1 (needs static shapes).
-    """
-    b, src = _Builder(int8), qpoint_of(qm.ops)
-    env: dict[str, str] = {}
-    for op in qm.ops:
-        kind, name = op["op"], op["name"]
-        xs = [env[v]() for v in op["in"]]
-        if kind == "input":
-            env[op["out"]] = b.qdq("input", name, *qm.act(name))
-            continue
-        if kind == "output":
-            b.nodes.append(helper.make_node("Identity", xs, ["output"], name="output"))
-            break
-        if kind in ("conv", "linear"):
-            y = _layer(b, qm, op, xs[0], qm.act(src[op["in"][0]])[0])
-        elif kind == "add":
-            y = b.node("Add", xs, name)
-        elif kind in ("relu", "relu6"):
-            y = xs[0]
-        elif kind == "maxpool":
-            k, s, p, d = op["kernel"], op["stride"], op["padding"], op["dilation"]
-            y = b.node("MaxPool", xs, name, kernel_shape=k, strides=s, pads=p + p, dilations=d,
-                       ceil_mode=int(op["ceil_mode"]))
-        elif kind == "avgpool":
-            y = b.node("AveragePool", xs, name, kernel_shape=op["kernel"], strides=op["stride"])
-        elif kind == "adaptive_avgpool":
-            if list(op["output_size"]) != [1, 1]:
-                raise ValueError(f"export_onnx: adaptive avg pool {name!r} to {op['output_size']} is not supported "
-                                 "(only 1x1)")
-            y = b.node("GlobalAveragePool", xs, name)
-        elif kind == "flatten":
-            y = b.node("Flatten", xs, name, axis=op["start_dim"])
-        else:
-            raise ValueError(f"export_onnx: op {kind!r} has no ONNX form")
-        act = op.get("act") if kind in ("conv", "linear", "add") else kind if kind in ("relu", "relu6") else None
-        if b.int8 and _clamp_is_implied(act, *qm.act(src[op["out"]]), qm.act_range):
-            act = None  # the uint8 Q clamps exactly like the activation: onnxruntime then fuses the layer
-        if act == "relu":
-            y = b.node("Relu", [y], name)
-        elif act == "relu6":
-            y = b.node("Clip", [y, b.const(f"{name}__lo", np.array(0, np.float32)),
-                                b.const(f"{name}__hi", np.array(6, np.float32))], name)
-        env[op["out"]] = b.qdq(y, f"{name}_out", *qm.act(src[op["out"]]))
-    shapes = {op["op"]: ["batch"] + list(op.get("shape", [])) for op in qm.ops if op["op"] in ("input", "output")}
-    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, shapes["input"])
-    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, shapes["output"])
-    graph = helper.make_graph(b.nodes, "slimtorch_int8", [inp], [out], b.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="slimtorch")
-    onnx.checker.check_model(model)
-    return model
-
-
-def _clamp_is_implied(act: str | None, scale: float, zp: int, act_range: tuple[int, int]) -> bool:
-    """Whether quantizing to [qmin, qmax] already applies ReLU (Z == qmin) or ReLU6 (also 6 >= the top code)."""
-    if act is None or zp != act_range[0]:
-        return False
-    return act == "relu" or zp + round(6.0 / scale) >= act_range[1]
-
-
-def _layer(b: _Builder, qm: QuantizedModel, op: dict, x: str, s_in: float) -> str:
-    n = op["name"]
-    if not b.int8 and not op.get("float"):
-        ws = getattr(qm, f"{n}_ws").double()
-        shape = (-1,) + (1,) * (getattr(qm, f"{n}_wq").dim() - 1)
-        w = b.const(f"{n}__w", (getattr(qm, f"{n}_wq").double() * ws.reshape(shape)).float().numpy())
-        bias = b.const(f"{n}__b", (getattr(qm, f"{n}_bq").double() * ws * s_in).float().numpy())
-    elif op.get("float"):
-        w = b.const(f"{n}__w", getattr(qm, f"{n}_wf").numpy())
-        bias = b.const(f"{n}__b", getattr(qm, f"{n}_bf").numpy())
-    else:
-        ws = getattr(qm, f"{n}_ws").double()
-        wq = b.const(f"{n}__wq", getattr(qm, f"{n}_wq").numpy())
-        w = b.node("DequantizeLinear", [wq, b.const(f"{n}__ws", ws.float().numpy()),
-                                        b.const(f"{n}__wz", np.zeros(ws.shape, np.int8))], n, axis=0)
-        bq = b.const(f"{n}__bq", getattr(qm, f"{n}_bq").numpy())
-        bias = b.node("DequantizeLinear", [bq, b.const(f"{n}__bs", (ws * s_in).float().numpy()),
-                                           b.const(f"{n}__bz", np.zeros(ws.shape, np.int32))], n, axis=0)
-    if op["op"] == "conv":
-        p = op["padding"]
-        return b.node("Conv", [x, w, bias], n, strides=op["stride"], pads=p + p, dilations=op["dilation"],
-                      group=op["groups"])
-    return b.node("Gemm", [x, w, bias], n, transB=1)
+__all__ = ["OPSET", "export_onnx", "fp32_model", "qdq_model"]
 
 
 def fp32_model(model: nn.Module, example_inputs: torch.Tensor) -> onnx.ModelProto:

@@ -17,10 +17,12 @@ from torch.nn.utils import parametrize
 from ..config import Config, ConfigError, check_range
 from ..hooks import Hook, State
 from ..registry import HandlerContext, handler, register
+from .convert import build_qmodel, prepare_float
 from .fake import FakeQuant
-from .fold import _BN, _LAYER, find_conv_bn_pairs
-from .graph import _act_of
-from .ptq import Int8, _choose_backend, build_qmodel, effective_reduce_range, prepare_float
+from .fold import BN_TYPES, LAYER_TYPES, find_conv_bn_pairs
+from .graph import act_of
+from .int8 import Int8, effective_reduce_range
+from .ptq import choose_backend
 
 _ADDS = (operator.add, operator.iadd, torch.add)
 
@@ -100,7 +102,7 @@ class QAT(Hook):
         wbits = min(self.cfg.quant.weight_bits, 7) if effective_reduce_range(self.cfg.quant) == "weights" \
             else self.cfg.quant.weight_bits
         for name, mod in model.named_modules():
-            if isinstance(mod, _LAYER) and not parametrize.is_parametrized(mod, "weight"):
+            if isinstance(mod, LAYER_TYPES) and not parametrize.is_parametrized(mod, "weight"):
                 bn = model.get_submodule(pairs[name]) if name in pairs else None
                 fq = _WeightFQ(wbits, self.cfg.quant.per_channel, bn).to(mod.weight.device)  # runs at registration
                 parametrize.register_parametrization(mod, "weight", fq)
@@ -110,7 +112,7 @@ class QAT(Hook):
             key = None
             if node.op == "placeholder":
                 key = node.name
-            elif node.op == "call_module" and isinstance(mods.get(node.target), _LAYER):
+            elif node.op == "call_module" and isinstance(mods.get(node.target), LAYER_TYPES):
                 key = node.name
             elif node.op == "call_function" and node.target in _ADDS and all(
                     isinstance(a, torch.fx.Node) for a in node.args[:2]) and len(node.args) == 2:
@@ -138,7 +140,7 @@ class QAT(Hook):
         for fq in self.fqs.values():
             fq.freeze()
         for mod in self.original.modules():
-            if isinstance(mod, _BN):  # use the running statistics from now on, in train mode too
+            if isinstance(mod, BN_TYPES):  # use the running statistics from now on, in train mode too
                 mod.forward = _frozen_bn(mod)
 
     def finalize(self, state: State) -> nn.Module:
@@ -146,9 +148,9 @@ class QAT(Hook):
         model = self.original
         act = {k: (fq.scale.detach().abs().cpu(), fq.zero_point.cpu()) for k, fq in self.fqs.items()}
         for mod in model.modules():
-            if isinstance(mod, _LAYER) and parametrize.is_parametrized(mod, "weight"):
+            if isinstance(mod, LAYER_TYPES) and parametrize.is_parametrized(mod, "weight"):
                 parametrize.remove_parametrizations(mod, "weight", leave_parametrized=False)
-            if isinstance(mod, _BN) and "forward" in mod.__dict__:
+            if isinstance(mod, BN_TYPES) and "forward" in mod.__dict__:
                 del mod.forward
         model.cpu()
         m, ops = prepare_float(model)
@@ -163,7 +165,7 @@ class QAT(Hook):
 
             with torch.no_grad():
                 run_ops(qm.ops, x, float_impl(m))  # records the input/output shapes (ONNX export)
-        _choose_backend(qm, self.cfg.quant.backend if x is not None else "integer", x)
+        choose_backend(qm, self.cfg.quant.backend if x is not None else "integer", x)
         qm.record(m)
         return qm
 
@@ -179,10 +181,10 @@ def _chain_end(node, mods):
     """The last node of layer -> [BN] -> [ReLU/ReLU6] (each link the single user of the previous)."""
     end = node
     users = list(end.users)
-    if len(users) == 1 and users[0].op == "call_module" and isinstance(mods.get(users[0].target), _BN):
+    if len(users) == 1 and users[0].op == "call_module" and isinstance(mods.get(users[0].target), BN_TYPES):
         end = users[0]
         users = list(end.users)
-    if len(users) == 1 and _act_of(users[0], mods) is not None:
+    if len(users) == 1 and act_of(users[0], mods) is not None:
         end = users[0]
     return end
 

@@ -10,9 +10,8 @@ import torch
 from torch import nn
 
 from ..io import SPEC_ATTR, TRANSFORMS_ATTR, record_transform, register_rebuilder
+from .backends import ENGINES, make_engine
 from .qparams import quantize_multiplier
-
-BACKENDS = ("torch", "onnxruntime", "integer", "simulate")
 
 
 class QuantizedModel(nn.Module):
@@ -73,12 +72,12 @@ class QuantizedModel(nn.Module):
 
     # ---- execution --------------------------------------------------------------------------
     def set_backend(self, backend: str, torch_engine: str | None = None) -> QuantizedModel:
-        """Run ``forward`` on ``backend`` (one of BACKENDS); engines are built lazily.
+        """Run ``forward`` on ``backend`` (a key of ``backends.ENGINES``); engines are built lazily.
 
         ``torch_engine`` picks torch's quantized kernels for backend "torch" ("onednn" or "x86").
         """
-        if backend not in BACKENDS:
-            raise ValueError(f"backend {backend!r} unknown; allowed: {', '.join(BACKENDS)}")
+        if backend not in ENGINES:
+            raise ValueError(f"backend {backend!r} unknown; allowed: {', '.join(ENGINES)}")
         self.backend, self._engine = backend, None
         if torch_engine is not None:
             self.torch_engine = torch_engine
@@ -86,8 +85,6 @@ class QuantizedModel(nn.Module):
 
     def engine(self):
         if self._engine is None:
-            from .backends import make_engine
-
             self._engine = make_engine(self, self.backend)
         return self._engine
 

@@ -10,7 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .calibrate import calibrate, float_impl, iter_batches
+from .convert import act_qparams_from, build_qmodel, prepare_float
 from .graph import qpoint_of
+from .int8 import Int8
 from .interp import run_ops
 from .qparams import round_half_up
 
@@ -81,8 +83,6 @@ def sensitivity(model: nn.Module, data: Any, cfg=None, batches: int = 8) -> list
         One dict per conv/linear layer, most sensitive first: ``{"layer", "accuracy_drop", "sqnr_db"}``
         (accuracy_drop is None for unlabelled data).
     """
-    from .ptq import Int8, act_qparams_from, build_qmodel, prepare_float
-
     cfg = cfg or Int8()
     m, ops = prepare_float(model)
     aq = act_qparams_from(calibrate(m, ops, data if not hasattr(data, "x") else data.x, cfg.calib_batches,
@@ -109,8 +109,6 @@ def fallback_until_budget(m: nn.Module, ops: list[dict], aq: dict, cfg, data: An
     Raises:
         ValueError: ``data`` has no labels (an accuracy budget needs them).
     """
-    from .ptq import build_qmodel
-
     batches_ = _labelled(data, 8)
     if any(y is None for _, y in batches_):
         raise ValueError("max_accuracy_drop needs labelled calib_data (a dataset with .y or a loader of (x, y))")

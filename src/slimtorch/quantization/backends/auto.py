@@ -22,9 +22,10 @@ import torch
 
 from ...bench.latency import compare
 from ..calibrate import iter_batches
+from . import auto_candidates
 
 log = logging.getLogger("slimtorch.quantization")
-CANDIDATES = ("torch:onednn", "torch:x86", "onnxruntime")
+CANDIDATES = auto_candidates()  # ("torch:onednn", "torch:x86", "onnxruntime"), from the one ENGINES table
 DEPLOY_BATCH_SIZES = (1, 64)  # what st.measure and the measure stage time unless told otherwise
 _deploy: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar("deploy", default=DEPLOY_BATCH_SIZES)
 

@@ -38,6 +38,6 @@ class OrtEngine:
 
 def make(qm) -> OrtEngine:
     """Session of ``qm``'s int8 QDQ graph, rebuilt from the saved int8 tensors whenever needed."""
-    from ..onnx_export import qdq_model
+    from ..qdq import qdq_model
 
     return OrtEngine(qdq_model(qm))

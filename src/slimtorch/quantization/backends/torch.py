@@ -9,7 +9,9 @@ our own int8 codes and scales and prepacked once, activations are quint8 tensors
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +22,24 @@ from ..interp import run_ops
 warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
 ENGINE = "x86" if "x86" in torch.backends.quantized.supported_engines else "fbgemm"
 # oneDNN's int8 convolutions measured 1.1-1.8x faster than x86/fbgemm here and do not saturate on AVX2
-ENGINES = tuple(e for e in ("onednn", ENGINE) if e in torch.backends.quantized.supported_engines)
+KERNELS = tuple(e for e in ("onednn", ENGINE) if e in torch.backends.quantized.supported_engines)
+
+
+@contextlib.contextmanager
+def quantized_engine(name: str) -> Iterator[None]:
+    """Set ``torch.backends.quantized.engine`` to ``name`` for the block and restore the caller's after.
+
+    torch keeps one process-wide engine; prepacked weights belong to the engine they were packed
+    with, so each call selects ours, and leaves the user's own setting as it found it.
+    """
+    before = torch.backends.quantized.engine
+    if before != name:
+        torch.backends.quantized.engine = name
+    try:
+        yield
+    finally:
+        if torch.backends.quantized.engine != before:
+            torch.backends.quantized.engine = before
 
 
 def available(engine: str = ENGINE) -> bool:
@@ -32,16 +51,16 @@ class TorchInt8Engine:
     """Prepacked quantized conv/linear kernels run in graph order on quint8 activations."""
 
     def __init__(self, qm, engine: str | None = None):
-        self.engine = engine or getattr(qm, "torch_engine", None) or (ENGINES[0] if ENGINES else ENGINE)
+        self.engine = engine or getattr(qm, "torch_engine", None) or (KERNELS[0] if KERNELS else ENGINE)
         if not available(self.engine):
             raise RuntimeError(f"backend 'torch': this torch build has no {self.engine} quantized kernels; "
                                f"available: {', '.join(torch.backends.quantized.supported_engines)}")
-        torch.backends.quantized.engine = self.engine
         self.qm, self.src = qm, qpoint_of(qm.ops)
         self.packed: dict[str, object] = {}
-        for op in qm.layer_ops():
-            if not op.get("float"):
-                self.packed[op["name"]] = self._prepack(op)
+        with quantized_engine(self.engine):
+            for op in qm.layer_ops():
+                if not op.get("float"):
+                    self.packed[op["name"]] = self._prepack(op)
 
     def _prepack(self, op: dict):
         qm, n = self.qm, op["name"]
@@ -106,8 +125,7 @@ class TorchInt8Engine:
             "adaptive_avgpool": lambda op, xs: F.adaptive_avg_pool2d(xs[0], op["output_size"]),
             "flatten": lambda op, xs: torch.flatten(xs[0], op["start_dim"], op["end_dim"]),
         }
-        torch.backends.quantized.engine = self.engine  # packed weights belong to one engine
-        with torch.no_grad():
+        with quantized_engine(self.engine), torch.no_grad():  # packed weights belong to one engine
             return run_ops(self.qm.ops, x, impl)
 
 
@@ -118,9 +136,10 @@ def make(qm) -> TorchInt8Engine:
 
 def dynamic_linear_prepack(wq: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None):
     """Prepack per-channel int8 weights for ``dynamic_linear`` (int8 weights, per-batch activations)."""
-    torch.backends.quantized.engine = ENGINE
-    qw = torch._make_per_channel_quantized_tensor(wq, scales.double(), torch.zeros_like(scales, dtype=torch.int64), 0)
-    return torch.ops.quantized.linear_prepack(qw, bias)
+    with quantized_engine(ENGINE):
+        qw = torch._make_per_channel_quantized_tensor(wq, scales.double(), torch.zeros_like(scales, dtype=torch.int64),
+                                                      0)
+        return torch.ops.quantized.linear_prepack(qw, bias)
 
 
 def dynamic_linear(x: torch.Tensor, packed, reduce_range: bool = True) -> torch.Tensor:
