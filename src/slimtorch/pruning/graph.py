@@ -251,8 +251,11 @@ class Tracer:
                             raise TypeError("its weight is parametrised")
                         surgery.trace(self, name, mod, args, kwargs, out)
                     except Exception as err:  # a surgery that cannot read this call blocks, never crashes
+                        reason = f"cannot trace {type(mod).__name__} ({err})"
                         for t in list(_tensors(args)) + list(_tensors(kwargs)) + list(_tensors(out)):
-                            self.block_tensor(t, f"cannot trace {type(mod).__name__} ({err})")
+                            self.block_tensor(t, reason)
+                        if f"layer {name!r}: {reason}; its channels are kept" not in self.warnings:
+                            self.warnings.append(f"layer {name!r}: {reason}; its channels are kept")
             self.where.pop()
 
         return hook

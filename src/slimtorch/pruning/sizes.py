@@ -3,7 +3,7 @@
 A pruned model still runs ``x.split(64, dim=1)`` or ``y[:, :c]`` with the original numbers. So:
 ``chunk`` pieces (sizes derived from the input) are coupled position by position, which keeps them
 equal; an int split size is rewritten when the calling module holds it in an attribute (an
-``"attr:NAME"`` slot, as GPT-2's ``split_size``) and blocked otherwise; a slice with constant bounds
+``"attr:NAME"`` slot, as GPT-2's ``split_size``), else left to the verifier; a slice with constant bounds
 keeps every channel before its end (its offsets stay right) and may lose the ones after it.
 """
 
@@ -42,12 +42,8 @@ def after_split(tr, name: str, args: tuple, kwargs: dict, outs: list[torch.Tenso
     if len({len(p) for p in pieces}) != 1 or not isinstance(size, int):
         tr.block(lab, f"{name!r} with fixed unequal sizes on a channel dim")
         return
-    holder = None
-    if name == "split":
-        holder = _attr_holding(tr, size)
-        if holder is None:
-            tr.block(lab, f"split size {size} on a channel dim is a constant no module attribute holds")
-            return
+    # a size no attribute holds may still follow the input (``x.split(x.shape[1] // 2)``): the verifier decides
+    holder = _attr_holding(tr, size) if name == "split" else None
     for p in pieces[1:]:
         tr.union(pieces[0], p, f"{name!r} pieces do not line up")
     if holder is not None:

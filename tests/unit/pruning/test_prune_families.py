@@ -1,0 +1,92 @@
+"""Case table of op families (issue 10): each prunes exactly like its masked original or is kept with a warning."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from prune_families import FAMILIES
+from test_prune_verify import recorded_plan
+from torch import nn
+
+import slimtorch as st
+from slimtorch.bench import count_params
+from slimtorch.pruning import ChannelPrune, PruneWarning, zero_plan
+from slimtorch.pruning.plan import _set
+
+
+class MaskedNorm(nn.Module):
+    """The test's own oracle for a cut LayerNorm/GroupNorm: normalise over the kept channels only."""
+
+    def __init__(self, norm: nn.Module, keep: list[int]):
+        super().__init__()
+        self.norm, self.keep = norm, torch.tensor(keep)
+
+    def forward(self, x):
+        n, k = self.norm, self.keep
+        dim = -1 if isinstance(n, nn.LayerNorm) else 1
+        xs = x.index_select(dim, k)
+        if isinstance(n, nn.LayerNorm):
+            ys = F.layer_norm(xs, (len(k),), n.weight[k], n.bias[k], n.eps)
+        else:
+            ys = F.group_norm(xs, len(k) // (n.num_channels // n.num_groups), n.weight[k], n.bias[k], n.eps)
+        return torch.zeros_like(x).index_copy(dim % x.dim(), k, ys)
+
+
+def masked_original(original, plan):
+    ref = zero_plan(copy.deepcopy(original), plan)
+    for name, keep in plan.items():
+        mod = ref.get_submodule(name)
+        if isinstance(mod, (nn.LayerNorm, nn.GroupNorm)):
+            _set(ref, name, MaskedNorm(mod, keep["c"]))
+    return ref
+
+
+# what each family must show after pruning at 0.5: (check on the pruned model, warning expected or None)
+EXPECT = {
+    "split_pieces": (lambda m: m.a.out_channels == 4 and m.b.out_channels == 4 and m.split_size == 4, None),
+    "chunk_glu": (lambda m: m.up.out_features == 16 and m.down.in_features == 4, None),
+    "res2net": (lambda m: m.width == 2 and all(c.out_channels == 2 for c in m.convs), None),
+    "partial_residual": (lambda m: m.stem.out_channels == 4 and m.body.out_channels == 8, "slice of a channel dim"),
+    "convnext_block": (lambda m: m.pw1.out_features == 16 and m.gamma.shape == (4,) and m.norm.weight.shape == (4,),
+                       None),
+    "hand_attention": (lambda m: m.fc1.out_features == 16 and m.qkv.out_features == 48, "spreads channels"),
+    # the residual width is rolled back: the head size is read from it (qkv.in_features // heads)
+    "heads_from_input": (lambda m: m.qkv.out_features == 24 and m.proj.in_features == 8, "differs from the masked"),
+    "standardized_conv": (lambda m: m.conv1.out_channels == 8 and m.conv2.out_channels == 4, "parametrised"),
+    "group_norm": (lambda m: m.gn.num_groups == 2 and m.conv1.out_channels == 8, None),
+    "conv_transpose": (lambda m: m.enc.out_channels == 4 and m.up.out_channels == 4, None),
+    "gru": (lambda m: m.rnn.hidden_size == 12 and m.fc.out_features == 8, "'gru' has no pruning rule"),
+    "lstm": (lambda m: m.rnn.hidden_size == 12 and m.fc.out_features == 8, "'lstm' has no pruning rule"),
+    "embedding": (lambda m: m.emb.embedding_dim == 8 and m.fc.in_features == 8, None),
+}
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_family_prunes_exactly_or_is_kept_with_a_warning(name):
+    factory, inputs, _ = FAMILIES[name]
+    torch.manual_seed(0)
+    model, xs = factory().eval(), inputs()
+    original, before = copy.deepcopy(model), count_params(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        st.prune(model, ChannelPrune(ratio=0.5), example_inputs=xs)
+    messages = [str(w.message) for w in caught if issubclass(w.category, PruneWarning)]
+    check, warned = EXPECT[name]
+    assert check(model), model
+    if warned is None:
+        assert not messages, messages
+    else:
+        assert any(warned in m for m in messages), messages
+    assert count_params(model) < before
+    reference = masked_original(original, recorded_plan(model))
+    with torch.no_grad():
+        for x in xs:  # both input shapes
+            torch.testing.assert_close(model(x), reference(x), atol=1e-5, rtol=1e-4)
+
+
+def test_the_table_covers_every_family():
+    assert set(EXPECT) == set(FAMILIES)
