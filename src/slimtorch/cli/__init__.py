@@ -12,7 +12,7 @@ from ..config import ConfigError
 from ..training.errors import NonFiniteLossError
 from ..untrusted import ModelFileError
 
-SUBCOMMANDS = ["train", "list", "run", "demo", "bench"]
+SUBCOMMANDS = ["train", "list", "run", "demo", "bench", "prune"]
 
 
 class UsageError(Exception):

@@ -1,0 +1,83 @@
+"""``slimtorch prune MODEL --ratio R [--explain]``: channel-prune a zoo model or a saved one, verified.
+
+MODEL is a zoo name (``slimtorch list`` shows them) or a folder written by ``st.save``. The model
+is traced and verified on a random batch of ``--input-shape`` (default: the zoo model's own input,
+or the shape the folder records). Prints the parameter counts before and after; ``--explain``
+adds the coverage report (every group: pruned or kept, and why); ``--out DIR`` saves the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from . import UsageError
+
+# per-sample input of the zoo models that take images or feature vectors
+ZOO_INPUTS = {"mlp": "784", "lenet300": "784", "lenet5": "1,28,28", "lenet5_caffe": "1,28,28",
+              "mnist_cnn": "1,28,28", "resnet_cifar": "3,32,32", "mobilenet_v2": "3,32,32"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("prune", help="channel-prune a zoo model or a saved model (verified); --explain says why")
+    p.add_argument("model", help="a zoo name (see `slimtorch list`) or a folder written by st.save")
+    p.add_argument("--ratio", type=float, default=0.5, help="fraction of each group's channels removed, in [0, 1)")
+    p.add_argument("--importance", default="l2", help="l1 | l2 | bn_scale | random")
+    p.add_argument("--input-shape", default=None, metavar="C,H,W", help="per-sample input shape (batch of 2 traced)")
+    p.add_argument("--explain", action="store_true", help="print, per group of layers, pruned or kept and why")
+    p.add_argument("--out", default=None, metavar="DIR", help="save the pruned model there")
+    p.add_argument("--trust-factory", action="store_true", help="allow a saved folder that names a factory")
+    return p
+
+
+def _model(args: argparse.Namespace):
+    from .. import io, models
+
+    path = Path(args.model)
+    if (path / "model.json").is_file():
+        meta = json.loads((path / "model.json").read_text())
+        shape = args.input_shape or ",".join(map(str, meta.get("extra", {}).get("input_shape") or []))
+        return io.load(path, trust_factory=args.trust_factory), shape
+    if args.model not in models.names():
+        raise UsageError(f"model: {args.model!r} is neither a folder written by st.save nor a zoo model; "
+                         f"allowed: {', '.join(models.names())} or a folder")
+    return models.build(args.model), args.input_shape or ZOO_INPUTS.get(args.model)
+
+
+def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    import torch
+
+    from .. import api, bench
+    from ..pruning import ChannelPrune, PruneWarning, report
+
+    cfg = ChannelPrune(ratio=args.ratio, importance=args.importance)  # a bad value is one ConfigError line
+    model, shape = _model(args)
+    if not shape:
+        raise UsageError("--input-shape: the model does not record its input shape; give e.g. --input-shape 3,32,32")
+    try:
+        dims = [int(s) for s in str(shape).split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--input-shape: got {shape!r}; allowed: comma-separated integers like 3,32,32") from None
+    x = torch.randn(2, *dims, generator=torch.Generator().manual_seed(0))
+    before = bench.count_params(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PruneWarning)
+        try:
+            model = api.prune(model.eval(), cfg, example_inputs=x)
+        except ValueError as err:
+            raise UsageError(f"--input-shape: {str(err).splitlines()[0]}") from None
+    after = bench.count_params(model)
+    print(f"params {before:,} -> {after:,} ({after / before:.3f} of the original); verified on input {tuple(x.shape)}")
+    if args.explain:
+        print(report(model))
+    else:
+        print(f"{len(caught)} parts kept with a warning; --explain lists every group and why")
+    if args.out:
+        from .. import io
+
+        io.save(model, args.out, extra={"input_shape": dims})
+        print(f"saved to {args.out}")
+    return 0
