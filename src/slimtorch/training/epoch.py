@@ -83,7 +83,7 @@ def _micro_step(run: Run, b: int, x: torch.Tensor, y: torch.Tensor, last: bool, 
         (loss * run.weights[b] if run.weights is not None else loss).backward()
     rows_b = y.shape[0]
     sums.seen += rows_b
-    if run.device.type == "cpu":  # .item() costs nothing on CPU: check every step, sum in Python
+    if run.loss_item_per_step:  # .item() costs nothing on CPU: check every step, sum in Python
         value = loss.item()
         if not math.isfinite(value):
             raise _nonfinite(run, epoch, run.step, value)
@@ -92,7 +92,7 @@ def _micro_step(run: Run, b: int, x: torch.Tensor, y: torch.Tensor, last: bool, 
         detached = loss.detach()
         sums.loss += detached.float() * rows_b
         sums.pending.append((run.step, detached))
-        if len(sums.pending) >= 32 or last:
+        if len(sums.pending) >= 32 or b == run.micro_per_epoch - 1:  # at the latest before the epoch's checkpoint
             _check_finite(run, sums.pending, epoch)
             sums.pending = []
     if sums.has_acc:
@@ -125,7 +125,7 @@ def _epoch_metrics(run: Run, sums: _Sums, lr: float, seconds: float) -> dict[str
     """Average the epoch's sums over every process's rows."""
     totals = torch.stack([sums.loss.double(), sums.correct.double(), sums.norm.double()])
     totals = torch.cat([totals, totals.new_tensor([float(sums.seen)])])
-    if run.device.type == "cpu":
+    if run.loss_item_per_step:
         totals[0] = sums.loss_py
     loss, correct, norm, seen = dist_.all_reduce_sum(totals, run.info).tolist()
     return {"loss": loss / seen, "accuracy": correct / seen if sums.has_acc else math.nan,

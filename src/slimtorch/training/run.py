@@ -59,6 +59,8 @@ class Run:
     early: dict = field(default_factory=lambda: {"best": math.inf, "bad": 0})
     checkpoint_epoch: int | None = None  # epoch of the last checkpoint on disk (written or resumed from)
     params: list[nn.Parameter] = field(default_factory=list)  # the optimizer's, for clipping and the norm
+    # Read every step's loss at once (CPU, where .item() is free) or check windows of steps (accelerators)
+    loss_item_per_step: bool = True
 
 
 def seed_all(seed: int) -> None:
@@ -103,6 +105,7 @@ def build_run(model: nn.Module, train_data: Dataset, cfg: TrainConfig, hooks: li
     run.step = run.start_epoch * steps_per_epoch
     run.net = dist_.wrap(model, info, device)
     run.params = [p for g in optimizer.param_groups for p in g["params"]]
+    run.loss_item_per_step = device.type == "cpu"
     return run
 
 

@@ -158,3 +158,30 @@ def test_identical_fits_write_byte_identical_checkpoints(tmp_path):
         fit(_dropout_mlp(), blobs(n=32), _cfg(tmp_path / name, epochs=2))
     a, b = (tmp_path / n / "ckpt-2.safetensors" for n in ("a", "b"))
     assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.parametrize("poison_row", [None, 45])
+def test_accelerator_loss_path_matches_the_per_step_path(poison_row):
+    """The no-host-sync path (windows of 32 steps, used on GPUs) gives the CPU path's loss and finds the
+    same NaN step; run here on CPU by switching the path."""
+    from slimtorch.training.epoch import train_epoch
+    from slimtorch.training.run import build_run
+
+    x, y = blobs(n=400).tensors
+    if poison_row is not None:
+        x = x.clone()
+        x[poison_row] = float("nan")  # unshuffled, batch 8: row 45 is in step 6 of a 50-step epoch
+    cfg = TrainConfig(epochs=1, batch_size=8, shuffle=False, quiet=True, device="cpu")
+    results = []
+    for per_step in (True, False):
+        run = build_run(mlp(), ArrayDataset(x, y), cfg, [])
+        run.loss_item_per_step = per_step
+        try:
+            results.append(train_epoch(run, 0))
+        except NonFiniteLossError as err:
+            results.append((err.epoch, err.step))
+    if poison_row is None:
+        assert results[1]["loss"] == pytest.approx(results[0]["loss"], rel=1e-6)
+        assert results[1]["accuracy"] == pytest.approx(results[0]["accuracy"], rel=1e-12)
+    else:
+        assert results[0] == results[1] == (1, 6)
