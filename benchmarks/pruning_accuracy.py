@@ -109,17 +109,24 @@ def han_plans(quick: bool) -> dict[str, dict]:
     }
 
 
+def han_prune(name: str, p: dict, train_data, target: float = 0.92) -> tuple[nn.Module, nn.Module, int]:
+    """Han et al.'s pruning step: the (cached) dense model and a copy pruned to ``target`` while fine-tuned
+    (GradualPrune, global L1, cubic ramp over the first ``p["ramp"]`` of the fine-tune). Returns
+    (dense, pruned, last ramp step)."""
+    dense = dense_model(name, {}, train_data, p["epochs"], p["lr"], 1e-4)
+    mine = copy.deepcopy(dense)
+    end = int(p["ramp"] * p["ft"] * -(-len(train_data) // 128))
+    hook = GradualPrune(final_sparsity=target, scope="global", start_step=0, end_step=end, frequency=50)
+    train(mine, train_data, p["ft"], p["ft_lr"], hooks=[hook])
+    return dense, mine, end
+
+
 def han(quick: bool, train_data, test_data, timed) -> list[dict]:
     rows = []
     target = 0.92
-    steps_per_epoch = -(-len(train_data) // 128)
     for name, p in han_plans(quick).items():
-        dense = dense_model(name, {}, train_data, p["epochs"], p["lr"], 1e-4)
+        dense, mine, end = han_prune(name, p, train_data, target)
         dense_acc = acc(dense, test_data)
-        mine = copy.deepcopy(dense)
-        end = int(p["ramp"] * p["ft"] * steps_per_epoch)
-        hook = GradualPrune(final_sparsity=target, scope="global", start_step=0, end_step=end, frequency=50)
-        train(mine, train_data, p["ft"], p["ft_lr"], hooks=[hook])
         peer = torch_prune_peer(dense, target, train_data, p["ft"], p["ft_lr"])
         t = timed({"dense": dense, "slimtorch": mine, "torch.nn.utils.prune": peer}, test_data.x[:64], 10)
         err = round(100 - acc(mine, test_data), 2)

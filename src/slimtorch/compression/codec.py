@@ -57,8 +57,11 @@ def _huffman_bits(symbols: np.ndarray) -> int:
     return int((counts * huffman.code_lengths(counts)).sum())
 
 
-def encode_tensor(t: torch.Tensor) -> bytes | None:
-    """The packed blob of ``t``, or None when it has more than 256 distinct nonzero values."""
+def encode_tensor(t: torch.Tensor, methods: tuple[str, ...] = entropy.METHODS) -> bytes | None:
+    """The packed blob of ``t``, or None when it has more than 256 distinct nonzero values.
+
+    ``methods`` limits the entropy coders tried per stream (the benchmark compares them this way).
+    """
     if not t.is_floating_point() or t.numel() == 0 or not bool(torch.isfinite(t).all()):
         return None
     codebook, index = clusters(t.detach().cpu())
@@ -69,7 +72,7 @@ def encode_tensor(t: torch.Tensor) -> bytes | None:
         idx = _walk(index, order).numpy()
         pos = np.flatnonzero(idx >= 0)
         cap = min(CAPS, key=lambda c: _huffman_bits(_gaps(pos, c)))
-        streams = entropy.encode(idx[pos].astype(np.uint8)) + entropy.encode(_gaps(pos, cap))
+        streams = entropy.encode(idx[pos].astype(np.uint8), methods) + entropy.encode(_gaps(pos, cap), methods)
         if best is None or len(streams) < len(best[2]):
             best = (order, cap, streams)
     order, cap, streams = best
