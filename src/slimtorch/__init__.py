@@ -58,7 +58,7 @@ _EXPORTS: dict[str, str] = {
     "ShareWeights": "slimtorch.compression",
     "pack": "slimtorch.compression",
     # pipeline
-    "run_recipe": "slimtorch.recipe",
+    "run_recipe": "slimtorch.pipeline.runner",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -54,6 +54,14 @@ def register_rebuilder(kind: str, fn: Callable[[torch.nn.Module, dict], torch.nn
     _REBUILDERS[kind] = fn
 
 
+_ZOO: list[Callable[..., torch.nn.Module]] = []  # the zoo's build(name, **kwargs); io never imports the zoo
+
+
+def register_zoo(build: Callable[..., torch.nn.Module]) -> None:
+    """Register the model zoo's ``build(name, **kwargs)``: ``slimtorch.models`` does so when imported."""
+    _ZOO[:] = [build]
+
+
 def register_codec(name: str, encode: Callable, decode: Callable, shape: Callable) -> None:
     """Register a tensor codec. ``encode(tensor)`` returns (parts: dict[str, Tensor], meta) or None
     when the codec does not pay off; ``decode(parts, meta)`` returns the tensor; ``shape(part_shapes,
@@ -96,10 +104,10 @@ def build_from_spec(spec: dict[str, Any], trust_factory: bool | Iterable[str] | 
         fn = import_factory(spec["factory"])
         model = fn(**kwargs)
     else:
-        from .models import build
-
+        if not _ZOO:
+            _import_algorithms()  # plugins register themselves on import, the zoo its builder
         kwargs.pop("pretrained", None)  # the weights come from the saved file
-        model = build(spec["name"], **kwargs)
+        model = _ZOO[0](spec["name"], **kwargs)
     return set_spec(model, spec)
 
 
@@ -304,8 +312,9 @@ def _declared_shapes(header: dict[str, dict[str, Any]], encodings: dict[str, Any
 
 
 def _import_algorithms() -> None:
-    """Import the packages that register rebuilders and codecs."""
-    for mod in ("pruning", "quantization", "compression"):
+    """Import the packages that register themselves here (zoo builder, rebuilders, codecs), by name:
+    io depends on none of them, they depend on io."""
+    for mod in ("models", "pruning", "quantization", "compression"):
         try:
             importlib.import_module(f"slimtorch.{mod}")
         except ImportError:

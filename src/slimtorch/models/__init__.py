@@ -7,6 +7,7 @@ Example:
     >>> model = st.models.build("lenet5", num_classes=10)
 """
 
+from . import lenet, minilm, mlp, mnist_cnn, mobilenet_v2, resnet_cifar  # noqa: F401  (each registers itself in the zoo)
 from .zoo import build, names, register_model, signature
 
 __all__ = ["build", "names", "register_model", "signature"]

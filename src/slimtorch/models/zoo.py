@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from ..io import set_spec
+from ..io import register_zoo, set_spec
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -30,13 +30,11 @@ def register_model(name: str, factory: Callable[..., nn.Module] | None = None):
 
 def names() -> list[str]:
     """Names accepted by :func:`build`."""
-    _load_builtin()
     return list(_MODELS)
 
 
 def signature(name: str) -> dict[str, Any]:
     """Keyword arguments of model ``name`` with their defaults (for ``slimtorch list`` and errors)."""
-    _load_builtin()
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(_MODELS)}")
     return {k: p.default for k, p in inspect.signature(_MODELS[name]).parameters.items()}
@@ -66,7 +64,6 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     Example:
         >>> model = build("mlp", widths=[2, 4, 1], activation="tanh", output_activation="sigmoid")
     """
-    _load_builtin()
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(_MODELS)}")
     fn = _MODELS[name]
@@ -81,6 +78,4 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     return set_spec(model, {"name": name, "kwargs": {k: _jsonable(v) for k, v in bound.arguments.items()}})
 
 
-def _load_builtin() -> None:
-    """Import the built-in model files (each registers itself)."""
-    from . import lenet, minilm, mlp, mnist_cnn, mobilenet_v2, resnet_cifar  # noqa: F401
+register_zoo(build)  # st.load rebuilds zoo models through this, without io importing the zoo

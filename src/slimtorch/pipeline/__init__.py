@@ -7,6 +7,6 @@ Example:
     >>> result.metrics["final"]["speedup"]  # doctest: +SKIP
 """
 
-from .runner import RunResult, run
+from .runner import RunResult, run, run_recipe
 
-__all__ = ["RunResult", "run"]
+__all__ = ["RunResult", "run", "run_recipe"]

@@ -17,12 +17,13 @@ leaves every finished stage intact; the interrupted stage resumes from its last 
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,9 @@ from ..bench import report as reporting
 from ..config import ConfigError
 from .configs import MeasureConfig
 from .lock import RunLock, clean_orphans
+from .overrides import apply_override
 from .prepare import prepare
+from .recipe import Recipe, Stage, load_recipe, parse_recipe
 from .resume import RunState, model_hash, stage_key, tensors_hash
 from .stages import APPLIERS, Context, ModelStore, stage_inputs
 
@@ -77,8 +80,6 @@ def with_measure(stages: tuple) -> list[Any]:
     """The recipe's stages, plus a default ``measure`` at the end when the recipe has none."""
     stages = list(stages)
     if not any(s.kind == "measure" for s in stages):
-        from ..recipe import Stage
-
         stages.append(Stage(len(stages), "measure", "measure", MeasureConfig(), {}, None))
     return stages
 
@@ -245,3 +246,38 @@ def _final_onnx(ctx: Context, final: str, records: list, metrics: dict[str, Any]
         metrics["onnx_error"] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         ctx.log(f"warning: could not export the final model to ONNX ({metrics['onnx_error']})")
 
+
+def run_recipe(path_or_recipe: str | os.PathLike | Recipe, out: str | os.PathLike | None = None,
+               overrides: Iterable[str] = (), quiet: bool = False, trust_factory: bool = False):
+    """Run a recipe's stages in order into a run directory (resumable); see :mod:`slimtorch.pipeline`.
+
+    Args:
+        path_or_recipe: a .yaml/.toml recipe file or a parsed :class:`Recipe`.
+        out: the run directory (default: ``report.out`` or ``runs/<recipe name>``).
+        overrides: ``"a.b=value"`` strings (``--set``), applied before validation.
+        quiet: no progress lines (the final table is still printed).
+        trust_factory: allow a recipe whose model is a ``factory`` (it imports and runs that code)
+            and saved teachers/stages built by one; by default only zoo models are built or loaded.
+
+    Returns:
+        A :class:`slimtorch.pipeline.RunResult` (run directory, metrics, final model).
+
+    Raises:
+        ConfigError: a bad recipe or override (nothing written).
+
+    Example:
+        >>> result = st.run_recipe("recipes/mnist-demo.yaml", overrides=["train.epochs=1"])  # doctest: +SKIP
+    """
+    if isinstance(path_or_recipe, Recipe):
+        recipe = path_or_recipe
+        if overrides:
+            recipe = parse_recipe(_apply_all(recipe.to_dict(), overrides), name=recipe.name)
+    else:
+        recipe = load_recipe(path_or_recipe, overrides)
+    return run(recipe, out=out, quiet=quiet, trust_factory=trust_factory)
+
+
+def _apply_all(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    for expr in overrides:
+        apply_override(raw, expr)
+    return raw
