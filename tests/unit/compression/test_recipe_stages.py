@@ -39,3 +39,15 @@ def test_share_then_pack_stages(tmp_path):
     for name, p in prunable(model).items():
         assert clusters(p)[0].numel() <= 16
         assert torch.equal(p, prunable(shared_model)[name])  # packing changed the file, not the weights
+
+
+def test_the_shipped_recipe_parses():
+    from pathlib import Path
+
+    from slimtorch.recipe import load_recipe
+
+    path = Path(__file__).resolve().parents[3] / "recipes" / "mnist-deep-compression.yaml"
+    recipe = load_recipe(path)
+    names = [s.name for s in recipe.stages]
+    assert names == ["train", "gradual_prune", "share_weights", "pack", "measure"]
+    assert recipe.stages[2].train.lr == 0.0005 and recipe.stages[2].config.bits == 5
