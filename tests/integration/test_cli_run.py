@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,7 +104,7 @@ def test_bench_bad_path(tmp_path, capsys):
 def test_demo_recipe_is_shipped(capsys):
     assert main(["demo", "--show"]) == 0
     text = capsys.readouterr().out
-    recipe = st.recipe.load_recipe(st.recipe.Path(__file__).parents[2] / "recipes" / "mnist-demo.yaml")
+    recipe = st.recipe.load_recipe(Path(__file__).parents[2] / "recipes" / "mnist-demo.yaml")
     assert [s.name for s in recipe.stages][:3] == ["train", "channel_prune", "distill"]
     assert "lenet5" in text
 
