@@ -40,7 +40,8 @@ class Group:
     removed: list[int]
 
     def layers(self, graph: Graph) -> list[str]:
-        return [graph.space_names[s] for s in self.spaces]
+        """The layer outputs of the group (a layer traced on several inputs is listed once)."""
+        return list(dict.fromkeys(graph.space_names[s] for s in self.spaces))
 
 
 def _kept(n: int, n_keep: int, round_to: int | None) -> int:
@@ -183,5 +184,5 @@ def _rows(graph: Graph, groups: list[Group], rolled: dict[int, str]) -> list[Row
         blocked.setdefault(spaces, []).append(root)
     for key, roots in blocked.items():
         why = graph.reasons.get(roots[0], "blocked by the trace")
-        rows.append(Row([graph.space_names[s] for s in key], len(roots), 0, "kept", why))
+        rows.append(Row(list(dict.fromkeys(graph.space_names[s] for s in key)), len(roots), 0, "kept", why))
     return rows

@@ -29,7 +29,7 @@ from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
 from . import ops, sharing
-from .surgery import Surgery, lookup
+from .surgery import Surgery, _tensor, lookup, param_specs
 
 
 @dataclass
@@ -177,6 +177,7 @@ class Tracer:
         for args, kwargs in calls:
             self._run_once(args, kwargs)
         self._unused()
+        self._check_slots()
         sharing.unite(self)
         root = np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
         blocked = {int(root[b]) for b in self.blocked}
@@ -230,6 +231,21 @@ class Tracer:
                 f"traced layer output of a width it has ({', '.join(map(str, sorted(sizes)))})"
             )
             self.where.pop()
+
+    def _check_slots(self) -> None:
+        """A slot whose length does not match its layer's weights (a surgery misread the call) is blocked."""
+        for name, roles in self.slots.items():
+            mod = self.model.get_submodule(name)
+            for path, specs in param_specs(mod, roles).items():
+                t = _tensor(mod, path)
+                for dim, names in specs:
+                    if t is None or not all(r in roles for r in names):
+                        continue
+                    if sum(len(roles[r]) for r in names) != t.shape[dim]:
+                        self.where.append(name)
+                        for r in names:
+                            self.block(roles[r], f"traced channels do not match the shape of {path!r}")
+                        self.where.pop()
 
     def _pre(self, name: str, entry: tuple[str, Surgery] | None):
         def hook(mod, args, kwargs):

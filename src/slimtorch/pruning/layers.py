@@ -90,7 +90,8 @@ def _ln_trace(tr, name, m, args, kwargs, out):
                 tr.block(arr, "LayerNorm over several dims")
         tr.set(out, {d: a for d, a in lab.items() if d < x.dim() - nd})
         return
-    tr.slot(name, "c", tr.channels(x, -1))
+    dim = -1 if x.shape[-1] == m.normalized_shape[0] else 1  # subclasses normalise channels-first (ConvNeXt)
+    tr.slot(name, "c", tr.channels(x, dim))
     tr.set(out, dict(lab))
 
 

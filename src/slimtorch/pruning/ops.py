@@ -159,10 +159,8 @@ def _elementwise(tr, name: str, inputs: list[torch.Tensor], out: torch.Tensor) -
 
 
 def _free_param(tr, t: Any, d: int) -> tuple[str, str] | None:
-    """``(owner module, "param:LEAF:DIM")`` for a model Parameter used directly, varying along ``d`` only."""
+    """``(owner module, "param:LEAF:DIM")`` for a model Parameter used directly (layer scale, position table)."""
     if not isinstance(t, torch.nn.Parameter) or id(t) not in tr.owner:
-        return None
-    if any(s != 1 for e, s in enumerate(t.shape) if e != d):
         return None
     owner, _, leaf = tr.owner[id(t)].rpartition(".")
     if lookup(type(tr.model.get_submodule(owner))) is not None:  # its entry would cut the tensor a second time
@@ -176,7 +174,13 @@ def _volume(t: torch.Tensor, dim: int | None, lab: np.ndarray | None) -> torch.T
         return torch.zeros(t.shape, dtype=torch.int64)
     shape = [1] * t.dim()
     shape[dim] = -1
-    return torch.as_tensor(lab + 1).view(shape).expand(t.shape)
+    vol = torch.as_tensor(lab + 1).view(shape).expand(t.shape)
+    if 0 in t.stride():
+        return vol
+    try:  # the real tensor's strides, so that a ``view`` that works on it works on its labels
+        return torch.empty_strided(t.shape, t.stride(), dtype=torch.int64).copy_(vol)
+    except RuntimeError:
+        return vol.contiguous()
 
 
 def _swap(x: Any, mapping: dict[int, torch.Tensor]) -> Any:
@@ -193,11 +197,8 @@ def _replay(tr, name: str, func: Any, args: tuple, kwargs: dict, outs: list[torc
     dims = sorted({d for t in sources for d in tr.get(t)})
     kwargs = dict(kwargs)
     if name == "pad":
-        kwargs["value"] = 0
-        if kwargs.get("mode", args[2] if len(args) > 2 else "constant") != "constant":
-            for t in sources:
-                tr.block_tensor(t, "non-constant padding")
-            return
+        _pad(tr, args, kwargs, outs)
+        return
     results: list[dict[int, np.ndarray]] = [{} for _ in outs]
     for d in dims:
         mapping = {id(t): _volume(t, d, tr.get(t).get(d)) for t in sources}
@@ -219,6 +220,21 @@ def _replay(tr, name: str, func: Any, args: tuple, kwargs: dict, outs: list[torc
                 results[i][found[0]] = found[1] - 1
     for o, res in zip(outs, results):
         tr.set(o, res)
+
+
+def _pad(tr, args: tuple, kwargs: dict, outs: list[torch.Tensor]) -> None:
+    """``F.pad``: dims that are not padded keep their labels; padding a channel dim blocks it."""
+    x, pad = args[0], args[1] if len(args) > 1 else kwargs.get("pad")
+    amounts = {x.dim() - 1 - i // 2: 0 for i in range(len(pad))}
+    for i, n in enumerate(pad):
+        amounts[x.dim() - 1 - i // 2] += abs(int(n))
+    result = {}
+    for d, lab in tr.get(x).items():
+        if amounts.get(d, 0):
+            tr.block(lab, "padding on a channel dim")
+        else:
+            result[d] = lab
+    tr.set(outs[0], result)
 
 
 def _axis_of(vol: np.ndarray) -> tuple[int, np.ndarray | None] | None:
