@@ -103,6 +103,8 @@ def build_from_spec(spec: dict[str, Any], trust_factory: bool | Iterable[str] | 
         check_factory(spec, _TRUST.get() if trust_factory is None else trust_factory, "the model spec")
         fn = import_factory(spec["factory"])
         model = fn(**kwargs)
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"factory {spec['factory']!r} returned {type(model).__name__}, not a torch.nn.Module")
     else:
         if not _ZOO:
             _import_algorithms()  # plugins register themselves on import, the zoo its builder

@@ -35,6 +35,12 @@ def test_factory_in_a_file_never_runs_by_default(saved, tmp_path):
     assert not marker.exists()
 
 
+def test_a_trusted_factory_that_builds_no_module_is_one_line(saved):
+    _edit_json(saved, lambda m: m.update(spec={"factory": "builtins:int", "kwargs": {}}))
+    with pytest.raises(ModelFileError, match=r"rebuild the architecture \(factory 'builtins:int' returned int, not"):
+        st.load(saved, trust_factory=True)
+
+
 def test_trust_is_explicit_per_call_or_per_block(tmp_path):
     model = io.set_spec(torch.nn.Linear(4, 3), {"factory": "torch.nn:Linear",
                                                 "kwargs": {"in_features": 4, "out_features": 3}})
