@@ -72,10 +72,13 @@ def select(graph: Graph, scores: dict[int, float], units: dict[int, np.ndarray],
 
 def spaces_by_unit(graph: Graph, roots: np.ndarray) -> dict[int, tuple[int, ...]]:
     """For each unit id in ``roots``, the sorted layer outputs ("spaces") its elements belong to."""
-    mask = np.isin(graph.root, roots)
-    pairs = np.unique(np.stack([graph.root[mask], graph.space_of[mask]], 1), axis=0)
+    wanted = np.zeros(len(graph.root) + 1, dtype=bool)
+    wanted[roots] = True
+    mask = wanted[graph.root]
+    n = max(len(graph.space_names), 1)
+    codes = np.unique(graph.root[mask] * n + graph.space_of[mask])  # sorted by root, then space
     out: dict[int, list[int]] = {}
-    for root, space in pairs.tolist():
+    for root, space in zip((codes // n).tolist(), (codes % n).tolist()):
         out.setdefault(root, []).append(space)
     return {u: tuple(s) for u, s in out.items()}
 

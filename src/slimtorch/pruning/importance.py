@@ -63,7 +63,8 @@ def unit_scores(
         rng = np.random.default_rng(seed)
         return {u: float(rng.random()) for u in units}
     base = element_scores(model, graph, "l2" if kind == "bn_scale" else kind)
-    out = {u: float(base[e].sum()) for u, e in units.items()}
+    per_root = np.bincount(graph.root, weights=base, minlength=len(graph.root))  # a unit's id is its root
+    out = {u: float(per_root[u]) for u in units}
     if kind in ("l2", "bn_scale"):  # l2 sums squares per slice; the root is taken per unit
         out = {u: s**0.5 for u, s in out.items()}
     if kind == "bn_scale":

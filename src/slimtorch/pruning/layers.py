@@ -117,10 +117,18 @@ def _emb_update(m, keep):
     return m
 
 
-conv = Surgery(_conv_trace, _conv_params, IN, _conv_update)
+def conv_in_dim(m, x):
+    return x.dim() - (m.weight.dim() - 1)  # 1, or 0 for an unbatched input
+
+
+def last_dim(m, x):
+    return x.dim() - 1
+
+
+conv = Surgery(_conv_trace, _conv_params, IN, _conv_update, conv_in_dim)
 for _cls in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
     _TABLE[_cls] = conv
-_TABLE[nn.Linear] = Surgery(_linear_trace, _linear_params, IN, _linear_update)
+_TABLE[nn.Linear] = Surgery(_linear_trace, _linear_params, IN, _linear_update, last_dim)
 for _cls in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d):
     _TABLE[_cls] = Surgery(_bn_trace, _bn_params, (), _bn_update)
 _TABLE[nn.LayerNorm] = Surgery(_ln_trace, _ln_params, (), _ln_update)

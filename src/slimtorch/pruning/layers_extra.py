@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .layers import CH, IN, OUT, _conv_trace, _first, _linear_trace
+from .layers import CH, IN, OUT, _conv_trace, _first, _linear_trace, conv_in_dim, last_dim
 from .surgery import _BY_NAME, _TABLE, Surgery
 
 
@@ -81,5 +81,5 @@ def _conv1d_update(m, keep):
 
 _TABLE[nn.GroupNorm] = Surgery(_gn_trace, _gn_params, (), _gn_update)
 for _cls in (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d):
-    _TABLE[_cls] = Surgery(_convt_trace, _convt_params, IN, _convt_update)
-_BY_NAME["Conv1D"] = Surgery(_conv1d_trace, _conv1d_params, IN, _conv1d_update)
+    _TABLE[_cls] = Surgery(_convt_trace, _convt_params, IN, _convt_update, conv_in_dim)
+_BY_NAME["Conv1D"] = Surgery(_conv1d_trace, _conv1d_params, IN, _conv1d_update, last_dim)

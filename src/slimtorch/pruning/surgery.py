@@ -38,6 +38,9 @@ class Surgery:
     params: Callable[[nn.Module], ParamSpec]
     consumes: tuple[str, ...] = ("in",)  # roles that *read* channels (zeroed by the zero-then-remove check)
     update: Callable[[nn.Module, dict[str, list[int]]], nn.Module | None] | None = None
+    # for layers linear in their input: which input dim the "in" role indexes (masking that input equals
+    # zeroing the weights that read it, and is cheaper: the verifier's reference masks activations)
+    in_dim: Callable[[nn.Module, torch.Tensor], int] | None = None
 
 
 _TABLE: dict[type, Surgery] = {}

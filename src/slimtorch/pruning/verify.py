@@ -1,8 +1,9 @@
 """Verification of a channel plan against the masked original, with rollback of the groups that fail.
 
 The oracle: the original model with the removed channels masked - the weights that read them
-zeroed, and normalisations that see all channels at once (LayerNorm, GroupNorm) computed over the
-kept channels only. The pruned model must give the same outputs on every example input (to a
+zeroed (for conv/linear layers, equivalently and more cheaply, their input channels), and
+normalisations that see all channels at once (LayerNorm, GroupNorm) computed over the kept
+channels only. The pruned model must give the same outputs on every example input (to a
 tolerance relative to each output's scale) and must not fail. The plan is applied in place; when
 it fails, the model is restored exactly (same Parameter objects) and the groups are bisected: a
 bad group is rolled back (its channels kept, one warning naming its layer and why) without undoing
@@ -22,7 +23,7 @@ from torch.overrides import TorchFunctionMode
 
 from .graph import _tensors
 from .plan import _set, apply_plan
-from .surgery import read_positions
+from .surgery import lookup, read_positions
 
 Plan = dict[str, dict[str, list[int]]]
 RTOL = 1e-4  # of an output's largest magnitude: float32 sums in another order differ far less
@@ -31,12 +32,14 @@ RTOL = 1e-4  # of an output's largest magnitude: float32 sums in another order d
 def run(model: nn.Module, calls: list[tuple[tuple, dict]]) -> list[list[torch.Tensor]]:
     """The model's output tensors on every call (eval mode, no grad)."""
     was = model.training
-    model.eval()
+    if was:  # eval() walks every module: skip it when there is nothing to switch
+        model.eval()
     try:
         with torch.no_grad():
             return [[t.detach() for t in _tensors(model(*a, **k))] for a, k in calls]
     finally:
-        model.train(was)
+        if was:
+            model.train(was)
 
 
 def compare(got: list[list[torch.Tensor]], want: list[list[torch.Tensor]]) -> str | None:
@@ -100,15 +103,22 @@ def reference(model: nn.Module, plan: Plan, calls: list[tuple[tuple, dict]]) -> 
     originals are never written), and the norms the plan cuts are computed over kept channels.
     """
     swaps: dict[tuple[int, str], tuple[nn.Module, str, torch.Tensor, torch.Tensor]] = {}
-    norms = {}
+    norms, hooks = {}, []
     for name, keep in plan.items():
         mod = model.get_submodule(name)
+        surgery = lookup(type(mod))
+        if surgery is not None and surgery.in_dim is not None and surgery.consumes == ("in",) and "in" in keep:
+            hooks.append(mod.register_forward_pre_hook(_mask_input(surgery.in_dim, keep["in"])))
+            continue
         for path, dim, idx in read_positions(mod, keep):
             owner_path, _, leaf = path.rpartition(".")
             owner = mod.get_submodule(owner_path) if owner_path else mod
             key = (id(owner), leaf)
             orig, cur = swaps[key][2:] if key in swaps else (getattr(owner, leaf), getattr(owner, leaf))
-            swaps[key] = (owner, leaf, orig, cur.detach().index_fill(dim, idx, 0.0))
+            mask = torch.ones(cur.shape[dim], dtype=cur.dtype, device=cur.device).index_fill_(0, idx, 0.0)
+            shape = [1] * cur.dim()
+            shape[dim] = -1
+            swaps[key] = (owner, leaf, orig, cur.detach() * mask.view(shape))  # one broadcast op, no strided fill
         if "c" in keep and isinstance(mod, (nn.LayerNorm, nn.GroupNorm)) and mod.weight is not None:
             norms[id(mod.weight)] = torch.as_tensor(keep["c"], dtype=torch.long, device=mod.weight.device)
     for owner, leaf, _, zeroed in swaps.values():
@@ -119,6 +129,23 @@ def reference(model: nn.Module, plan: Plan, calls: list[tuple[tuple, dict]]) -> 
     finally:
         for owner, leaf, orig, _ in swaps.values():
             _table(owner, leaf)[leaf] = orig
+        for h in hooks:
+            h.remove()
+
+
+def _mask_input(in_dim: Callable, keep: list[int]) -> Callable:
+    """A pre-hook zeroing the input channels a linear layer's plan drops (same result as zeroed weights)."""
+    kept = torch.as_tensor(keep, dtype=torch.long)
+
+    def hook(mod, args):
+        x = args[0]
+        dim = in_dim(mod, x)
+        mask = torch.zeros(x.shape[dim], dtype=x.dtype, device=x.device).index_fill_(0, kept.to(x.device), 1.0)
+        shape = [1] * x.dim()
+        shape[dim] = -1
+        return (x * mask.view(shape), *args[1:])
+
+    return hook
 
 
 def _table(owner: nn.Module, leaf: str) -> dict:

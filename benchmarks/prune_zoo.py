@@ -1,0 +1,157 @@
+"""Pruning zoo benchmark: does ChannelPrune hold up on architectures users bring?
+
+Every model of the zoo (``tests/zoo/zoo_models.py``: tiny random-weight ``transformers`` models,
+our zoo, the hand-written op families) is pruned at ratio 0.5 by slimtorch and, in the same run,
+by the peer torch-pruning 1.6.1 (``MetaPruner(GroupMagnitudeImportance(p=2), pruning_ratio=0.5,
+ignored_layers=[classifier])``). Each result is checked on two example inputs of different shapes:
+slimtorch's against the masked original (the test's own oracle), the peer's for a forward that runs
+and keeps the output shape (it has no masked reference). Statuses: ok, crash (prune or forward
+fails), mismatch (runs but differs from the masked original), shape (peer: output shape changed).
+
+Also measured: the time verification adds to ``st.prune`` on our mobilenet_v2 (full width, a
+2x3x32x32 batch): ``prune_channels`` (trace, select, verify, apply) against ``plan_channels`` +
+``apply_plan`` (the same without verification), interleaved, median of repeats.
+
+Usage: ``python benchmarks/prune_zoo.py [--threads 1] [--only SUBSTRING ...] [--repeats 7]``.
+Prints a table and writes benchmarks/results/prune_zoo.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "zoo"))
+from zoo_models import _outputs, prune_and_check, zoo  # noqa: E402
+
+import slimtorch as st  # noqa: E402
+from slimtorch.bench import count_params, threads_note  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "prune_zoo.json"
+try:
+    import torch_pruning as tp
+except ImportError:  # the bench extra installs it
+    tp = None
+
+
+def peer(model: nn.Module, xs: list, classifier: str) -> dict:
+    """torch-pruning's generic MetaPruner at 0.5 (classifier ignored); forward on both inputs."""
+    if tp is None:
+        return {"status": "not installed", "fraction": 0.0, "seconds": 0.0, "detail": ""}
+    before = count_params(model)
+    shapes = [[o.shape for o in _outputs(model, x)] for x in xs]
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pruner = tp.pruner.MetaPruner(model, xs[0], importance=tp.importance.GroupMagnitudeImportance(p=2),
+                                          pruning_ratio=0.5, ignored_layers=[model.get_submodule(classifier)])
+            pruner.step()
+    except Exception as err:
+        return {"status": "crash", "fraction": 0.0, "seconds": time.perf_counter() - start,
+                "detail": f"prune: {type(err).__name__}: {err}"[:200]}
+    seconds = time.perf_counter() - start
+    out = {"status": "ok", "fraction": 1 - count_params(model) / before, "seconds": seconds, "detail": ""}
+    for i, x in enumerate(xs):
+        try:
+            got = [o.shape for o in _outputs(model, x)]
+        except Exception as err:
+            return {**out, "status": "crash", "detail": f"input #{i}: {type(err).__name__}: {err}"[:200]}
+        if got != shapes[i]:
+            return {**out, "status": "shape", "detail": f"input #{i}: output shapes {got} instead of {shapes[i]}"}
+    return out
+
+
+def zoo_rows(only: list[str]) -> list[dict]:
+    rows = []
+    for name, build in zoo().items():
+        if only and not any(o in name for o in only):
+            continue
+        model, xs, classifier = build()
+        ours = prune_and_check(copy.deepcopy(model), xs)
+        theirs = peer(copy.deepcopy(model), xs, classifier)
+        rows.append({"model": name, "params": count_params(model), "inputs": [list(x.shape) for x in xs],
+                     "slimtorch": ours, "torch_pruning": theirs})
+        print(f"{name:28s} slimtorch {ours['status']:8s} {ours['fraction']:6.1%}   "
+              f"torch-pruning {theirs['status']:8s} {theirs['fraction']:6.1%}", flush=True)
+    return rows
+
+
+def verification_overhead(repeats: int) -> dict:
+    """Median seconds of verified ``st.prune`` vs the same prune without verification (interleaved)."""
+    from slimtorch.pruning import ChannelPrune, apply_plan, plan_channels
+
+    dense = st.models.build("mobilenet_v2").eval()
+    x, cfg = torch.randn(2, 3, 32, 32), ChannelPrune(ratio=0.5)
+    times: dict[str, list[float]] = {"unverified": [], "verified": []}
+    warnings.simplefilter("ignore")
+    for i in range(repeats + 1):
+        for kind in ("unverified", "verified") if i % 2 else ("verified", "unverified"):
+            model = copy.deepcopy(dense)
+            start = time.perf_counter()
+            if kind == "verified":
+                st.prune(model, cfg, example_inputs=x)
+            else:
+                apply_plan(model, plan_channels(model, cfg, x))
+            if i:  # the first round warms up
+                times[kind].append(time.perf_counter() - start)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    spread = {k: [round(min(v), 4), round(max(v), 4)] for k, v in times.items()}
+    return {"model": "mobilenet_v2 (width 1.0, 2x3x32x32)", "median_s": {k: round(v, 4) for k, v in med.items()},
+            "min_max_s": spread, "ratio": round(med["verified"] / med["unverified"], 3), "repeats": repeats}
+
+
+def summary(rows: list[dict]) -> dict:
+    out = {}
+    for who in ("slimtorch", "torch_pruning"):
+        res = [r[who] for r in rows]
+        out[who] = {"models": len(res), "ok": sum(r["status"] == "ok" for r in res),
+                    "crash": sum(r["status"] == "crash" for r in res),
+                    "mismatch_or_shape": sum(r["status"] in ("mismatch", "shape") for r in res),
+                    "lose_20pct": sum(r["status"] == "ok" and r["fraction"] >= 0.2 for r in res),
+                    "median_fraction": round(statistics.median([r["fraction"] for r in res]), 3) if res else 0}
+    return out
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| model | params | slimtorch | removed | s | torch-pruning | removed |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        a, b = r["slimtorch"], r["torch_pruning"]
+        lines.append(f"| {r['model']} | {r['params']:,} | {a['status']} | {a['fraction']:.1%} | {a['seconds']:.2f} "
+                     f"| {b['status']} | {b['fraction']:.1%} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", nargs="*", default=[])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = zoo_rows(args.only)
+    print()
+    print(table(rows))
+    summ = summary(rows)
+    print("\n" + json.dumps(summ, indent=1))
+    overhead = verification_overhead(args.repeats)
+    print(f"\nverification adds {overhead['ratio'] - 1:.1%} to st.prune on {overhead['model']} "
+          f"(medians {overhead['median_s']}, {threads_note()})")
+    if not args.only:
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps({"threads": threads_note(), "torch_pruning": getattr(tp, "__version__", None),
+                                       "summary": summ, "verification_overhead": overhead, "rows": rows}, indent=1))
+        print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
