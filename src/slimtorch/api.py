@@ -15,6 +15,7 @@ from torch import nn
 from . import pruning as _pruning  # noqa: F401  (registers the prune configs and their handlers)
 from .bench.measure import measure
 from .config import Config
+from .devices import MovedBatches, device_of, to_device
 from .io import load, save
 from .quantization.onnx_export import export_onnx
 from .quantization.ptq import quantize
@@ -30,7 +31,8 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: It
     Args:
         model: the model.
         cfg: ``MagnitudePrune``, ``NMPrune``, ``ChannelPrune`` or any config registered with kind="prune".
-        example_inputs: one batch; required by ``ChannelPrune`` (it traces the model once).
+        example_inputs: one batch; required by ``ChannelPrune`` (it traces the model once). Traced and
+            verified on the model's device: inputs elsewhere are moved there (as are ``data``'s batches).
         data: labelled (x, y) batches, read by configs with ``needs_labels`` (taylor importance).
         loss_fn: the loss ``data`` is scored with (default: cross entropy).
 
@@ -44,7 +46,9 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: It
         >>> small = st.prune(model, st.ChannelPrune(ratio=0.5), example_inputs=torch.randn(1, 3, 32, 32))
     """
     check_kind(cfg, "prune", "st.prune")
-    ctx = HandlerContext(example_inputs=example_inputs, data=data, loss_fn=loss_fn)
+    device = device_of(model)
+    ctx = HandlerContext(example_inputs=to_device(example_inputs, device), loss_fn=loss_fn,
+                         data=None if data is None else MovedBatches(data, device))
     return get_handler(cfg)(model, cfg, ctx)
 
 

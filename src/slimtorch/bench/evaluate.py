@@ -9,6 +9,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.arrays import in_memory_tensors
+from ..devices import device_of
+
+_model_device = device_of  # the name bench.fidelity imports
 
 
 def _batches(data: Dataset, batch_size: int):
@@ -20,14 +23,6 @@ def _batches(data: Dataset, batch_size: int):
             yield x[start:start + batch_size], y[start:start + batch_size]
     else:
         yield from DataLoader(data, batch_size=batch_size, shuffle=False)
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
 
 
 def _correct(out: torch.Tensor, y: torch.Tensor) -> int:
@@ -83,7 +78,7 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 512,
         raise ValueError("evaluate: the dataset is empty")
     was_training = model.training
     model.eval()
-    device = _model_device(model)
+    device = device_of(model)
     correct, loss_sum, seen = 0, 0.0, 0
     try:
         for x, y in _batches(data, batch_size):

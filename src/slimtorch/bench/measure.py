@@ -10,6 +10,7 @@ from torch.utils import benchmark
 from torch.utils.data import Dataset
 
 from ..data.arrays import ArrayDataset
+from ..devices import CPU, device_of, on_cpu, to_device
 from .counts import count_macs, count_nonzero, count_params, module_tensor, saved_bytes
 from .evaluate import evaluate
 from .fidelity import fidelity, unlabeled
@@ -85,12 +86,6 @@ def _rows(inputs: tuple, batch: int) -> tuple:
                  for t in inputs)
 
 
-def _device(model: nn.Module) -> torch.device:
-    for t in list(model.parameters()) + list(model.buffers()):
-        return t.device
-    return torch.device("cpu")
-
-
 def latency_timings(model: nn.Module, inputs: tuple, batch_sizes: tuple[int, ...],
                     min_run_time: float) -> dict[int, Timing]:
     """Forward latency per batch size (seconds: min, median, quartiles over ``Timer`` blocks), current threads."""
@@ -137,7 +132,9 @@ def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | N
     """Measure a model: accuracy/loss on ``eval_data``, params, nonzeros, saved bytes, MACs, latency.
 
     Works for any module whose forward takes float tensors (quantized modules included: float in,
-    float out). The model is measured in eval mode; its training mode is restored afterwards.
+    float out). The model is measured in eval mode; its training mode is restored afterwards. It is
+    measured on the CPU, where the int8 engines run and latencies compare: a model on another device
+    (a GPU) is measured as a CPU copy and stays where it is (``notes`` says so).
 
     Args:
         model: the module to measure.
@@ -169,15 +166,15 @@ def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | N
         example_inputs = _first_input(eval_data)
     inputs = None
     if example_inputs is not None:
-        inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-        dev = _device(model)
-        inputs = tuple(t.to(dev) if isinstance(t, torch.Tensor) else t for t in inputs)
+        inputs = to_device(example_inputs if isinstance(example_inputs, tuple) else (example_inputs,), CPU)
+    elsewhere = device_of(model)
+    model, reference = on_cpu(model), reference if reference is None else on_cpu(reference)
     was_training = model.training
     model.eval()
     try:
         labeled = eval_data is not None and not unlabeled(eval_data)
         scores = evaluate(model, eval_data, batch_size=eval_batch_size) if labeled else {}
-        notes: list[str] = []
+        notes = [] if elsewhere.type == "cpu" else [f"measured on the CPU (a copy; the model stays on {elsewhere})"]
         try:
             size = saved_bytes(model)
         except (ValueError, TypeError, RuntimeError, AttributeError) as err:  # e.g. a backend's opaque packed weights

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..devices import device_of
 from ..hooks import Hook, State
 from ..registry import HandlerContext, handler
 from .adapter_optim import AdapterOptimizer
@@ -154,7 +155,7 @@ class Distill(Hook):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # on_fit_start has moved the teacher to the training device: rebuilt adapters go there too
-        device = next((p.device for p in self.teacher.parameters()), torch.device("cpu"))
+        device = device_of(self.teacher)
         for name, spec in state.get("adapter_specs", {}).items():
             key = _key(name)
             if key not in self.adapters:

@@ -13,6 +13,10 @@
 The pipeline holds no algorithm: each pillar's own entry point does the work, and what a stage
 gets (labelled batches, calibration data, the baseline model) is what its config class declares
 (``needs_labels``, ``needs_calibration``, ``needs_baseline``; see :class:`slimtorch.config.Config`).
+
+Devices (the run's data stays on the CPU): training stages run on ``train.device`` and leave their
+model there; pruning traces on the model's device and quantizing calibrates a CPU copy (the verbs
+move what they need, see :mod:`slimtorch.devices`); export and measure run CPU copies.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from ..devices import on_cpu
 from ..registry import HandlerContext, get_handler
 from .configs import register_pipeline_stages
 
@@ -189,7 +194,7 @@ def apply_export(stage, model, ctx, stage_dir, resume) -> Outcome:
     from .measure import batch_of, onnx_runner
 
     path = ctx.run_dir / "model.onnx"
-    model.eval()
+    model = on_cpu(model).eval()  # the check runs onnxruntime and the model side by side on the CPU
     x = batch_of(ctx.test_data.x if hasattr(ctx.test_data, "x") else ctx.example_inputs, stage.config.check_rows)
     runner = onnx_runner(model, x, path)
     info: dict[str, Any] = {"file": path.name, "bytes": path.stat().st_size}

@@ -15,7 +15,7 @@ from .observers import Observer, make_observer
 
 def iter_batches(data: Any, batches: int, batch_size: int = 32) -> Iterator[torch.Tensor]:
     """Up to ``batches`` input tensors from a tensor, an ArrayDataset-like object (``.x``), a
-    DataLoader or any iterable of tensors / (x, y) pairs.
+    DataLoader or any iterable of tensors / (x, y) pairs, on the CPU (where quantization calibrates).
 
     Raises:
         ValueError: no calibration data, or an item that holds no tensor.
@@ -25,7 +25,7 @@ def iter_batches(data: Any, batches: int, batch_size: int = 32) -> Iterator[torc
     if isinstance(data, torch.Tensor) or hasattr(data, "x"):
         x = data if isinstance(data, torch.Tensor) else data.x
         for i in range(min(batches, -(-len(x) // batch_size))):
-            yield x[i * batch_size:(i + 1) * batch_size]
+            yield x[i * batch_size:(i + 1) * batch_size].cpu()
         return
     for i, item in enumerate(data if isinstance(data, Iterable) else []):
         if i >= batches:
@@ -33,7 +33,7 @@ def iter_batches(data: Any, batches: int, batch_size: int = 32) -> Iterator[torc
         x = item[0] if isinstance(item, (tuple, list)) else item
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"calib_data item {i} holds {type(x).__name__}, expected a tensor or (x, y)")
-        yield x
+        yield x.cpu()
 
 
 def float_impl(model: nn.Module, post=None) -> dict:

@@ -71,6 +71,6 @@ def act_qparams_from(observers: dict, cfg: Int8) -> dict[str, tuple[torch.Tensor
 
 
 def prepare_float(model: nn.Module) -> tuple[nn.Module, list[dict]]:
-    """A folded eval-mode copy of ``model`` and its op list."""
-    m = fold_batchnorm(copy.deepcopy(model).eval())
+    """A folded eval-mode CPU copy of ``model`` (int8 engines are CPU kernels) and its op list."""
+    m = fold_batchnorm(copy.deepcopy(model).cpu().eval())
     return m, lower(m)

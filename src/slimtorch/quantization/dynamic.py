@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..config import Config, ConfigError, check_choice, check_range
+from ..devices import CPU, to_device
 from ..io import record_transform, register_rebuilder
 from ..registry import HandlerContext, handler, register
 from .cpu import has_vnni
@@ -161,7 +162,7 @@ def input_absmax(model: nn.Module, names: list[str], data: Any, batches: int) ->
             for i, batch in enumerate([data] if single else data):
                 if i >= batches:
                     break
-                _call(model, batch)
+                _call(model, to_device(batch, CPU))  # calibration runs on the CPU copy
     finally:
         for h in handles:
             h.remove()
@@ -200,7 +201,7 @@ def is_dynamic(model: nn.Module) -> bool:
 def _dynamic_handler(model: nn.Module, cfg: DynamicInt8, ctx: HandlerContext) -> nn.Module:
     import copy
 
-    return quantize_dynamic(copy.deepcopy(model).eval(), cfg, ctx.calib_data)
+    return quantize_dynamic(copy.deepcopy(model).cpu().eval(), cfg, ctx.calib_data)  # int8 kernels are CPU ones
 
 
 def _rebuild(model: nn.Module, data: dict) -> nn.Module:

@@ -11,6 +11,7 @@ import onnx
 import torch
 from torch import nn
 
+from ..devices import CPU, on_cpu
 from ..io import atomic_write
 from .qdq import OPSET, qdq_model
 from .qmodel import QuantizedModel
@@ -35,7 +36,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, example_inputs: torch
     Args:
         model: a float model or the result of ``st.quantize(..., st.Int8())``.
         path: output .onnx file.
-        example_inputs: an input batch (required for float models, used to trace).
+        example_inputs: an input batch (required for float models, used to trace). The model is traced on
+            the CPU (a CPU copy of a model on another device), where the file will run.
 
     Returns:
         The path written.
@@ -53,7 +55,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, example_inputs: torch
     else:
         if example_inputs is None:
             raise ValueError("export_onnx: example_inputs is required to export a float model")
-        proto = fp32_model(model, example_inputs)
+        proto = fp32_model(on_cpu(model), example_inputs.to(CPU))
     path = Path(path)
     atomic_write(path, lambda tmp: onnx.save(proto, tmp))  # a kill mid-write keeps the previous file whole
     return path

@@ -18,8 +18,9 @@ from .sensitivity import fallback_until_budget
 def quantize(model: nn.Module, cfg: Config | None = None, calib_data: Any = None) -> nn.Module:
     """Quantize ``model`` with ``cfg`` (Int8 by default, or DynamicInt8) and return the quantized model.
 
-    The result is called like the original (float tensors in, float tensors out). The input model
-    is not modified.
+    The result is called like the original (float tensors in, float tensors out) and runs on the CPU,
+    where the int8 engines are: a model on another device (a GPU) is copied to the CPU and calibrated
+    there, whatever device ``calib_data`` is on. The input model is not modified.
 
     Args:
         model: a float model (torch.fx-traceable for Int8).

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..devices import device_of
 from .batching import Batches, epoch_order
 
 
@@ -32,7 +33,7 @@ def recalibrate_bn(model: nn.Module, data: Dataset, batches: int = 50, batch_siz
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
     if not bns:
         return model
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = device_of(model)  # the batches go where the model is
     momenta = [m.momentum for m in bns]
     was_training = model.training
     for m in bns:
