@@ -59,6 +59,8 @@ _EXPORTS: dict[str, str] = {
     "pack": "slimtorch.compression",
     # pipeline
     "run_recipe": "slimtorch.pipeline.runner",
+    # search
+    "optimize": "slimtorch.api",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -12,7 +12,7 @@ from ..config import ConfigError
 from ..training.errors import NonFiniteLossError
 from ..untrusted import ModelFileError
 
-SUBCOMMANDS = ["train", "list", "run", "demo", "bench", "prune"]
+SUBCOMMANDS = ["train", "list", "run", "demo", "bench", "prune", "optimize"]
 
 
 class UsageError(Exception):

@@ -1,0 +1,120 @@
+"""``slimtorch optimize MODEL --data D``: the fastest (or smallest) pruned model within an accuracy budget.
+
+MODEL is a zoo name (trained here first, on the training rows the search does not validate on, with
+the demo's training settings) or a folder written by ``st.save`` (used as it is). Writes to ``--out``:
+``model/``, ``optimized.yaml`` (``slimtorch run`` rebuilds the chosen model from it), ``candidates.json``
+and ``report.md`` / ``report.html``. Ctrl-C keeps the best candidate found so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from . import UsageError
+
+TRAIN = {"epochs": 3, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
+         "schedule": "cosine", "warmup_epochs": 0.2}  # the demo's baseline training
+RECOVERY_LR = 0.01  # distillation's T^2-scaled loss diverges at the baseline's lr (as in the demo)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("optimize", help="search per-layer channel counts for the fastest/smallest model "
+                                        "within an accuracy budget (measured latency)")
+    p.add_argument("model", help="a zoo name (trained first) or a folder written by st.save")
+    p.add_argument("--data", required=True, help="dataset name for st.data.load (mnist, digits, ...)")
+    p.add_argument("--max-drop", type=float, default=0.5, help="points of test accuracy (or top-1 agreement) "
+                                                                "the result may lose")
+    p.add_argument("--objective", default="latency", help="latency | size")
+    p.add_argument("--batch-size", type=int, default=64, help="batch the latency is measured at")
+    p.add_argument("--minutes", type=float, default=15.0, help="time budget of the search")
+    p.add_argument("--epochs", type=int, default=TRAIN["epochs"], help="baseline training epochs (zoo MODEL)")
+    p.add_argument("--recovery-epochs", type=int, default=1, help="distillation epochs after the cuts")
+    p.add_argument("--val-rows", type=int, default=None, help="validation rows split off the end of the training data")
+    p.add_argument("--train-subset", type=int, default=None, help="use only the first N training rows (quick runs)")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="zoo model argument, e.g. --model-arg depth=20 --model-arg in_channels=1")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default runs/optimize-MODEL)")
+    p.add_argument("--trust-factory", action="store_true", help="allow a saved folder that names a factory")
+    return p
+
+
+def _model_args(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--model-arg: got {pair!r}; allowed: KEY=VALUE like depth=20")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _check(args: argparse.Namespace) -> None:
+    from ..search import OBJECTIVES
+
+    checks = [("--objective", args.objective in OBJECTIVES, f"one of {', '.join(OBJECTIVES)}"),
+              ("--max-drop", 0 <= args.max_drop < 100, "a number in [0, 100)"),
+              ("--batch-size", args.batch_size >= 1, "an integer >= 1"),
+              ("--minutes", args.minutes > 0, "a number > 0"),
+              ("--epochs", args.epochs >= 1, "an integer >= 1"),
+              ("--recovery-epochs", args.recovery_epochs >= 0, "an integer >= 0"),
+              ("--val-rows", args.val_rows is None or args.val_rows >= 1, "an integer >= 1"),
+              ("--train-subset", args.train_subset is None or args.train_subset >= 2, "an integer >= 2")]
+    for flag, ok, allowed in checks:
+        if not ok:
+            raise UsageError(f"{flag}: got {getattr(args, flag[2:].replace('-', '_'))!r}; allowed: {allowed}")
+
+
+def _recipe(args: argparse.Namespace, saved: bool) -> dict[str, Any]:
+    data = {"name": args.data}
+    if args.train_subset:
+        data["train_subset"] = args.train_subset
+    raw = {"model": {"name": args.model, "kwargs": _model_args(args.model_arg)}, "data": data,
+           "train": {**TRAIN, "epochs": args.epochs}, "stages": [] if saved else [{"train": {}}]}
+    return raw
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from .. import io, models
+    from ..pipeline.prepare import build_model, load_data
+    from ..pipeline.recipe import parse_recipe
+    from ..search import optimize
+    from ..search.optimize import split
+
+    _check(args)
+    saved = (Path(args.model) / "model.json").is_file()
+    if not saved and args.model not in models.names():
+        raise UsageError(f"model: {args.model!r} is neither a folder written by st.save nor a zoo model; "
+                         f"allowed: {', '.join(models.names())} or a folder")
+    raw = _recipe(args, saved)
+    if saved:
+        model = io.load(args.model, trust_factory=args.trust_factory)
+        raw["model"] = {"name": (io.get_spec(model) or {}).get("name", "?"), **(io.get_spec(model) or {})}
+    recipe = parse_recipe({**raw, "stages": raw["stages"] or [{"measure": {}}]}, name="optimize")
+    train, test = load_data(recipe.data)
+    try:
+        fit_data, _ = split(train, args.val_rows)
+    except ValueError as err:
+        raise UsageError(f"--val-rows: {err}") from None
+    if not saved:
+        from ..training import fit
+
+        model = build_model(recipe.model, seed=recipe.train.seed)
+        print(f"training the original {args.model} on {len(fit_data)} rows ({args.epochs} epochs)", flush=True)
+        fit(model, fit_data, recipe.train.replace(quiet=True))
+    torch.manual_seed(0)
+    res = optimize(model, (train, test), objective=args.objective, batch_size=args.batch_size,
+                   max_accuracy_drop=args.max_drop, budget_minutes=args.minutes, recovery_epochs=args.recovery_epochs,
+                   train=recipe.train.replace(lr=RECOVERY_LR), val_rows=args.val_rows, recipe=raw,
+                   log=lambda msg: print(msg, flush=True))
+    out = Path(args.out or f"runs/optimize-{Path(args.model).name}")
+    paths = res.write(out)
+    print(res.summary())
+    print(f"wrote {out}: model/, optimized.yaml, candidates.json, report.md, report.html "
+          f"(reproduce: slimtorch run {paths['recipe']})")
+    return 0

@@ -1,0 +1,130 @@
+"""A measured per-layer latency table: each conv/linear layer timed alone at the widths a candidate gives it.
+
+The search ranks its steps by *predicted* latency: the sum of the table's entries for a candidate's
+layer widths plus a residual (what the rest of the network costs: activations, pooling, glue),
+fitted once so the full model's prediction equals its measured time. Every candidate the search
+keeps is then timed end to end, and :func:`prediction_error` reports how far the table was off.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..bench.latency import compare_timings
+from .space import Keep, Space
+
+BACKENDS = ("eager", "onnxruntime")
+
+
+def runner(model: nn.Module, x: torch.Tensor, backend: str) -> Callable[[], Any]:
+    """A zero-argument callable that runs ``model`` on ``x`` with ``backend`` (eager torch fp32 or ORT fp32).
+
+    Raises:
+        ValueError: unknown backend.
+    """
+    model = model.eval()
+    if backend == "eager":
+        return lambda: model(x)
+    if backend == "onnxruntime":
+        from ..quantization.backends.onnxruntime import session
+        from ..quantization.onnx_export import fp32_model
+
+        sess = session(fp32_model(model, x[:1]))  # non-spinning workers (see session())
+        name, arr = sess.get_inputs()[0].name, x.numpy()
+        return lambda: sess.run(None, {name: arr})
+    raise ValueError(f"backend {backend!r} unknown; allowed: {', '.join(BACKENDS)}")
+
+
+def input_shapes(model: nn.Module, space: Space, example: torch.Tensor) -> dict[str, tuple[int, ...]]:
+    """Per-sample input shape of every layer of ``space`` (recorded by forward hooks on one run)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple, output: Any) -> None:  # None: the output is left as it is
+            shapes.setdefault(name, tuple(args[0].shape[1:]))
+        return hook
+
+    hooks = [model.get_submodule(layer.name).register_forward_hook(record(layer.name)) for layer in space.layers]
+    try:
+        with torch.no_grad():
+            model.eval()(example[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+    return shapes
+
+
+def standalone(layer: nn.Module, shape: tuple[int, ...], c_in: int, c_out: int, batch: int) -> tuple[nn.Module, Any]:
+    """A copy of ``layer`` resized to ``c_in`` -> ``c_out`` (random weights) and an input batch for it."""
+    if isinstance(layer, nn.Linear):
+        mod = nn.Linear(c_in, c_out, bias=layer.bias is not None)
+        return mod, torch.randn(batch, *shape[:-1], c_in)
+    depthwise = layer.groups > 1 and layer.groups == layer.in_channels == layer.out_channels
+    groups = c_in if depthwise else layer.groups
+    mod = type(layer)(c_in, c_out, layer.kernel_size, layer.stride, layer.padding, layer.dilation, groups,
+                      layer.bias is not None, layer.padding_mode)
+    return mod, torch.randn(batch, c_in, *shape[1:])
+
+
+@dataclass
+class LatencyTable:
+    """Seconds per call of each layer at given widths, on one backend and batch size, measured on demand."""
+
+    model: nn.Module
+    space: Space
+    shapes: dict[str, tuple[int, ...]]
+    backend: str
+    batch: int
+    repeats: int = 15
+    entries: dict[tuple[str, int, int], float] = field(default_factory=dict)
+    residual: float = 0.0
+
+    def keys(self, keep: Keep) -> list[tuple[str, int, int]]:
+        """The (layer, c_in, c_out) entries a candidate needs."""
+        return [(layer.name, *layer.dims(self.space.groups, keep)) for layer in self.space.layers]
+
+    def fill(self, keys: list[tuple[str, int, int]]) -> None:
+        """Measure the entries not in the table yet, interleaved in one round-robin."""
+        todo = [k for k in dict.fromkeys(keys) if k not in self.entries]
+        if not todo:
+            return
+        fns = {}
+        for name, c_in, c_out in todo:
+            mod, x = standalone(self.model.get_submodule(name), self.shapes[name], c_in, c_out, self.batch)
+            fns[f"{name}|{c_in}|{c_out}"] = runner(mod, x, self.backend)
+        for key, t in compare_timings(fns, repeats=self.repeats, warmup=2).items():
+            name, c_in, c_out = key.rsplit("|", 2)
+            self.entries[(name, int(c_in), int(c_out))] = t.median
+
+    def layers_time(self, keep: Keep) -> float:
+        """Sum of the layer entries of ``keep`` (measured first where missing)."""
+        keys = self.keys(keep)
+        self.fill(keys)
+        return sum(self.entries[k] for k in keys)
+
+    def calibrate(self, measured_full: float) -> None:
+        """Fit the residual so the unpruned model's prediction equals its measured end-to-end time."""
+        self.residual = measured_full - self.layers_time(self.space.full)
+
+    def predict(self, keep: Keep) -> float:
+        """Predicted seconds per call of the model pruned to ``keep``."""
+        return max(self.layers_time(keep) + self.residual, 1e-9)
+
+
+def build_table(model: nn.Module, space: Space, example: torch.Tensor, backend: str, batch: int) -> LatencyTable:
+    """An empty table for ``model`` (entries are measured when a prediction first needs them)."""
+    return LatencyTable(copy.deepcopy(model), space, input_shapes(model, space, example), backend, batch)
+
+
+def prediction_error(pairs: list[tuple[float, float]]) -> dict[str, float] | None:
+    """Mean and worst relative error |predicted - measured| / measured over (predicted, measured) pairs."""
+    errs = [abs(p - m) / m for p, m in pairs if m > 0]
+    if not errs:
+        return None
+    return {"mean": sum(errs) / len(errs), "max": max(errs), "candidates": len(errs)}

@@ -1,0 +1,214 @@
+"""``st.optimize``: the fastest (or smallest) pruned model within an accuracy budget, chosen on measured latency.
+
+The steps, each in its own file: split a validation set off the training data (the test set is
+only read at the end, to check the budget on data the search never saw); find the prune groups
+(``space``); time the original on every backend and build a per-layer latency table on the fastest
+(``latency_table``); measure which channel multiples this CPU runs fastest (``rounding``); measure
+each group's sensitivity (``sensitivity``); walk a greedy path of cuts and bisect along it with
+recovered, really-timed candidates (``greedy``, ``trial``); write the model, the recipe that
+reproduces it, the table of candidates and the report (``result``). Ctrl-C keeps the best so far.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..bench.counts import count_params, saved_bytes
+from ..data.arrays import ArrayDataset
+from .greedy import bisect, greedy_path
+from .latency_table import BACKENDS, build_table, prediction_error
+from .result import OptimizeResult, recipe_for
+from .rounding import ladder, measure_multiple
+from .score import Scorer
+from .sensitivity import sensitivity
+from .space import Keep, Space, space_of
+from .trial import Trial, run_trial, time_models
+
+OBJECTIVES = ("latency", "size")
+TEMPERATURE, ALPHA = 4.0, 0.9  # the demo's distillation settings: recovery = distill from the original
+
+
+def split(train: ArrayDataset, val_rows: int | None) -> tuple[ArrayDataset, ArrayDataset]:
+    """The first rows train (``data.train_subset`` in a recipe), the last ``val_rows`` validate the search."""
+    n = len(train)
+    v = val_rows if val_rows is not None else min(5000, max(1, n // 10))
+    if not 0 < v < n:
+        raise ValueError(f"val_rows: got {v}; allowed: 1 .. {n - 1} (rows of the training data)")
+    return ArrayDataset(train.x[: n - v], train.y[: n - v], train.name), ArrayDataset(train.x[n - v:], train.y[n - v:])
+
+
+def _check(objective: str, batch_size: int, max_accuracy_drop: float, budget_minutes: float, data: Any) -> None:
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective: got {objective!r}; allowed: {', '.join(OBJECTIVES)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size: got {batch_size}; allowed: an integer >= 1")
+    if not 0 <= max_accuracy_drop < 100:
+        raise ValueError(f"max_accuracy_drop: got {max_accuracy_drop}; allowed range [0, 100) (points)")
+    if not budget_minutes > 0:
+        raise ValueError(f"budget_minutes: got {budget_minutes}; allowed: > 0")
+    if not (isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(d, ArrayDataset) for d in data)):
+        raise ValueError("data: give (train, test) as returned by st.data.load(name); test is the held-out set")
+
+
+def _finisher(teacher: nn.Module, fit_data: ArrayDataset, train: Any, epochs: int, labelled: bool) -> Callable:
+    """What the recipe does after the cuts: re-estimate BatchNorm, then distil from the original."""
+    from ..distillation import Distill
+    from ..training import fit
+    from ..training.bn import recalibrate_bn
+
+    def bn(model: nn.Module) -> nn.Module:
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            recalibrate_bn(model, fit_data, batches=20)  # as the pipeline's prune stage does
+        return model.eval()
+
+    def finish(model: nn.Module) -> nn.Module:
+        model = bn(model)
+        if epochs and labelled:
+            hist = fit(model, fit_data, train.replace(epochs=epochs, quiet=True),
+                       hooks=[Distill(teacher, temperature=TEMPERATURE, alpha=ALPHA)])
+            model = hist.model if hist.model is not None else model
+        return model.eval()
+
+    finish.bn_only = bn  # type: ignore[attr-defined]
+    return finish
+
+
+def _params(model: nn.Module, space: Space) -> Callable[[Keep], float]:
+    """Parameters of the conv/linear layers for given widths (the size objective's cost, from shapes alone)."""
+    per = []
+    for layer in space.layers:
+        mod = model.get_submodule(layer.name)
+        k = mod.weight[0, 0].numel()
+        depthwise = getattr(mod, "groups", 1) > 1 and mod.groups == mod.in_channels == mod.out_channels
+        per.append((layer, k, depthwise, mod.bias is not None))
+
+    def cost(keep: Keep) -> float:
+        total = 0
+        for layer, k, depthwise, bias in per:
+            c_in, c_out = layer.dims(space.groups, keep)
+            total += c_out * (1 if depthwise else c_in) * k + (c_out if bias else 0)
+        return float(total)
+
+    return cost
+
+
+def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_size: int = 64,
+             max_accuracy_drop: float = 0.5, budget_minutes: float = 15.0, recovery_epochs: int = 1,
+             train: Any = None, val_rows: int | None = None, recipe: dict | None = None,
+             log: Callable[[str], None] | None = None) -> OptimizeResult:
+    """Search per-group channel counts for the fastest (or smallest) model within an accuracy budget.
+
+    Args:
+        model: the trained original (not changed).
+        data: ``(train, test)`` ArrayDatasets; the last ``val_rows`` training rows validate the search,
+            the test set only checks the chosen model. Unlabeled data: the budget is top-1 agreement.
+        objective: "latency" (measured at ``batch_size``, best of torch eager / ONNX Runtime fp32) or "size".
+        batch_size: the batch the latency is measured at.
+        max_accuracy_drop: points of accuracy (or top-1 agreement) the result may lose on the test set.
+        budget_minutes: wall-clock for the search; when spent, the best candidate so far is returned.
+        recovery_epochs: epochs of distillation from the original after the cuts (0: none).
+        train: the TrainConfig recovery trains with (default: SGD lr 0.01, momentum 0.9, cosine).
+        val_rows: validation rows (default: 10% of the training data, at most 5000).
+        recipe: ``model``/``data``/``train``/``stages`` sections that made the original; the written
+            ``optimized.yaml`` appends the cuts and the recovery to it.
+        log: progress lines (default: silent).
+
+    Returns:
+        An :class:`OptimizeResult`: ``.model`` (the chosen model), ``.trials``, ``.write(out_dir)``.
+
+    Raises:
+        ValueError: a bad argument (the message names it and what is allowed), or no prunable group.
+
+    Example:
+        >>> res = st.optimize(model, st.data.load("mnist"), max_accuracy_drop=0.5)  # doctest: +SKIP
+        >>> res.write("runs/optimized"); print(res.summary())  # doctest: +SKIP
+    """
+    from ..training import TrainConfig
+
+    _check(objective, batch_size, max_accuracy_drop, budget_minutes, data)
+    say = log or (lambda msg: None)
+    t0, deadline = time.perf_counter(), time.perf_counter() + 60 * budget_minutes
+    train_cfg = train or TrainConfig(epochs=1, batch_size=128, optimizer="sgd", lr=0.01, momentum=0.9,
+                                     schedule="cosine")
+    fit_data, val = split(data[0], val_rows)
+    test = data[1]
+    model = model.eval()
+    example = fit_data.x[:1].clone()
+    x = fit_data.x[torch.arange(batch_size) % len(fit_data)].contiguous()
+    val_score, test_score = Scorer(val, model), Scorer(test, model)
+    finish = _finisher(model, fit_data, train_cfg, recovery_epochs, val_score.labelled)
+    space = space_of(model, example)
+    base_val, base_test = val_score(model), test_score(model)
+    ms, base_ms = time_models({"base": model}, model, x, BACKENDS)
+    baseline = Trial(0, space.full, base_val, count_params(model), saved_bytes(model), ms["base"], base_ms,
+                     test=base_test, model=model)
+    res = OptimizeResult(model=model, baseline=baseline, objective=objective, metric=val_score.metric,
+                         max_drop=max_accuracy_drop, batch_size=batch_size, groups=space.groups)
+    res.recipe = recipe_for(recipe, model, fit_data, train_cfg, recovery_epochs, TEMPERATURE, ALPHA)
+    say(f"original: {val_score.metric} val {base_val:.2f} / test {base_test:.2f}; "
+        f"{baseline.best_ms:.3f} ms @ batch {batch_size} on {baseline.backend}")
+    try:
+        _search(res, space, example, x, finish, val_score, deadline, say)
+    except KeyboardInterrupt:
+        res.notes.append("interrupted (Ctrl-C): the best candidate found so far is kept")
+    _choose(res, test_score, base_test, say)
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Tensor, finish: Callable,
+            val_score: Scorer, deadline: float, say: Callable) -> None:
+    """Table, rounding, sensitivity, greedy path, bisection; every trial is appended to ``res.trials``."""
+    base = res.baseline
+    table = build_table(base.model, space, example, base.backend, len(x))
+    table.calibrate(base.best_ms / 1e3)
+    res.rounding = measure_multiple(table)
+    ladders = [ladder(g.size, res.rounding["multiple"]) for g in space.groups]
+    say(f"channel multiple on {base.backend}: {res.rounding['multiple']}; ladders {ladders}")
+    sens_data = Scorer(ArrayDataset(val_score.data.x[:2000], val_score.data.y[:2000]), base.model)
+    res.sensitivity = sensitivity(base.model, space, ladders, example, sens_data, prepare=finish_bn(finish))
+    cost = table.predict if res.objective == "latency" else _params(base.model, space)
+    res.path = greedy_path(ladders, res.sensitivity, cost,
+                           prefetch=lambda ks: table.fill([k for keep in ks for k in table.keys(keep)]))
+    say(f"greedy path of {len(res.path)} candidates; bisecting with {len(val_score.data)} validation rows")
+
+    def passes(i: int) -> bool | None:
+        if time.perf_counter() > deadline:
+            res.notes.append("the time budget ran out: the best candidate found so far is kept")
+            return None
+        trial = run_trial(i, res.path[i], base.model, space, example, finish, val_score, x, BACKENDS)
+        trial.predicted_ms = 1e3 * table.predict(trial.keep) if trial.backend == base.backend else None
+        res.trials.append(trial)
+        ok = trial.val >= base.val - res.max_drop
+        say(f"  #{i} keep {list(trial.keep)}: val {trial.val:.2f} ({'ok' if ok else 'over budget'}), "
+            f"{trial.best_ms:.3f} ms on {trial.backend} ({trial.speedup:.2f}x), {trial.bytes:,} bytes")
+        return ok
+
+    bisect(len(res.path), passes)
+    pairs = [(t.predicted_ms, t.ms[base.backend]) for t in res.trials if t.predicted_ms is not None]
+    res.table_error = prediction_error(pairs)
+
+
+def finish_bn(finish: Callable) -> Callable:
+    """Sensitivity is measured without recovery training: only the BatchNorm re-estimate of ``finish``."""
+    return getattr(finish, "bn_only", lambda m: m)
+
+
+def _choose(res: OptimizeResult, test_score: Scorer, base_test: float, say: Callable) -> None:
+    """The best validated candidate that also keeps the budget on the test set (else the original)."""
+    key = (lambda t: t.best_ms) if res.objective == "latency" else (lambda t: t.bytes)
+    passing = sorted((t for t in res.trials if t.val >= res.baseline.val - res.max_drop), key=key)
+    for t in passing:
+        t.test = test_score(t.model)
+        if t.test >= base_test - res.max_drop:
+            res.chosen = t
+            say(f"chosen #{t.index}: test {t.test:.2f} (original {base_test:.2f}), {t.speedup:.2f}x, {t.bytes:,} bytes")
+            return
+        say(f"  #{t.index} passed validation but not the test set ({t.test:.2f}); next")
+    res.chosen = res.baseline
+    res.notes.append("no candidate kept the budget on the test set: the original is returned")

@@ -1,0 +1,60 @@
+"""Channel counts this CPU runs fastest: measure whether widths between multiples of 4/8/16 cost less.
+
+Vectorised kernels process channels in blocks (ONNX Runtime's NCHWc blocks are 8 wide on AVX2), so
+keeping 13 channels may cost as much as keeping 16. The check times the model's heaviest layer at
+widths just off and on each multiple; the largest multiple whose off-widths are not cheaper than the
+next multiple is the step of the ladder of counts the search tries (1 when no blocking shows).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .latency_table import LatencyTable
+
+MULTIPLES = (16, 8, 4)
+KEEP_FRACTIONS = (0.75, 0.5, 0.375, 0.25, 0.125, 0.0625)  # the rungs of each group's ladder
+TOLERANCE = 0.1  # off-multiple widths up to 10% cheaper than the multiple count as "the same" (timing noise)
+
+
+def _ceil(w: int, m: int) -> int:
+    return -(-w // m) * m
+
+
+def measure_multiple(table: LatencyTable) -> dict[str, Any]:
+    """Time the heaviest layer that a group's width controls at widths around 4, 8, 16, 32; pick the step.
+
+    Returns:
+        ``{"multiple": m, "layer": name, "ms": {width: ms}, "checked": [multiples that held]}``.
+    """
+    full = table.space.full
+    keys = table.keys(full)
+    table.fill(keys)
+    outs = {layer.name: layer for layer in table.space.layers if layer.per_group_out}
+    candidates = [k for k in keys if k[0] in outs]
+    if not candidates:
+        return {"multiple": 1, "layer": None, "ms": {}, "checked": []}
+    name, c_in, c_out = max(candidates, key=lambda k: table.entries[k])
+    widths = sorted({w for w in (3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32) if w <= c_out})
+    table.fill([(name, c_in, w) for w in widths])
+    t = {w: table.entries[(name, c_in, w)] for w in widths}
+    held = []
+    for m in MULTIPLES:
+        pairs = [(w, _ceil(w, m)) for w in widths if w % m and _ceil(w, m) in t]
+        if pairs and all(t[w] >= (1 - TOLERANCE) * t[up] for w, up in pairs):
+            held.append(m)
+    return {"multiple": max(held, default=1), "layer": name, "ms": {w: 1e3 * s for w, s in t.items()}, "checked": held}
+
+
+def ladder(n: int, multiple: int) -> list[int]:
+    """Kept counts tried for a group of ``n`` channels, largest first: ``n`` and fractions rounded to ``multiple``.
+
+    Example:
+        >>> ladder(64, 8)
+        [64, 48, 32, 24, 16, 8]
+    """
+    step = multiple if n > multiple else 1
+    counts = {n}
+    for f in KEEP_FRACTIONS:
+        counts.add(min(n, max(step, round(n * f / step) * step)))
+    return sorted(counts, reverse=True)

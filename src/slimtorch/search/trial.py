@@ -1,0 +1,87 @@
+"""One candidate, tried for real: pruned, recovered, scored on validation data and timed end to end.
+
+A trial's latency is measured, never estimated: the candidate on every backend and the original in
+torch eager fp32 run in one interleaved round-robin, so the speedup is a ratio taken in one go.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..bench.counts import count_params, saved_bytes
+from ..bench.latency import compare_timings
+from .latency_table import runner
+from .space import Keep, Space, apply
+
+
+@dataclass
+class Trial:
+    """What one candidate measured (``model`` is kept in memory, not written to JSON)."""
+
+    index: int
+    keep: Keep
+    val: float
+    params: int
+    bytes: int
+    ms: dict[str, float]  # backend -> median ms per call at the search's batch size
+    baseline_ms: float  # the original in torch eager fp32, timed in the same round-robin
+    predicted_ms: float | None = None
+    seconds: float = 0.0
+    test: float | None = None
+    model: nn.Module | None = field(default=None, repr=False)
+
+    @property
+    def backend(self) -> str:
+        return min(self.ms, key=self.ms.get)
+
+    @property
+    def best_ms(self) -> float:
+        return self.ms[self.backend]
+
+    @property
+    def speedup(self) -> float:
+        return self.baseline_ms / self.best_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready row of the candidates table."""
+        return {"index": self.index, "keep": list(self.keep), "val": round(self.val, 3),
+                "test": None if self.test is None else round(self.test, 3), "params": self.params,
+                "bytes": self.bytes, "ms": {k: round(v, 4) for k, v in self.ms.items()}, "backend": self.backend,
+                "baseline_ms": round(self.baseline_ms, 4), "speedup": round(self.speedup, 3),
+                "predicted_ms": None if self.predicted_ms is None else round(self.predicted_ms, 4),
+                "seconds": round(self.seconds, 1)}
+
+
+def time_models(models: dict[str, nn.Module], baseline: nn.Module, x: torch.Tensor, backends: tuple[str, ...],
+                repeats: int = 20) -> tuple[dict[str, dict[str, float]], float]:
+    """Median ms of every model on every backend and of ``baseline`` in eager fp32, one interleaved run."""
+    fns = {"baseline|eager": runner(baseline, x, "eager")}
+    for name, model in models.items():
+        for b in backends:
+            fns[f"{name}|{b}"] = runner(model, x, b)
+    t = compare_timings(fns, repeats=repeats, warmup=3)
+    out: dict[str, dict[str, float]] = {name: {} for name in models}
+    for key, timing in t.items():
+        name, backend = key.split("|")
+        if name in out:
+            out[name][backend] = 1e3 * timing.median
+    return out, 1e3 * t["baseline|eager"].median
+
+
+def run_trial(index: int, keep: Keep, base: nn.Module, space: Space, example: torch.Tensor,
+              finish: Callable[[nn.Module], nn.Module], score: Callable[[nn.Module], float], x: torch.Tensor,
+              backends: tuple[str, ...]) -> Trial:
+    """Prune a copy of ``base`` to ``keep``, ``finish`` it (BN re-estimate, recovery), score and time it."""
+    t0 = time.perf_counter()
+    model = finish(apply(copy.deepcopy(base), space, keep, example)).eval()
+    val = score(model)
+    ms, base_ms = time_models({"c": model}, base, x, backends)
+    return Trial(index, tuple(keep), val, count_params(model), saved_bytes(model), ms["c"], base_ms,
+                 seconds=time.perf_counter() - t0, model=model)

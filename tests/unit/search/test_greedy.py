@@ -1,0 +1,45 @@
+"""Greedy path (cheapest cut per point lost first) and the bisection along it, on hand-made costs."""
+
+import pytest
+
+from slimtorch.search.greedy import MIN_LOSS, bisect, greedy_path
+
+
+def test_greedy_takes_the_cut_with_most_savings_per_point_lost():
+    ladders = [[4, 2], [4, 2]]
+    lost = [{4: 0.0, 2: 2.0}, {4: 0.0, 2: 0.5}]
+    # cost: group 0 saves 10 per rung, group 1 saves 4 -> ratios 10/2=5 and 4/0.5=8: group 1 first
+    cost = lambda k: (k[0] - 2) / 2 * 10 + (k[1] - 2) / 2 * 4  # noqa: E731
+    assert greedy_path(ladders, lost, cost) == [(4, 4), (4, 2), (2, 2)]
+
+
+def test_free_cuts_are_ranked_by_savings_not_divided_by_zero():
+    ladders = [[8, 4], [8, 4]]
+    lost = [{8: 0.0, 4: 0.0}, {8: 0.0, 4: -1.0}]  # a cut that even "helps" counts as MIN_LOSS
+    cost = lambda k: 3 * k[0] + 1 * k[1]  # noqa: E731
+    path = greedy_path(ladders, lost, cost)
+    assert path[1] == (4, 8)  # saves 12 per MIN_LOSS vs 4 per MIN_LOSS
+    assert MIN_LOSS > 0
+
+
+def test_prefetch_sees_every_step_before_cost():
+    seen = []
+    greedy_path([[3, 2, 1]], [{3: 0, 2: 1, 1: 2}], lambda k: k[0], prefetch=seen.append)
+    assert seen == [[(2,)], [(1,)]]
+
+
+@pytest.mark.parametrize("n,last_ok", [(1, 0), (2, 1), (10, 0), (10, 3), (10, 9), (33, 17)])
+def test_bisect_finds_the_last_passing_index(n, last_ok):
+    tried = []
+
+    def passes(i):
+        tried.append(i)
+        return i <= last_ok
+
+    assert bisect(n, passes) == last_ok
+    assert len(tried) <= max(1, (n - 1).bit_length())
+
+
+def test_bisect_stops_with_the_best_so_far_when_time_runs_out():
+    answers = iter([True, None])
+    assert bisect(16, lambda i: next(answers)) == 8  # first probe (8) passed, then out of time
