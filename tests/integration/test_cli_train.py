@@ -80,6 +80,8 @@ def test_teacher_naming_a_factory_needs_trust(tmp_path, capsys):
     (["--threads", "0"], r"--threads: got 0; allowed: 1 or more"),
     (["--model-arg", "widths"], r"--model-arg: got 'widths'; expected KEY=VALUE"),
     (["--model-arg", "depth=3"], r"--model mlp: .*unknown argument\(s\) \['depth'\]"),
+    (["--model-arg", "dropout=nan"], r"--model-arg dropout: got nan; allowed: a finite number"),  # YAML: text
+    (["--model-arg", "widths=[4,.inf,2]"], r"--model-arg widths\[1\]: got inf; allowed: a finite number"),
     (["--teacher", "no_such_thing"], r"--teacher: got 'no_such_thing'; allowed: .*a folder written by st.save"),
     (["--warmup", "5"], r"--warmup-epochs: got 5.0; must be below epochs=3"),
     (["--seed", "-1"], r"--seed: got -1; allowed range \[0, 4294967295\]"),
@@ -219,6 +221,7 @@ def test_nan_loss_is_one_true_line_exit_1(tmp_path, capsys, command):
         rc = main(["run", str(tmp_path / "nan.yaml"), "--out", str(out), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert re.match(r"slimtorch: error: loss is (nan|inf) at epoch 1, step \d+: training stopped; no checkpoint was "
-                    r"written before it\.", err), err
+    stage = r"stage 'train' \(1/2\): " if command == "run" else ""  # the run names the stage that diverged
+    assert re.match(rf"slimtorch: error: {stage}loss is (nan|inf) at epoch 1, step \d+: training stopped; "
+                    r"no checkpoint was written before it\.", err), err
     assert not list(out.rglob("latest.json"))  # and indeed there is none

@@ -103,23 +103,36 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_bench(folder: Path, result: dict) -> str:
-    """A size/work summary, then latency per backend and batch size with the speedup vs eager."""
+    """A size/work summary, then latency per backend and batch size (median ±IQR, min) with the speedup
+    vs eager; a batch whose timing stayed doubtful shows "doubtful" instead of ratios, and says why."""
+    from ..bench.report import doubt_lines
+
     row = result["rows"][0]
     acc = "-" if row.get("accuracy") is None else f"{100 * row['accuracy']:.2f}%"
     lines = [f"model            {folder}", f"test accuracy    {acc}", f"params           {row['params']:,}",
              f"nonzero params   {row['nonzero_params']:,}", f"bytes on disk    {row['bytes_on_disk']:,}",
              f"MACs / sample    {'-' if row.get('macs') is None else format(row['macs'], ',')}", ""]
     batches = [str(b) for b in result["batch_sizes"]]
+    doubtful = result.get("doubtful") or {}
     header = ["backend"] + [f"ms @{b}" for b in batches] + [f"vs eager @{b}" for b in batches]
     body = []
     eager = row["latency_ms"].get("eager", {})
     for backend, ms in row["latency_ms"].items():
-        body.append([backend] + [f"{ms[b]:.3f}" for b in batches]
-                    + [f"{eager[b] / ms[b]:.2f}x" if eager.get(b) else "-" for b in batches])
+        spread = (row.get("latency") or {}).get(backend, {})
+        body.append([backend] + [_ms(ms[b], spread.get(b)) for b in batches]
+                    + ["doubtful" if b in doubtful else f"{eager[b] / ms[b]:.2f}x" if eager.get(b) else "-"
+                       for b in batches])
     for backend, why in (row.get("unavailable") or {}).items():
         body.append([backend] + ["n/a"] * (2 * len(batches)) + [f"({why})"])
     widths = [max(len(r[i]) for r in [header, *body] if i < len(r)) for i in range(len(header))]
     lines += ["  ".join(f"{c:<{w}}" for c, w in zip(r, widths)) + ("  " + r[-1] if len(r) > len(header) else "")
               for r in [header, *body]]
     lines.append(result["note"].split(";")[0])  # how latency was measured, threads stated
-    return "\n".join(lines)
+    return "\n".join(lines + doubt_lines({"measure": result}))
+
+
+def _ms(median: float, timing: dict | None) -> str:
+    """``median ±IQR (min m)`` in ms, or the median alone when the dispersion was not kept."""
+    if not timing:
+        return f"{median:.3f}"
+    return f"{median:.3f} ±{timing['iqr']:.3f} (min {timing['min']:.3f})"

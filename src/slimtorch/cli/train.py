@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
 def _parse_kv(items: list[str]) -> dict[str, Any]:
     import yaml
 
+    from ..config import check_finite_tree
     from . import UsageError
 
     out = {}
@@ -104,7 +105,22 @@ def _parse_kv(items: list[str]) -> dict[str, Any]:
             out[key] = yaml.safe_load(value)
         except yaml.YAMLError:
             raise UsageError(f"--model-arg {key}: cannot parse {value!r} (YAML: a number, list or string)") from None
+        check_finite_tree(f"--model-arg {key}", _spelled_floats(out[key]))
     return out
+
+
+def _spelled_floats(value: Any) -> Any:
+    """``value`` with strings that spell a number as floats: YAML reads ``nan`` and ``inf`` as text."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return {k: _spelled_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_spelled_floats(v) for v in value]
+    return value
 
 
 def _build_model(name: str, kwargs: dict[str, Any], train: Any):

@@ -34,6 +34,7 @@ from torch import nn
 from .. import io
 from ..bench import report as reporting
 from ..config import ConfigError
+from ..training.errors import NonFiniteLossError
 from .configs import MeasureConfig
 from .lock import RunLock, clean_orphans
 from .overrides import apply_override
@@ -179,7 +180,11 @@ def _run_stage(stage: Any, current: str, ctx: Context, state: RunState, total: i
     ctx.log(f"{head}: {'resuming' if resume else 'running'} ({stage.kind})")
     model = ctx.store.fresh(current) if applier.mutates else ctx.store.get(current)
     t0 = time.perf_counter()
-    outcome = applier.run(stage, model, ctx, stage_dir, resume)
+    try:
+        outcome = applier.run(stage, model, ctx, stage_dir, resume)
+    except NonFiniteLossError as err:  # the CLI prints it as one line: say which stage diverged
+        err.stage = f"'{label}' ({stage.index + 1}/{total})"
+        raise
     seconds = time.perf_counter() - t0
     record: dict[str, Any] = {"label": label, "index": stage.index, "name": stage.name, "kind": stage.kind,
                               "seconds": round(seconds, 3), "history": outcome.history, "info": outcome.info,

@@ -12,7 +12,12 @@ class NonFiniteLossError(FloatingPointError):
         value: the loss value.
         checkpoint: the run directory holding the last good checkpoint, or None when none is on disk.
         checkpoint_epoch: the epoch that checkpoint was written after.
+
+    ``stage`` (None here) names the pipeline stage that was training; the runner sets it and the
+    message then starts with it.
     """
+
+    stage: str | None = None
 
     def __init__(self, epoch: int, step: int, value: float, checkpoint: str | None = None,
                  checkpoint_epoch: int | None = None):
@@ -25,3 +30,6 @@ class NonFiniteLossError(FloatingPointError):
             where = "no checkpoint was written before it"
         super().__init__(f"loss is {value} at epoch {epoch}, step {step}: training stopped; {where}. "
                          "Try a lower lr, gradient clipping (clip_norm) or checking the data for NaN/Inf.")
+
+    def __str__(self) -> str:
+        return f"stage {self.stage}: {super().__str__()}" if self.stage else super().__str__()

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..data.arrays import in_memory_tensors
+from ..data.labels import check_labels
 from ..hooks import Hook
 from . import distributed as dist_
 from .config import TrainConfig
@@ -50,13 +52,15 @@ def fit(model: nn.Module, train_data: Dataset, cfg: TrainConfig | None = None, e
 
     Raises:
         NonFiniteLossError: the loss became NaN/Inf (message names epoch and step).
-        ValueError: empty dataset or no trainable parameters.
+        ValueError: empty dataset, no trainable parameters, or labels of in-memory data (ArrayDataset,
+            two-tensor TensorDataset) that do not suit the loss, e.g. negative class ids (checked before training).
 
     Example:
         >>> history = fit(model, train, TrainConfig(epochs=3, lr=0.1, momentum=0.9), eval_data=test)  # doctest: +SKIP
         >>> history.last()["eval_accuracy"]  # doctest: +SKIP
     """
     cfg = cfg or TrainConfig()
+    _check_labels(cfg, train_data, eval_data)
     run = build_run(model, train_data, cfg, list(hooks))
     run.net.train()  # once: hooks may then put parts in eval mode (e.g. frozen BN statistics) and it stays so
     for epoch in range(run.start_epoch, cfg.epochs):
@@ -68,6 +72,15 @@ def fit(model: nn.Module, train_data: Dataset, cfg: TrainConfig | None = None, e
             metrics["eval_loss"], metrics["eval_accuracy"] = ev["loss"], ev["accuracy"]
         _end_epoch(run, epoch, metrics, monitored=metrics["eval_loss"] if eval_data is not None else metrics["loss"])
     return _finalize(run)
+
+
+def _check_labels(cfg: TrainConfig, train_data: Dataset, eval_data: Dataset | None) -> None:
+    """Labels that do not suit the loss fail here in one line, not mid-epoch; only in-memory labels are
+    read (one pass over a tensor), a dataset that would have to be iterated is left to the run."""
+    for name, data in (("train_data", train_data), ("eval_data", eval_data)):
+        tensors = in_memory_tensors(data) if data is not None else None
+        if tensors is not None:
+            check_labels(tensors[1], cfg.loss, name)
 
 
 def _end_epoch(run: Run, epoch: int, metrics: dict[str, float], monitored: float) -> None:

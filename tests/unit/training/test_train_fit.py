@@ -141,6 +141,24 @@ def test_errors():
         fit(frozen, blobs(n=8), _cfg())
 
 
+@pytest.mark.parametrize("y, loss, match", [
+    (torch.tensor([0, 1, -1, 2] * 4), "cross_entropy", r"^train_data: got label -1; allowed: class ids 0, 1"),
+    (torch.tensor([0.0, 1.5, 1.0, 2.0] * 4), "cross_entropy", r"^train_data: .* got label 1.5 \(for regression"),
+    (torch.tensor([0.0, 1.0, float("nan"), 1.0] * 4), "mse", r"^train_data: labels hold NaN or inf"),
+    (torch.tensor([0.0, 2.0, 1.0, 1.0] * 4), "bce", r"^train_data: loss 'bce' needs targets in \[0, 1\]"),
+])
+def test_labels_checked_before_training(y, loss, match):
+    model, rec = mlp(), Recorder()
+    before = params(model)
+    data = torch.utils.data.TensorDataset(torch.randn(16, 4), y)
+    with pytest.raises(ValueError, match=match) as err:
+        fit(model, data, _cfg(loss=loss), hooks=[rec])
+    assert "\n" not in str(err.value) and rec.calls == []  # one line; nothing ran
+    assert all(torch.equal(a, b) for a, b in zip(before, params(model)))
+    with pytest.raises(ValueError, match=r"^eval_data: got label -1"):
+        fit(model, blobs(n=16), _cfg(), eval_data=ArrayDataset(torch.randn(4, 4), torch.tensor([0, -1, 1, 0])))
+
+
 def test_quiet_false_prints_one_line_per_epoch(capsys):
     fit(mlp(), blobs(n=32), _cfg(quiet=False), eval_data=blobs(n=8))
     lines = capsys.readouterr().out.strip().splitlines()
