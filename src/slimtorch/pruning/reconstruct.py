@@ -16,7 +16,7 @@ least-squares error goes down (and everything is finite).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -112,15 +112,27 @@ def _solvable(m: nn.Module) -> bool:
     return isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.padding_mode == "zeros")
 
 
-def _rows(m: nn.Module, x: torch.Tensor) -> Iterable[torch.Tensor]:
-    """The layer's input as least-squares rows: (rows, groups, features per group), in slices."""
+def _rows(m: nn.Module, x: torch.Tensor, positions: int, gen: torch.Generator):
+    """The layer's input as least-squares rows (rows, groups, features per group) with their row indices.
+
+    A conv contributes at most ``positions`` random output positions per input: neighbouring
+    positions are highly correlated, so a sample of them gives nearly the same Gram matrix for a
+    fraction of the work on large feature maps.
+    """
     if isinstance(m, nn.Linear):
-        yield x.reshape(-1, 1, x.shape[-1])
+        yield x.reshape(-1, 1, x.shape[-1]), None
         return
     per = max(1, _CHUNK // max(1, x[0].numel() * m.kernel_size[0] * m.kernel_size[1]))
     for i in range(0, len(x), per):
         cols = F.unfold(x[i:i + per], m.kernel_size, m.dilation, m.padding, m.stride)  # (n, C*k, L)
-        yield cols.transpose(1, 2).reshape(-1, m.groups, cols.shape[1] // m.groups)
+        n, f, length = cols.shape
+        if length > positions:
+            sel = torch.stack([torch.randperm(length, generator=gen)[:positions] for _ in range(n)])
+            cols = cols.gather(2, sel[:, None, :].expand(n, f, positions))
+            index = (sel + (i + torch.arange(n))[:, None] * length).reshape(-1)
+        else:
+            index = torch.arange(i * length, (i + n) * length)
+        yield cols.transpose(1, 2).reshape(-1, m.groups, f // m.groups), index
 
 
 def _targets(m: nn.Module, y: torch.Tensor, keep_out: list[int]) -> torch.Tensor:
@@ -156,19 +168,17 @@ def _objective(gram: torch.Tensor, cross: torch.Tensor, t: torch.Tensor) -> floa
     return float((t * (gram @ t)).sum() - 2 * (t * cross).sum())
 
 
-def _accumulate(original, pruned, name, batches, keep_out, intercept):
-    m_new, stats = pruned.get_submodule(name), None
+def _accumulate(original, pruned, name, batches, keep_out, intercept, positions):
+    m_new, stats, gen = pruned.get_submodule(name), None, torch.Generator().manual_seed(0)
     for x in batches:
         xin, y = _capture(pruned, name, x, output=False), _capture(original, name, x, output=True)
         if xin is None or y is None:
             return None
-        y = _targets(m_new, y, keep_out).double()
-        start = 0
-        for a in _rows(m_new, xin):
-            a = a.double()
+        y = _targets(m_new, y, keep_out)
+        for a, index in _rows(m_new, xin, positions, gen):
+            a, t = a.double(), (y if index is None else y[index]).double()
             if intercept:
                 a = torch.cat([a, torch.ones(*a.shape[:2], 1, dtype=a.dtype)], -1)
-            t, start = y[start:start + len(a)], start + len(a)
             a_g, t_g = a.transpose(0, 1), t.transpose(0, 1)  # (groups, rows, .)
             part = (a_g.transpose(1, 2) @ a_g, a_g.transpose(1, 2) @ t_g, t_g.sum(1), (t_g**2).sum(1), len(a))
             stats = part if stats is None else tuple(s + p for s, p in zip(stats, part))
@@ -209,7 +219,7 @@ def _match_bn(bn: nn.Module, t: torch.Tensor, stats: tuple, intercept: bool) -> 
 
 def reconstruct(original: nn.Module, pruned: nn.Module, plan: Plan, calib: Any, *, ridge: float = 1e-3,
                 scope: str = "downstream", match_bn: bool = True, batch_size: int = 32,
-                limit: int | None = 512) -> dict[str, Any]:
+                limit: int | None = 512, positions: int = 256) -> dict[str, Any]:
     """Re-solve the pruned model's layers so they follow the original on calibration inputs (in place).
 
     Args:
@@ -223,6 +233,7 @@ def reconstruct(original: nn.Module, pruned: nn.Module, plan: Plan, calib: Any, 
         match_bn: re-estimate BatchNorm statistics after each solved layer (original's mean and variance).
         batch_size: calibration rows per forward pass.
         limit: calibration inputs used at most.
+        positions: output positions per input sampled for a conv's least squares (all when fewer).
 
     Returns:
         ``{"layers": [{name, before, after, solved}], "solved": n}``: least-squares errors on the
@@ -245,7 +256,7 @@ def reconstruct(original: nn.Module, pruned: nn.Module, plan: Plan, calib: Any, 
         order, bn_of = _order(pruned, batches[0])
         reads_cut = [n for n in order if n in plan and len(plan[n].get("in", ())) < _in_size(original, n)]
         todo = reads_cut if scope == "consumers" or not reads_cut else order[order.index(reads_cut[0]):]
-        rows = [_solve_layer(original, pruned, n, plan, batches, bn_of, ridge, match_bn) for n in todo]
+        rows = [_solve_layer(original, pruned, n, plan, batches, bn_of, ridge, match_bn, positions) for n in todo]
     finally:
         original.train(was[0])
         pruned.train(was[1])
@@ -258,19 +269,22 @@ def _in_size(model: nn.Module, name: str) -> int:
     return m.in_features if isinstance(m, nn.Linear) else m.in_channels
 
 
-def _solve_layer(original, pruned, name, plan, batches, bn_of, ridge, match_bn) -> dict[str, Any] | None:
+def _solve_layer(original, pruned, name, plan, batches, bn_of, ridge, match_bn, positions) -> dict[str, Any] | None:
     m = pruned.get_submodule(name)
     bn = pruned.get_submodule(bn_of[name]) if name in bn_of else None
     intercept = m.bias is not None or (bn is not None and bn.track_running_stats and bn.running_mean is not None)
     keep_out = plan.get(name, {}).get("out") or list(range(_out_size(original, name)))
-    stats = _accumulate(original, pruned, name, batches, keep_out, intercept)
+    stats = _accumulate(original, pruned, name, batches, keep_out, intercept, positions)
     if stats is None:
         return None
     gram, cross, _, y_sq, _ = stats
     prior = _theta(m, intercept)
     energy = float(y_sq.sum()) or 1.0
     before = _objective(gram, cross, prior)
-    t = solve(gram, cross, prior, ridge)
+    rows, features = stats[4], gram.shape[-1]
+    # fewer rows than a few per unknown (a classifier after pooling): least squares would interpolate
+    # the calibration set, so the pull towards the cut weights grows with the shortfall
+    t = solve(gram, cross, prior, ridge * max(1.0, 4.0 * features / rows))
     after = _objective(gram, cross, t)
     ok = bool(torch.isfinite(t).all()) and after <= before
     if ok:
