@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -63,3 +63,31 @@ class Hook:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+C = TypeVar("C")
+
+
+def hook_config(cls: type[C], cfg: Any, fields: dict[str, Any]) -> C:
+    """A hook's settings: its config ``cfg`` as given, or ``cls(**fields)`` built (and checked) once.
+
+    Args:
+        cls: the hook's config class (e.g. ``DistillConfig``).
+        cfg: an instance of ``cls`` or None.
+        fields: the settings by name (used when ``cfg`` is None).
+
+    Returns:
+        The config.
+
+    Raises:
+        TypeError: ``cfg`` of another class, or both ``cfg`` and fields.
+
+    Example:
+        >>> self.cfg = hook_config(DistillConfig, cfg, fields)  # doctest: +SKIP
+    """
+    if cfg is not None and not isinstance(cfg, cls):
+        raise TypeError(f"cfg must be a {cls.__name__}, got {type(cfg).__name__} {cfg!r}; "
+                        "or give the settings by name")
+    if cfg is not None and fields:
+        raise TypeError(f"give a {cls.__name__} or settings by name, not both (got {', '.join(fields)})")
+    return cfg if cfg is not None else cls(**fields)

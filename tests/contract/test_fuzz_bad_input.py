@@ -65,9 +65,9 @@ def bad_recipes(draw):
 
 
 def _fields(section):
-    from slimtorch.recipe import DataSpec, train_config_class
+    from slimtorch.recipe import DataConfig, train_config_class
 
-    return (train_config_class() if section == "train" else DataSpec).field_names()
+    return (train_config_class() if section == "train" else DataConfig).field_names()
 
 
 def _stage_names():

@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 
 from slimtorch import registry
-from slimtorch.recipe import DataSpec, ReportConfig, import_algorithms
+from slimtorch.recipe import DataConfig, ReportConfig, import_algorithms
 from slimtorch.training import TrainConfig
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "slimtorch"
@@ -25,7 +25,7 @@ def vocabulary() -> tuple[set[str], set[str], set[str]]:
     import_algorithms()
     own = set(registry.names("measure") + registry.names("export"))  # the pipeline's own stages
     algos = {n: registry.config_class(n) for n in registry.names() if n not in own}
-    pipeline_fields = {f.name for c in (TrainConfig, DataSpec, ReportConfig, *map(registry.config_class, own))
+    pipeline_fields = {f.name for c in (TrainConfig, DataConfig, ReportConfig, *map(registry.config_class, own))
                        for f in dataclasses.fields(c)}
     fields = {f.name for c in algos.values() for f in dataclasses.fields(c)} - pipeline_fields
     return set(algos), {c.__name__ for c in algos.values()}, fields

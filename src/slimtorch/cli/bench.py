@@ -51,9 +51,9 @@ def _example(args: argparse.Namespace, meta: dict):
 
     if args.data:
         from ..pipeline.prepare import load_data
-        from ..recipe import DataSpec
+        from ..recipe import DataConfig
 
-        _, test = load_data(DataSpec(name=args.data))
+        _, test = load_data(DataConfig(name=args.data))
         return test.x[:64].clone(), test
     shape = args.input_shape or ",".join(map(str, meta.get("extra", {}).get("input_shape") or [])) or None
     if not shape:

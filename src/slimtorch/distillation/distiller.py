@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..devices import device_of
-from ..hooks import Hook, State
+from ..hooks import Hook, State, hook_config
 from ..registry import HandlerContext, handler
 from .adapter_optim import AdapterOptimizer
 from .adapters import adapter_spec, build_adapter
@@ -69,12 +69,7 @@ class Distill(Hook):
     def __init__(self, teacher: nn.Module, cfg: DistillConfig | None = None, **fields: Any):
         if not isinstance(teacher, nn.Module):
             raise TypeError(f"teacher must be a torch.nn.Module, got {type(teacher).__name__}")
-        if cfg is not None and not isinstance(cfg, DistillConfig):
-            raise TypeError(f"cfg must be a DistillConfig, got {type(cfg).__name__} {cfg!r}; "
-                            "or give the settings by name: Distill(teacher, temperature=4.0, alpha=0.9)")
-        if cfg is not None and fields:
-            raise TypeError(f"give a DistillConfig or settings by name, not both (got {', '.join(fields)})")
-        self.cfg = cfg if cfg is not None else DistillConfig(**fields)
+        self.cfg = hook_config(DistillConfig, cfg, fields)
         self.teacher = teacher
         self.task_loss_weight = 1.0 - self.cfg.alpha
         self.cache = TeacherCache() if self.cfg.cache else None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,14 +34,14 @@ from ..registry import config_class, names
 from .overrides import apply_override, parse_scalar, read_recipe_file
 
 SECTIONS = ("model", "data", "train", "stages", "report")
-__all__ = ["DataSpec", "Recipe", "ReportConfig", "Stage", "apply_override", "load_recipe", "parse_recipe",
+__all__ = ["DataConfig", "Recipe", "ReportConfig", "Stage", "apply_override", "load_recipe", "parse_recipe",
            "parse_scalar", "read_recipe_file"]
 _TRAINING_KINDS = ("train", "hook")
 _SHARED_WITH_TRAIN = ("epochs",)
 
 
 @dataclasses.dataclass(frozen=True)
-class DataSpec(Config):
+class DataConfig(Config):
     """The ``data:`` section: a dataset name for ``st.data.load`` plus loading options."""
 
     name: str
@@ -95,7 +96,7 @@ class Recipe:
     """A parsed, validated recipe. ``Recipe.from_dict(r.to_dict()) == r``."""
 
     model: dict
-    data: DataSpec
+    data: DataConfig
     train: Config
     stages: tuple[Stage, ...]
     report: ReportConfig
@@ -158,7 +159,7 @@ def parse_recipe(raw: dict[str, Any], name: str = "recipe") -> Recipe:
         if raw.get(key) is None:
             raise ConfigError(key, "missing; a recipe needs model, data and stages")
     model = parse_model(raw["model"])
-    data = DataSpec.from_dict(_mapping(raw["data"], "data"), "data")
+    data = DataConfig.from_dict(_mapping(raw["data"], "data"), "data")
     train_cls = train_config_class()
     train_raw = _mapping(raw.get("train"), "train")
     if data.batch_size is not None:
@@ -264,3 +265,20 @@ def load_recipe(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Recip
     for expr in overrides:
         apply_override(raw, expr)
     return parse_recipe(raw, name=Path(path).stem)
+
+
+RENAMED = {"DataSpec": "DataConfig"}  # old name -> new (settings are <Name>Config); the old ones go next release
+
+
+def renamed(module: str, name: str) -> Any:
+    """What an old name of ``RENAMED`` means now, with a DeprecationWarning at the importer's line
+    (a module's ``__getattr__`` calls this); AttributeError for any other missing name."""
+    if name not in RENAMED:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(f"{name} is renamed {RENAMED[name]}; the old name goes in the next release",
+                  DeprecationWarning, stacklevel=3)
+    return globals()[RENAMED[name]]
+
+
+def __getattr__(name: str) -> Any:
+    return renamed(__name__, name)

@@ -10,7 +10,7 @@ from torch import nn
 
 from .fold import fold_batchnorm
 from .graph import lower, qpoint_of
-from .int8 import Int8, effective_reduce_range
+from .int8 import Int8, effective_reduce_range, weight_bits
 from .observers import make_observer
 from .qmodel import QuantizedModel
 from .qparams import qrange
@@ -34,7 +34,7 @@ def build_qmodel(float_model: nn.Module, ops: list[dict], act_qparams: dict[str,
     src = qpoint_of(ops)
     tensors: dict[str, torch.Tensor] = {}
     ops = copy.deepcopy(ops)
-    wbits = min(cfg.weight_bits, 7) if effective_reduce_range(cfg) == "weights" else cfg.weight_bits
+    wbits = weight_bits(cfg)
     wmin, wmax = qrange(wbits, signed=True)
     points = [op["out"] for op in ops if op["out"] and src.get(op["out"]) == op["out"]]
     tensors["act_s"] = torch.stack([torch.as_tensor(act_qparams[v][0]).float().reshape(()) for v in points])

@@ -14,7 +14,7 @@ from ..config import Config, ConfigError, check_choice, check_range
 from ..devices import CPU, to_device
 from ..io import record_transform, register_rebuilder
 from ..registry import HandlerContext, handler, register
-from .cpu import has_vnni
+from .int8 import effective_reduce_range, weight_bits
 from .qparams import qrange
 
 
@@ -177,10 +177,8 @@ def quantize_dynamic(model: nn.Module, cfg: DynamicInt8 | None = None, calib_dat
     """
     cfg = cfg or DynamicInt8()
     names = _targets(model, cfg)
-    rr = cfg.reduce_range
-    if rr == "auto":
-        rr = "none" if has_vnni() else "weights"
-    bits = min(cfg.weight_bits, 7) if rr == "weights" else cfg.weight_bits
+    rr = effective_reduce_range(cfg)
+    bits = weight_bits(cfg)
     stats: dict[str, torch.Tensor] = {}
     if cfg.smooth is not None:
         if calib_data is None:

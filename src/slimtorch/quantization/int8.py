@@ -7,6 +7,7 @@ conversion and QAT read it too, and the handler uses the sensitivity analysis.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import Config, ConfigError, check_choice, check_range
 from ..registry import register
@@ -66,7 +67,17 @@ class Int8(Config):
                 raise ConfigError(f"ignore[{i}]", f"must be a layer name or regex string, got {pat!r}")
 
 
-def effective_reduce_range(cfg: Int8) -> str:
+def effective_reduce_range(cfg: Any) -> str:
+    """The side that gives up a bit on this CPU ("none", "weights" or "activations"), ``"auto"`` resolved.
+
+    Args:
+        cfg: a config with a ``reduce_range`` field (``Int8``, ``DynamicInt8``).
+    """
     if cfg.reduce_range != "auto":
         return cfg.reduce_range
     return "none" if has_vnni() else "weights"  # also for backend="integer": the model may move to ORT later
+
+
+def weight_bits(cfg: Any) -> int:
+    """The weight code width of ``cfg`` (``weight_bits``, ``reduce_range``): at most 7 when weights give up a bit."""
+    return min(cfg.weight_bits, 7) if effective_reduce_range(cfg) == "weights" else cfg.weight_bits

@@ -15,13 +15,13 @@ from torch.fx import GraphModule, symbolic_trace
 from torch.nn.utils import parametrize
 
 from ..config import Config, ConfigError, check_range
-from ..hooks import Hook, State
+from ..hooks import Hook, State, hook_config
 from ..registry import HandlerContext, handler, register
 from .convert import build_qmodel, prepare_float
 from .fake import FakeQuant
 from .fold import BN_TYPES, LAYER_TYPES, find_conv_bn_pairs
 from .graph import act_of
-from .int8 import Int8, effective_reduce_range
+from .int8 import Int8, effective_reduce_range, weight_bits
 from .ptq import choose_backend
 
 _ADDS = (operator.add, operator.iadd, torch.add)
@@ -75,17 +75,24 @@ class QAT(Hook):
     """Hook for ``st.fit``: trains with fake quantization and returns the converted int8 model.
 
     Args:
-        quant: Int8 config used for the simulation and the conversion.
-        freeze_epoch: epochs after which observers and BN statistics are frozen.
-        lsq: learned activation scales (LSQ) instead of moving-average ranges.
+        cfg: the settings (quant, freeze_epoch, lsq; see :class:`QATConfig`), or just the ``Int8``
+            config to convert with (``st.QAT(st.Int8(weight_bits=4))``, the other settings by name).
+        **fields: the settings by name, when ``cfg`` is None or an ``Int8``.
+
+    Raises:
+        TypeError: ``cfg`` is neither a QATConfig nor an Int8, or a QATConfig and fields together.
+        ConfigError: a setting out of range (named by the config).
 
     Example:
         >>> history = st.fit(model, train, cfg, hooks=[st.QAT(st.Int8(weight_bits=4), freeze_epoch=2)])
         >>> qmodel = history.model
+        >>> hook = st.QAT(st.QATConfig(freeze_epoch=2, lsq=True))
     """
 
-    def __init__(self, quant: Int8 | None = None, freeze_epoch: int = 1, lsq: bool = False):
-        self.cfg = QATConfig(quant or Int8(), freeze_epoch, lsq)
+    def __init__(self, cfg: QATConfig | Int8 | None = None, **fields: Any):
+        if isinstance(cfg, Int8):  # the conversion's config, as st.QAT(st.Int8(...)) has always read
+            cfg, fields = None, {"quant": cfg, **fields}
+        self.cfg = hook_config(QATConfig, cfg, fields)
         self.original: nn.Module | None = None
         self.gm: GraphModule | None = None
         self.fqs: dict[str, FakeQuant] = {}
@@ -99,8 +106,7 @@ class QAT(Hook):
         model = state.model
         self.original = model
         pairs = dict(find_conv_bn_pairs(model))
-        wbits = min(self.cfg.quant.weight_bits, 7) if effective_reduce_range(self.cfg.quant) == "weights" \
-            else self.cfg.quant.weight_bits
+        wbits = weight_bits(self.cfg.quant)
         for name, mod in model.named_modules():
             if isinstance(mod, LAYER_TYPES) and not parametrize.is_parametrized(mod, "weight"):
                 bn = model.get_submodule(pairs[name]) if name in pairs else None
@@ -197,4 +203,4 @@ def _frozen_bn(bn: nn.Module):
 
 @handler(QATConfig)
 def _qat_handler(model: nn.Module, cfg: QATConfig, ctx: HandlerContext) -> QAT:
-    return QAT(cfg.quant, cfg.freeze_epoch, cfg.lsq)
+    return QAT(cfg)

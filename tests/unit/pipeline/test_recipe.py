@@ -170,3 +170,17 @@ def test_recipe_file_errors(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match=r"^recipe: .* must hold a mapping"):
         read_recipe_file(tmp_path / "list.yaml")
+
+
+def test_data_section_config_is_dataconfig_and_the_old_name_warns():
+    import slimtorch.pipeline.recipe as pipeline_recipe
+    import slimtorch.recipe as recipe_module
+    from slimtorch.recipe import DataConfig, parse_recipe
+
+    r = parse_recipe({"model": {"name": "mlp"}, "data": {"name": "digits", "batch_size": 8}, "stages": ["train"]})
+    assert type(r.data) is DataConfig and r.data.batch_size == 8
+    for module in (recipe_module, pipeline_recipe):
+        with pytest.warns(DeprecationWarning, match="DataSpec is renamed DataConfig"):
+            assert module.DataSpec is DataConfig
+        with pytest.raises(AttributeError, match=f"module '{module.__name__}' has no attribute 'DataSpek'"):
+            module.DataSpek  # noqa: B018

@@ -6,7 +6,7 @@ from torch import nn
 
 import slimtorch as st
 from slimtorch.config import ConfigError
-from slimtorch.quantization import DynamicInt8, DynamicLinear, export_onnx, quantize
+from slimtorch.quantization import DynamicInt8, DynamicLinear, Int8, export_onnx, quantize
 
 
 def _mlp():
@@ -60,3 +60,19 @@ def test_dynamic_errors():
         DynamicInt8(reduce_range="x")
     with pytest.raises(ValueError, match="needs calib_data"):
         quantize(_mlp(), DynamicInt8(smooth=0.5), None)
+
+
+@pytest.mark.parametrize("setting, vnni, side, bits", [
+    ("auto", False, "weights", 7), ("auto", True, "none", 8), ("none", False, "none", 8),
+    ("weights", True, "weights", 7), ("activations", False, "activations", 8),
+])
+def test_reduce_range_resolved_once_for_static_and_dynamic(monkeypatch, setting, vnni, side, bits):
+    from slimtorch.quantization import int8
+
+    monkeypatch.setattr(int8, "has_vnni", lambda: vnni)
+    for cfg in (Int8(reduce_range=setting), DynamicInt8(reduce_range=setting)):
+        assert int8.effective_reduce_range(cfg) == side and int8.weight_bits(cfg) == bits
+    torch.manual_seed(0)
+    q = st.quantize(nn.Sequential(nn.Linear(16, 8)), DynamicInt8(reduce_range=setting))
+    assert int(q[0].weight_q.abs().max()) == 2 ** (bits - 1) - 1  # the largest weight uses the full code range
+    assert q[0].reduce_range == (side == "activations")

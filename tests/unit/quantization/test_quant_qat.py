@@ -76,3 +76,17 @@ def test_qat_config_registered_and_validated():
         QATConfig(freeze_epoch=-1)
     with pytest.raises(ConfigError, match="quant.weight_bits: got 12"):
         QATConfig.from_dict({"quant": {"weight_bits": 12}})
+
+
+def test_hook_takes_its_config_or_its_fields():
+    cfg = QATConfig(Int8(weight_bits=4), freeze_epoch=2, lsq=True)
+    assert QAT(cfg).cfg is cfg  # the settings live in one place
+    assert QAT(Int8(weight_bits=4), freeze_epoch=2, lsq=True).cfg == cfg  # st.QAT(st.Int8(...)) as before
+    assert QAT(quant=Int8(weight_bits=4), freeze_epoch=2, lsq=True).cfg == cfg
+    assert QAT().cfg == QATConfig()
+    with pytest.raises(ConfigError, match="freeze_epoch: got -1"):  # QATConfig's check, not a copy of it
+        QAT(freeze_epoch=-1)
+    with pytest.raises(TypeError, match="not both"):
+        QAT(cfg, lsq=False)
+    with pytest.raises(TypeError, match="cfg must be a QATConfig, got int"):
+        QAT(2)
