@@ -96,6 +96,16 @@ def test_bench_a_saved_model_and_a_run(run_dir, capsys):
     assert "03-magnitude_prune" in out and "ms @4" in out
 
 
+def test_bench_input_shape_from_the_flag_or_the_model(run_dir, capsys):
+    folder = str(run_dir / "stages" / "01-channel_prune")
+    assert main(["bench", folder, "--repeats", "1", "--batch-sizes", "2", "--backends", "eager"]) == 0  # recorded
+    assert main(["bench", folder, "--input-shape", "1,8,8", "--repeats", "1", "--backends", "eager"]) == 0
+    capsys.readouterr()
+    assert main(["bench", folder, "--input-shape", "a,b"]) == 2
+    assert capsys.readouterr().err.strip() == ("slimtorch: error: --input-shape: got 'a,b'; allowed: comma-separated "
+                                               "integers like 3,32,32")
+
+
 def test_bench_bad_path(tmp_path, capsys):
     assert main(["bench", str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.startswith("slimtorch: error: path: ")

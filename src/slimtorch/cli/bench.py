@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from . import UsageError
+from .inputs import random_batch
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -47,8 +48,6 @@ def model_dir(path: Path) -> Path:
 
 
 def _example(args: argparse.Namespace, meta: dict):
-    import torch
-
     if args.data:
         from ..pipeline.prepare import load_data
         from ..recipe import DataConfig
@@ -56,13 +55,7 @@ def _example(args: argparse.Namespace, meta: dict):
         _, test = load_data(DataConfig(name=args.data))
         return test.x[:64].clone(), test
     shape = args.input_shape or ",".join(map(str, meta.get("extra", {}).get("input_shape") or [])) or None
-    if not shape:
-        raise UsageError("--input-shape: the model does not record its input shape; give --data or --input-shape")
-    try:
-        dims = [int(s) for s in str(shape).split(",") if s.strip()]
-    except ValueError:
-        raise UsageError(f"--input-shape: got {shape!r}; allowed: comma-separated integers like 1,28,28") from None
-    return torch.randn(64, *dims, generator=torch.Generator().manual_seed(0)), None
+    return random_batch(shape, 64, "the model does not record its input shape; give --data or --input-shape"), None
 
 
 def run(args: argparse.Namespace) -> int:

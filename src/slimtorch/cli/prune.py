@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from . import UsageError
+from .inputs import random_batch
 
 # per-sample input of the zoo models that take images or feature vectors
 ZOO_INPUTS = {"mlp": "784", "lenet300": "784", "lenet5": "1,28,28", "lenet5_caffe": "1,28,28",
@@ -48,20 +49,12 @@ def _model(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import warnings
 
-    import torch
-
     from .. import api, bench
     from ..pruning import ChannelPrune, PruneWarning, report
 
     cfg = ChannelPrune(ratio=args.ratio, importance=args.importance)  # a bad value is one ConfigError line
     model, shape = _model(args)
-    if not shape:
-        raise UsageError("--input-shape: the model does not record its input shape; give e.g. --input-shape 3,32,32")
-    try:
-        dims = [int(s) for s in str(shape).split(",") if s.strip()]
-    except ValueError:
-        raise UsageError(f"--input-shape: got {shape!r}; allowed: comma-separated integers like 3,32,32") from None
-    x = torch.randn(2, *dims, generator=torch.Generator().manual_seed(0))
+    x = random_batch(shape, 2, "the model does not record its input shape; give e.g. --input-shape 3,32,32")
     before = bench.count_params(model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PruneWarning)
@@ -78,6 +71,6 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         from .. import io
 
-        io.save(model, args.out, extra={"input_shape": dims})
+        io.save(model, args.out, extra={"input_shape": list(x.shape[1:])})
         print(f"saved to {args.out}")
     return 0
