@@ -16,6 +16,7 @@ import importlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ FORMAT_VERSION = 1
 _REBUILDERS: dict[str, Callable[[torch.nn.Module, dict], torch.nn.Module]] = {}
 # name -> (encode(tensor), decode(parts, meta), shape(part shapes, meta) -> decoded shape)
 _CODECS: dict[str, tuple[Callable, Callable, Callable]] = {}
+_OPT_IN: set[str] = set()  # codecs used only for a model whose transforms name them (never by default)
 _TRUST: contextvars.ContextVar[bool | frozenset[str]] = contextvars.ContextVar("slimtorch_trust_factory",
                                                                                default=False)
 
@@ -62,12 +64,15 @@ def register_zoo(build: Callable[..., torch.nn.Module]) -> None:
     _ZOO[:] = [build]
 
 
-def register_codec(name: str, encode: Callable, decode: Callable, shape: Callable) -> None:
+def register_codec(name: str, encode: Callable, decode: Callable, shape: Callable, *, opt_in: bool = False) -> None:
     """Register a tensor codec. ``encode(tensor)`` returns (parts: dict[str, Tensor], meta) or None
     when the codec does not pay off; ``decode(parts, meta)`` returns the tensor; ``shape(part_shapes,
     meta)`` returns the decoded shape, raising ValueError when the parts' sizes cannot hold it (it
-    runs on files we did not write, before anything is allocated)."""
+    runs on files we did not write, before anything is allocated). An ``opt_in`` codec encodes only
+    the models whose transforms name it (so the file a model gets does not depend on import order)."""
     _CODECS[name] = (encode, decode, shape)
+    if opt_in:
+        _OPT_IN.add(name)
 
 
 def set_spec(model: torch.nn.Module, spec: dict[str, Any]) -> torch.nn.Module:
@@ -171,7 +176,7 @@ def _encode(state: dict[str, torch.Tensor],
     """Encode each tensor with the first codec that pays off: those in ``first``, then in registration order."""
     tensors: dict[str, torch.Tensor] = {}
     encodings: dict[str, Any] = {}
-    order = [c for c in first if c in _CODECS] + [c for c in _CODECS if c not in first]
+    order = [c for c in first if c in _CODECS] + [c for c in _CODECS if c not in first and c not in _OPT_IN]
     for name, t in state.items():
         t = t.detach().cpu().contiguous()
         for codec in order:
@@ -260,7 +265,8 @@ def load(directory: str | os.PathLike, map_location: str = "cpu",
     check_factory(meta["spec"], _TRUST.get() if trust_factory is None else trust_factory, meta_path)
     _import_algorithms()
     declared = _declared_shapes(read_header(weights_path), meta.get("encodings", {}), weights_path)
-    with torch.device("meta"):
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # builders that load their own weights warn that meta copies are no-ops
         try:
             skeleton = _rebuild(meta, meta_path, trust=True)
         except ModelFileError:
