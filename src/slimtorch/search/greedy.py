@@ -1,10 +1,12 @@
-"""The candidate search: a greedy path from the full model down, then a bisection along it.
+"""The candidate search: a greedy path from the full model down, a bisection along it, then refinement.
 
 Greedy removal: from the full widths, repeatedly take the one-rung cut (one group, one step down its
 ladder) that saves the most cost (predicted latency, or parameters) per point of sensitivity lost.
 This orders every cut from "free" to "expensive" and yields a path of ever cheaper candidates.
 Accuracy after recovery training falls roughly monotonically along the path, so a bisection finds
-the cheapest candidate within the budget with log2(path length) trained candidates.
+the cheapest candidate within the budget with log2(path length) trained candidates. Uniform ratios
+(on the same ladders) are tried as seeds too, and the best passing candidate is refined by coordinate
+descent: one more rung of one group at a time, kept when it still passes.
 """
 
 from __future__ import annotations
@@ -29,25 +31,19 @@ def greedy_path(ladders: list[list[int]], lost: list[dict[int, float]], cost: Ca
     Returns:
         The path, starting with the full widths.
     """
+    rank = gain_per_point(cost, lost)
     rung = [0] * len(ladders)
     keep = tuple(lad[0] for lad in ladders)
     path = [keep]
-    current = cost(keep)
     while True:
-        best = None
         steps = {g: keep[:g] + (lad[rung[g] + 1],) + keep[g + 1:]
                  for g, lad in enumerate(ladders) if rung[g] + 1 < len(lad)}
-        if prefetch and steps:
-            prefetch(list(steps.values()))
-        for g, nxt in steps.items():
-            c = cost(nxt)
-            loss = max(lost[g][nxt[g]] - lost[g][keep[g]], MIN_LOSS)
-            score = (current - c) / loss
-            if best is None or score > best[0]:
-                best = (score, g, nxt, c)
-        if best is None:
+        if not steps:
             return path
-        _, g, keep, current = best
+        if prefetch:
+            prefetch(list(steps.values()))
+        g = max(steps, key=lambda g: rank(keep, steps[g]))
+        keep = steps[g]
         rung[g] += 1
         path.append(keep)
 
@@ -63,3 +59,42 @@ def bisect(n: int, passes: Callable[[int], bool | None]) -> int:
             break
         lo, hi = (mid, hi) if ok else (lo, mid - 1)
     return lo
+
+
+def uniform_seed(ladders: list[list[int]], ratio: float) -> Keep:
+    """The rung of each ladder nearest to removing ``ratio`` of its channels (a uniform recipe on the ladders)."""
+    return tuple(min(lad, key=lambda k: (abs(k - lad[0] * (1 - ratio)), k)) for lad in ladders)
+
+
+def refine(keep: Keep, ladders: list[list[int]], rank: Callable[[Keep, Keep], float],
+           passes: Callable[[Keep], bool | None]) -> Keep:
+    """Coordinate descent from a passing candidate: try one more rung of each group (highest ``rank`` first),
+    move to the first that passes, repeat until none passes or ``passes`` says the time is up (None).
+    ``rank(current, step)`` orders the steps (the greedy path's savings per point lost)."""
+    tried: set[Keep] = set()
+    while True:
+        steps = []
+        for g, lad in enumerate(ladders):
+            i = lad.index(keep[g])
+            if i + 1 < len(lad):
+                steps.append(keep[:g] + (lad[i + 1],) + keep[g + 1:])
+        moved = False
+        for step in sorted((s for s in steps if s not in tried), key=lambda s: rank(keep, s), reverse=True):
+            tried.add(step)
+            ok = passes(step)
+            if ok is None:
+                return keep
+            if ok:
+                keep, moved = step, True
+                break
+        if not moved:
+            return keep
+
+
+def gain_per_point(cost: Callable[[Keep], float], lost: list[dict[int, float]]) -> Callable[[Keep, Keep], float]:
+    """``rank(current, step)``: cost saved by ``step`` per point of sensitivity it adds (one group changed)."""
+    def rank(current: Keep, step: Keep) -> float:
+        g = next(i for i, (a, b) in enumerate(zip(current, step)) if a != b)
+        return (cost(current) - cost(step)) / max(lost[g][step[g]] - lost[g][current[g]], MIN_LOSS)
+
+    return rank

@@ -42,8 +42,9 @@ def runner(model: nn.Module, x: torch.Tensor, backend: str) -> Callable[[], Any]
 
 
 def input_shapes(model: nn.Module, space: Space, example: torch.Tensor) -> dict[str, tuple[int, ...]]:
-    """Per-sample input shape of every layer of ``space`` (recorded by forward hooks on one run)."""
-    shapes: dict[str, tuple[int, ...]] = {}
+    """Per-sample input shape of every layer of ``space`` (recorded by forward hooks on one run) and of the
+    model itself (key ``__input__``)."""
+    shapes: dict[str, tuple[int, ...]] = {"__input__": tuple(example.shape[1:])}
 
     def record(name: str) -> Callable:
         def hook(module: nn.Module, args: tuple, output: Any) -> None:  # None: the output is left as it is
@@ -100,7 +101,7 @@ class LatencyTable:
             fns[f"{name}|{c_in}|{c_out}"] = runner(mod, x, self.backend)
         for key, t in compare_timings(fns, repeats=self.repeats, warmup=2).items():
             name, c_in, c_out = key.rsplit("|", 2)
-            self.entries[(name, int(c_in), int(c_out))] = t.median
+            self.entries[(name, int(c_in), int(c_out))] = t.min  # the least disturbed round: other jobs only add
 
     def layers_time(self, keep: Keep) -> float:
         """Sum of the layer entries of ``keep`` (measured first where missing)."""
@@ -108,8 +109,13 @@ class LatencyTable:
         self.fill(keys)
         return sum(self.entries[k] for k in keys)
 
-    def calibrate(self, measured_full: float) -> None:
-        """Fit the residual so the unpruned model's prediction equals its measured end-to-end time."""
+    def calibrate(self, measured_full: float | None = None) -> None:
+        """Fit the residual so the unpruned model's prediction equals its end-to-end time (measured here,
+        fastest of ``repeats`` rounds, unless given)."""
+        if measured_full is None:
+            x = torch.randn(self.batch, *self.shapes.get("__input__", ()))
+            fn = runner(self.model, x, self.backend)
+            measured_full = compare_timings({"full": fn}, repeats=self.repeats, warmup=2)["full"].min
         self.residual = measured_full - self.layers_time(self.space.full)
 
     def predict(self, keep: Keep) -> float:

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..bench.counts import count_params, saved_bytes
 from ..data.arrays import ArrayDataset
-from .greedy import bisect, greedy_path
+from .greedy import bisect, gain_per_point, greedy_path, refine, uniform_seed
 from .latency_table import BACKENDS, build_table, prediction_error
 from .result import OptimizeResult, recipe_for
 from .rounding import ladder, measure_multiple
@@ -30,6 +30,7 @@ from .space import Keep, Space, space_of
 from .trial import Trial, run_trial, time_models
 
 OBJECTIVES = ("latency", "size")
+SEED_RATIOS = (0.25, 0.5, 0.75)  # uniform recipes tried as seeds of the refinement
 TEMPERATURE, ALPHA = 4.0, 0.9  # the demo's distillation settings: recovery = distill from the original
 
 
@@ -163,10 +164,10 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
 
 def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Tensor, finish: Callable,
             val_score: Scorer, deadline: float, say: Callable) -> None:
-    """Table, rounding, sensitivity, greedy path, bisection; every trial is appended to ``res.trials``."""
+    """Table, rounding, sensitivity, greedy path, bisection, seeds, refinement; trials go to ``res.trials``."""
     base = res.baseline
     table = build_table(base.model, space, example, base.backend, len(x))
-    table.calibrate(base.best_ms / 1e3)
+    table.calibrate()
     res.rounding = measure_multiple(table)
     ladders = [ladder(g.size, res.rounding["multiple"]) for g in space.groups]
     say(f"channel multiple on {base.backend}: {res.rounding['multiple']}; ladders {ladders}")
@@ -177,20 +178,33 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
                            prefetch=lambda ks: table.fill([k for keep in ks for k in table.keys(keep)]))
     say(f"greedy path of {len(res.path)} candidates; bisecting with {len(val_score.data)} validation rows")
 
-    def passes(i: int) -> bool | None:
+    done: dict[Keep, Trial] = {}
+
+    def passes(keep: Keep) -> bool | None:
+        if keep in done:
+            return done[keep].val >= base.val - res.max_drop
         if time.perf_counter() > deadline:
-            res.notes.append("the time budget ran out: the best candidate found so far is kept")
+            if not any("time budget" in n for n in res.notes):
+                res.notes.append("the time budget ran out: the best candidate found so far is kept")
             return None
-        trial = run_trial(i, res.path[i], base.model, space, example, finish, val_score, x, BACKENDS)
-        trial.predicted_ms = 1e3 * table.predict(trial.keep) if trial.backend == base.backend else None
+        trial = run_trial(len(res.trials) + 1, keep, base.model, space, example, finish, val_score, x, BACKENDS)
+        trial.predicted_ms = 1e3 * table.predict(keep)
         res.trials.append(trial)
+        done[keep] = trial
         ok = trial.val >= base.val - res.max_drop
-        say(f"  #{i} keep {list(trial.keep)}: val {trial.val:.2f} ({'ok' if ok else 'over budget'}), "
+        say(f"  #{trial.index} keep {list(keep)}: val {trial.val:.2f} ({'ok' if ok else 'over budget'}), "
             f"{trial.best_ms:.3f} ms on {trial.backend} ({trial.speedup:.2f}x), {trial.bytes:,} bytes")
         return ok
 
-    bisect(len(res.path), passes)
-    pairs = [(t.predicted_ms, t.ms[base.backend]) for t in res.trials if t.predicted_ms is not None]
+    bisect(len(res.path), lambda i: passes(res.path[i]))
+    for ratio in SEED_RATIOS:  # uniform seeds, mildest first, until one fails
+        if passes(uniform_seed(ladders, ratio)) is not True:
+            break
+    best = _best_passing(res)
+    if best is not None:
+        say(f"refining #{best.index} one rung at a time")
+        refine(best.keep, ladders, gain_per_point(cost, res.sensitivity), passes)
+    pairs = [(t.predicted_ms, t.min_ms[base.backend]) for t in res.trials]
     res.table_error = prediction_error(pairs)
 
 
@@ -199,10 +213,18 @@ def finish_bn(finish: Callable) -> Callable:
     return getattr(finish, "bn_only", lambda m: m)
 
 
+def _objective(res: OptimizeResult) -> Callable[[Trial], float]:
+    return (lambda t: t.best_ms) if res.objective == "latency" else (lambda t: t.bytes)
+
+
+def _best_passing(res: OptimizeResult) -> Trial | None:
+    passing = [t for t in res.trials if t.val >= res.baseline.val - res.max_drop]
+    return min(passing, key=_objective(res)) if passing else None
+
+
 def _choose(res: OptimizeResult, test_score: Scorer, base_test: float, say: Callable) -> None:
     """The best validated candidate that also keeps the budget on the test set (else the original)."""
-    key = (lambda t: t.best_ms) if res.objective == "latency" else (lambda t: t.bytes)
-    passing = sorted((t for t in res.trials if t.val >= res.baseline.val - res.max_drop), key=key)
+    passing = sorted((t for t in res.trials if t.val >= res.baseline.val - res.max_drop), key=_objective(res))
     for t in passing:
         t.test = test_score(t.model)
         if t.test >= base_test - res.max_drop:

@@ -32,6 +32,7 @@ class Trial:
     bytes: int
     ms: dict[str, float]  # backend -> median ms per call at the search's batch size
     baseline_ms: float  # the original in torch eager fp32, timed in the same round-robin
+    min_ms: dict[str, float] = field(default_factory=dict)  # backend -> fastest round (what the table predicts)
     predicted_ms: float | None = None
     seconds: float = 0.0
     test: float | None = None
@@ -60,8 +61,9 @@ class Trial:
 
 
 def time_models(models: dict[str, nn.Module], baseline: nn.Module, x: torch.Tensor, backends: tuple[str, ...],
-                repeats: int = 20) -> tuple[dict[str, dict[str, float]], float]:
-    """Median ms of every model on every backend and of ``baseline`` in eager fp32, one interleaved run."""
+                repeats: int = 20, stat: str = "median") -> tuple[dict[str, dict[str, float]], float]:
+    """ms (``stat``: "median" or "min" over rounds) of every model on every backend and of ``baseline`` in
+    eager fp32, one interleaved run."""
     fns = {"baseline|eager": runner(baseline, x, "eager")}
     for name, model in models.items():
         for b in backends:
@@ -71,8 +73,8 @@ def time_models(models: dict[str, nn.Module], baseline: nn.Module, x: torch.Tens
     for key, timing in t.items():
         name, backend = key.split("|")
         if name in out:
-            out[name][backend] = 1e3 * timing.median
-    return out, 1e3 * t["baseline|eager"].median
+            out[name][backend] = 1e3 * getattr(timing, stat)
+    return out, 1e3 * getattr(t["baseline|eager"], stat)
 
 
 def run_trial(index: int, keep: Keep, base: nn.Module, space: Space, example: torch.Tensor,
@@ -83,5 +85,6 @@ def run_trial(index: int, keep: Keep, base: nn.Module, space: Space, example: to
     model = finish(apply(copy.deepcopy(base), space, keep, example)).eval()
     val = score(model)
     ms, base_ms = time_models({"c": model}, base, x, backends)
+    fastest, _ = time_models({"c": model}, base, x, backends, repeats=10, stat="min")
     return Trial(index, tuple(keep), val, count_params(model), saved_bytes(model), ms["c"], base_ms,
-                 seconds=time.perf_counter() - t0, model=model)
+                 min_ms=fastest["c"], seconds=time.perf_counter() - t0, model=model)

@@ -43,3 +43,38 @@ def test_bisect_finds_the_last_passing_index(n, last_ok):
 def test_bisect_stops_with_the_best_so_far_when_time_runs_out():
     answers = iter([True, None])
     assert bisect(16, lambda i: next(answers)) == 8  # first probe (8) passed, then out of time
+
+
+def test_uniform_seed_takes_the_nearest_rung():
+    from slimtorch.search.greedy import uniform_seed
+
+    assert uniform_seed([[6, 4], [16, 12, 8, 4], [120, 88, 60, 44]], 0.5) == (4, 8, 60)
+    assert uniform_seed([[6, 4], [16, 12, 8, 4]], 0.0) == (6, 16)
+
+
+def test_refine_moves_one_rung_while_the_budget_holds():
+    from slimtorch.search.greedy import refine
+
+    tried = []
+
+    def passes(keep):
+        tried.append(keep)
+        return sum(keep) >= 5
+
+    rank = lambda cur, k: -k[0]  # noqa: E731  (cutting group 0 ranks first)
+    assert refine((4, 4), [[4, 2, 1], [4, 2, 1]], rank, passes) == (1, 4)
+    assert tried == [(2, 4), (1, 4), (1, 2)]
+
+
+def test_refine_stops_when_time_is_up():
+    from slimtorch.search.greedy import refine
+
+    assert refine((4, 4), [[4, 2], [4, 2]], lambda cur, k: 0, lambda k: None) == (4, 4)
+
+
+def test_gain_per_point():
+    from slimtorch.search.greedy import gain_per_point
+
+    rank = gain_per_point(lambda k: 10 * k[0] + k[1], [{4: 0.0, 2: 1.0}, {4: 0.0, 2: 0.0}])
+    assert rank((4, 4), (2, 4)) == pytest.approx(20.0)  # saves 20 for 1 point
+    assert rank((4, 4), (4, 2)) == pytest.approx(2 / MIN_LOSS)
