@@ -27,8 +27,6 @@ import torch
 
 import slimtorch as st
 from slimtorch.data.arrays import ArrayDataset
-from slimtorch.pipeline.prepare import load_data
-from slimtorch.pipeline.recipe import DataSpec
 
 opt = importlib.import_module("slimtorch.search.optimize")
 trial = importlib.import_module("slimtorch.search.trial")
@@ -52,7 +50,7 @@ def uniform(model, fit_data, val, test, finish, ratio):
 def run_model(key: str, minutes: float, quick: bool) -> dict:
     spec, epochs, subset = MODELS[key]
     t_all = time.perf_counter()
-    train, test = load_data(DataSpec(name="mnist"))
+    train, test = st.data.load("mnist", normalize=True, flatten=False, seed=0)  # what a recipe's data: loads
     if quick:
         subset = 4000
     if subset:

@@ -151,6 +151,9 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     res = OptimizeResult(model=model, baseline=baseline, objective=objective, metric=val_score.metric,
                          max_drop=max_accuracy_drop, batch_size=batch_size, groups=space.groups)
     res.recipe = recipe_for(recipe, model, fit_data, train_cfg, recovery_epochs, TEMPERATURE, ALPHA)
+    if not any("train" in stage for stage in res.recipe["head"]["stages"]):
+        res.notes.append("optimized.yaml has no stage that trains the original (pass recipe= as the CLI does): "
+                         "`slimtorch run` would cut an untrained model")
     say(f"original: {val_score.metric} val {base_val:.2f} / test {base_test:.2f}; "
         f"{baseline.best_ms:.3f} ms @ batch {batch_size} on {baseline.backend}")
     try:

@@ -108,6 +108,10 @@ class OptimizeResult:
                  f"the original in torch eager fp32 ({c.baseline_ms:.3f} ms, same run); "
                  f"bytes {c.bytes:,} ({b.bytes / c.bytes:.2f}x smaller)",
                  f"{len(self.trials)} candidates tried in {self.seconds:.0f} s"]
+        if self.rounding.get("layer"):
+            lines.append(f"channel multiple measured on {b.backend}: {self.rounding['multiple']} (layer "
+                         f"{self.rounding['layer']}: " + ", ".join(f"{w} ch {ms:.3f} ms" for w, ms in
+                                                                   self.rounding["ms"].items()) + ")")
         if self.table_error:
             lines.append(f"latency table prediction error: mean {100 * self.table_error['mean']:.1f}%, "
                          f"worst {100 * self.table_error['max']:.1f}% over {self.table_error['candidates']} candidates")
