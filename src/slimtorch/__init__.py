@@ -54,9 +54,9 @@ _EXPORTS: dict[str, str] = {
     "DistillConfig": "slimtorch.distillation",
     "kd_loss": "slimtorch.distillation",
     # compression (Deep Compression: weight sharing, packed format)
-    "share_weights": "slimtorch.compression",
+    "share_weights": "slimtorch.api",
     "ShareWeights": "slimtorch.compression",
-    "pack": "slimtorch.compression",
+    "pack": "slimtorch.api",
     # pipeline
     "run_recipe": "slimtorch.pipeline.runner",
     # search

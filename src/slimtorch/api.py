@@ -1,8 +1,9 @@
 """The verbs of slimtorch: one call, one config object.
 
 ``st.fit``, ``st.prune``, ``st.quantize``, ``st.measure``, ``st.save``, ``st.load``, ``st.export_onnx``,
-``st.recalibrate_bn``. A verb checks that its config is of its kind and names the accepted configs
-otherwise. ``slimtorch/__init__`` re-exports these names lazily, so ``import slimtorch`` stays fast.
+``st.recalibrate_bn``, ``st.share_weights``, ``st.pack``. A verb checks that its config is of its kind and
+names the accepted configs otherwise. ``slimtorch/__init__`` re-exports these names lazily, so
+``import slimtorch`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch import nn
 
 from . import pruning as _pruning  # noqa: F401  (registers the prune configs and their handlers)
 from .bench.measure import measure
+from .compression import pack, share_weights
 from .config import Config
 from .devices import MovedBatches, device_of, to_device
 from .io import load, save
@@ -52,4 +54,5 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: It
     return get_handler(cfg)(model, cfg, ctx)
 
 
-__all__ = ["export_onnx", "fit", "load", "measure", "prune", "quantize", "recalibrate_bn", "save"]
+__all__ = ["export_onnx", "fit", "load", "measure", "pack", "prune", "quantize", "recalibrate_bn", "save",
+           "share_weights"]

@@ -6,7 +6,7 @@ lazy import hides a cycle from Python, not from a reader. Importing ``a.b.c`` al
 discovery by name (``importlib.import_module("slimtorch.models")`` in io, so that the zoo and the
 transforms register themselves) is not an import statement and is not a dependency: the plug-ins
 import io, never the reverse. A pillar (training, pruning, quantization,
-distillation) imports the foundation (config, registry, hooks, io, data, models, bench, ...) but never
+distillation, compression) imports the foundation (config, registry, hooks, io, data, models, bench, ...) but never
 another pillar, the pipeline (``pipeline/``, ``recipe.py``) or the CLI.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-PILLARS = ("training", "pruning", "quantization", "distillation")
+PILLARS = ("training", "pruning", "quantization", "distillation", "compression")
 UPPER = ("pipeline", "recipe", "cli", "api")  # what the pillars are composed by, never what they use
 # (importer, imported) pairs a pillar may use although both are pillars or upper layers, each with why.
 ALLOWED: dict[tuple[str, str], str] = {}
@@ -178,3 +178,17 @@ def test_run_recipe_lives_in_the_runner_and_keeps_its_old_paths():
     from slimtorch.pipeline import runner
 
     assert recipe.run_recipe is runner.run_recipe is st.run_recipe
+
+
+def test_compression_verbs_live_in_api_and_prunable_keeps_its_old_path():
+    """st.share_weights / st.pack resolve through api like the other verbs; the shared layer helper moved
+    to the neutral slimtorch.layers (compression is a pillar) and pruning.masks still exports it."""
+    import slimtorch as st
+    from slimtorch import api, compression, layers
+    from slimtorch.pruning import masks
+
+    assert st.share_weights is api.share_weights is compression.share_weights
+    assert st.pack is api.pack is compression.pack and st.ShareWeights is compression.ShareWeights
+    assert {"pack", "share_weights"} <= set(api.__all__)
+    assert masks.prunable is layers.prunable
+    assert not {t for t in import_graph()["slimtorch.compression.sharing"] if area(t) == "pruning"}

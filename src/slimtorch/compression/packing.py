@@ -16,7 +16,7 @@ from torch import nn
 
 from .. import io
 from ..config import Config
-from ..pruning.masks import prunable
+from ..layers import prunable
 from ..registry import handler, register
 from . import codec
 
@@ -97,4 +97,4 @@ def _pack(model: nn.Module, cfg: PackConfig, ctx: HandlerContext) -> nn.Module:
 
 
 io.register_rebuilder(KIND, _replay)
-io.register_codec(codec.NAME, codec.encode, codec.decode, codec.shape)
+io.register_codec(codec.NAME, codec.encode, codec.decode, codec.shape, opt_in=True)  # only after pack()

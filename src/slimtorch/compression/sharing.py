@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import nn
 
-from ..pruning.masks import prunable
+from ..layers import prunable
 from .kmeans import INITS, kmeans_1d
 
 MAX_BITS = 8  # cluster indices are stored one byte each before entropy coding

@@ -6,23 +6,13 @@ always holds plain tensors with zeros, so it saves, measures and exports as is.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 import torch
 from torch import nn
 
 from ..hooks import Hook, State
-
-
-def prunable(model: nn.Module, ignore: Iterable[str] = ()) -> dict[str, nn.Parameter]:
-    """``{"layer.weight": parameter}`` of every conv/linear weight not matched by ``ignore`` (names or regexes)."""
-    pats = [re.compile(p) for p in ignore]
-    out = {}
-    for name, mod in model.named_modules():
-        if isinstance(mod, (nn.Linear, nn.modules.conv._ConvNd)) and not any(p.fullmatch(name) for p in pats):
-            out[f"{name}.weight" if name else "weight"] = mod.weight
-    return out
+from ..layers import prunable  # re-exported: slimtorch.pruning.masks.prunable keeps working
 
 
 class Masks:

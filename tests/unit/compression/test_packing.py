@@ -49,6 +49,14 @@ def test_packing_is_what_makes_the_file_small():
     assert set(parts["methods"]) == {"fc1.weight", "fc2.weight", "fc3.weight"}
 
 
+def test_only_a_packed_model_is_saved_packed(tmp_path):
+    """The packed codec is opt-in: an unpacked shared model gets the default codecs whatever the import
+    order registered first (compression imports no pruning module, so it may register before bitmask)."""
+    st.save(_shared(), tmp_path / "plain")
+    enc = json.loads((tmp_path / "plain" / "model.json").read_text())["encodings"]
+    assert enc and {e["codec"] for e in enc.values()} == {"bitmask"}
+
+
 @pytest.mark.parametrize("shape, dtype", [((40, 3, 3, 3), torch.float32), ((257,), torch.float32),
                                           ((64, 70), torch.float16), ((64, 70), torch.bfloat16),
                                           ((50, 50), torch.float64)])
