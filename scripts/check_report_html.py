@@ -2,8 +2,10 @@
 
 Usage:
     python scripts/check_report_html.py runs/mnist-demo [--png report.png] [--chromium /usr/bin/chromium]
+        [--expect sizes,pareto]
 
-Always checks that every image is an embedded data URI and nothing is fetched from elsewhere. If
+Always checks that every image is an embedded data URI and nothing is fetched from elsewhere, and that
+the plots named by ``--expect`` are there (``sizes``: the size breakdown of a packed run). If
 Chromium exists, it renders the page headless to a PNG screenshot and checks that the screenshot
 is not blank; without Chromium it says so and checks only the HTML. Exit status 1 on a failed check.
 """
@@ -21,8 +23,8 @@ from pathlib import Path
 CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
 
-def html_problems(page: str) -> list[str]:
-    """What makes the page not self-contained (empty list when it is)."""
+def html_problems(page: str, expect: tuple[str, ...] = ()) -> list[str]:
+    """What makes the page not self-contained, or lacks an expected plot (empty list when all is well)."""
     problems = []
     srcs = re.findall(r"src=['\"]([^'\"]*)['\"]", page)
     if not srcs:
@@ -30,6 +32,8 @@ def html_problems(page: str) -> list[str]:
     problems += [f"image not embedded: {s[:60]}" for s in srcs if not s.startswith("data:image/png;base64,")]
     problems += [f"external reference: {m}" for m in re.findall(r"(?:href|src)=['\"]?((?:https?:|//|file:)[^'\" >]*)",
                                                                  page)]
+    plots = set(re.findall(r"<img alt=['\"]([^'\"]*)['\"]", page))
+    problems += [f"plot missing: {name}" for name in expect if name not in plots]
     return problems
 
 
@@ -55,17 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--png", default=None, help="screenshot file (default: report.png next to the HTML)")
     parser.add_argument("--chromium", default=None, help="Chromium binary (default: the first of " +
                         ", ".join(CANDIDATES) + " that exists, or chromium on PATH)")
+    parser.add_argument("--expect", default="", help="comma-separated plots that must be in the page (e.g. sizes)")
     args = parser.parse_args(argv)
     html = Path(args.path)
     html = html / "report.html" if html.is_dir() else html
     if not html.is_file():
         print(f"error: {html} not found", file=sys.stderr)
         return 1
-    problems = html_problems(html.read_text())
+    expect = tuple(name for name in args.expect.split(",") if name)
+    problems = html_problems(html.read_text(), expect)
     if problems:
-        print("report.html is not self-contained:\n  " + "\n  ".join(problems))
+        print("report.html is not self-contained or lacks a plot:\n  " + "\n  ".join(problems))
         return 1
-    print(f"{html}: self-contained (images embedded as data URIs, no external references)")
+    found = f", plots {', '.join(expect)} present" if expect else ""
+    print(f"{html}: self-contained (images embedded as data URIs, no external references{found})")
     chromium = args.chromium or next((c for c in CANDIDATES if Path(c).exists()), None) or shutil.which("chromium")
     if not chromium:
         print("Chromium not found (looked for " + ", ".join(CANDIDATES) + "): rendering not checked")

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write
+from . import size_report
 
-PLOTS = ("training", "pareto", "layers", "sensitivity")
+PLOTS = ("training", "pareto", "layers", "sensitivity", "sizes")
 
 
 # --------------------------------------------------------------------------- tables
@@ -251,7 +252,7 @@ def plot_sensitivity(metrics: dict[str, Any]) -> bytes | None:
 def make_plots(metrics: dict[str, Any]) -> dict[str, bytes]:
     """name -> PNG bytes for every plot the metrics allow."""
     makers = {"training": plot_training, "pareto": plot_pareto, "layers": plot_layers,
-              "sensitivity": plot_sensitivity}
+              "sensitivity": plot_sensitivity, "sizes": lambda m: size_report.plot_sizes(m, _figure, _png)}
     out = {}
     for name, fn in makers.items():
         png = fn(metrics)
@@ -263,7 +264,8 @@ def make_plots(metrics: dict[str, Any]) -> dict[str, bytes]:
 # --------------------------------------------------------------------------- documents
 
 _CAPTIONS = {"training": "Training curves per stage", "pareto": "Accuracy vs latency and size (Pareto view)",
-             "layers": "Per-layer kept channels and sparsity", "sensitivity": "Per-layer quantization sensitivity"}
+             "layers": "Per-layer kept channels and sparsity", "sensitivity": "Per-layer quantization sensitivity",
+             "sizes": "Bytes on disk by part (weights, masks, codebooks, indices, gaps, biases, metadata)"}
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
@@ -302,6 +304,9 @@ def render_markdown(metrics: dict[str, Any], plot_files: dict[str, str]) -> str:
              markdown_table(header, rows), "", (metrics.get("measure") or {}).get("note", ""), *doubt_lines(metrics),
              "", "## Stages", "",
              markdown_table(sh, srows), ""]
+    zh, zrows = size_report.size_table(metrics)
+    if zrows:
+        parts += ["## Size breakdown (bytes)", "", markdown_table(zh, zrows), ""]
     for name, path in plot_files.items():
         parts += [f"## {_CAPTIONS.get(name, name)}", "", f"![{name}]({path})", ""]
     parts += ["## Recipe", "", "```json", json.dumps(metrics.get("recipe", {}), indent=2), "```", ""]
@@ -323,9 +328,11 @@ def render_html(metrics: dict[str, Any], plots: dict[str, bytes]) -> str:
         f"{base64.b64encode(png).decode()}'>" for n, png in plots.items())
     note = html.escape(" ".join([(metrics.get("measure") or {}).get("note", ""), *doubt_lines(metrics)]))
     recipe = html.escape(json.dumps(metrics.get("recipe", {}), indent=2))
+    zh, zrows = size_report.size_table(metrics)
+    sizes = f"<h2>Size breakdown (bytes)</h2>{html_table(zh, zrows)}" if zrows else ""
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{_CSS}</style></head>"
             f"<body><h1>{title}</h1>{summary_html}<h2>Results</h2>{html_table(header, rows)}"
-            f"<p class='note'>{note}</p><h2>Stages</h2>{html_table(sh, srows)}{figs}"
+            f"<p class='note'>{note}</p><h2>Stages</h2>{html_table(sh, srows)}{sizes}{figs}"
             f"<h2>Recipe</h2><pre>{recipe}</pre></body></html>")
 
 

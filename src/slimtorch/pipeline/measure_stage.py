@@ -7,6 +7,8 @@ from typing import Any
 
 from torch import nn
 
+from ..compression.breakdown import saved_breakdown
+from ..untrusted import ModelFileError
 from .configs import MeasureConfig
 from .measure import measure_models
 
@@ -33,9 +35,22 @@ def measure_run(cfg: MeasureConfig, ctx: Any, stage_dir: Path) -> dict[str, Any]
                             eval_data=ctx.test_data if cfg.accuracy else None, batch_sizes=tuple(cfg.batch_sizes),
                             backends=tuple(cfg.backends), repeats=cfg.repeats, warmup=cfg.warmup,
                             work_dir=stage_dir / "onnx", disk_bytes=sizes)
+    for row in result["rows"]:
+        row["size_breakdown"] = size_breakdown(ctx.store.dirs.get(row["label"]))
     if cfg.sensitivity:
         result["sensitivity"] = quant_sensitivity(cfg, ctx)
     return result
+
+
+def size_breakdown(directory: Path | None) -> dict[str, int] | None:
+    """A stage's saved bytes by part (weights, masks, codebooks, indices, gaps, biases, metadata), or None
+    when the stage saved no model folder that can be read."""
+    if directory is None or not (directory / "model.safetensors").exists():
+        return None
+    try:
+        return saved_breakdown(directory)
+    except (ModelFileError, OSError, ValueError):  # a size chart is not worth failing a finished run for
+        return None
 
 
 def _first_quantize(ctx: Any) -> tuple[Any, str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import slimtorch as st
@@ -34,6 +35,10 @@ def test_share_then_pack_stages(tmp_path):
     pruned, shared, packed = rows["magnitude_prune"], rows["share_weights"], rows["pack"]
     assert packed["bytes_on_disk"] < shared["bytes_on_disk"] / 2  # the pack stage is where the bytes go
     assert packed["nonzero_params"] == shared["nonzero_params"] == pruned["nonzero_params"]
+    for row in rows.values():  # the measure stage splits every stage's saved bytes by part
+        assert sum(row["size_breakdown"].values()) == row["bytes_on_disk"], row["label"]
+    assert packed["size_breakdown"]["indices"] > 0 and packed["size_breakdown"]["weights"] == 0
+    assert shared["size_breakdown"]["masks"] > 0 and shared["size_breakdown"]["indices"] == 0
     model = st.load(tmp_path / "run" / "stages" / "03-pack")
     shared_model = st.load(tmp_path / "run" / "stages" / "02-share_weights")
     for name, p in prunable(model).items():
@@ -41,13 +46,17 @@ def test_share_then_pack_stages(tmp_path):
         assert torch.equal(p, prunable(shared_model)[name])  # packing changed the file, not the weights
 
 
-def test_the_shipped_recipe_parses():
+@pytest.mark.parametrize("file, names", [
+    ("mnist-deep-compression.yaml", ["train", "gradual_prune", "share_weights", "pack", "measure"]),
+    ("mnist-demo-deep-compression.yaml",
+     ["train", "channel_prune", "distill", "gradual_prune", "share_weights", "pack", "measure"]),
+])
+def test_the_shipped_recipes_parse(file, names):
     from pathlib import Path
 
     from slimtorch.recipe import load_recipe
 
-    path = Path(__file__).resolve().parents[3] / "recipes" / "mnist-deep-compression.yaml"
-    recipe = load_recipe(path)
-    names = [s.name for s in recipe.stages]
-    assert names == ["train", "gradual_prune", "share_weights", "pack", "measure"]
-    assert recipe.stages[2].train.lr == 0.0005 and recipe.stages[2].config.bits == 5
+    recipe = load_recipe(Path(__file__).resolve().parents[3] / "recipes" / file)
+    assert [s.name for s in recipe.stages] == names
+    share = recipe.stages[names.index("share_weights")]
+    assert share.train.lr == 0.0005 and share.config.bits == 5

@@ -2,10 +2,17 @@
 
 import base64
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
-from slimtorch.bench import report
+from slimtorch.bench import report, size_report
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts"))
+import check_report_html  # noqa: E402  (a script, not a package)
+
+PLOTS = ("training", "pareto", "layers", "sensitivity", "sizes")
 
 
 def metrics():
@@ -29,12 +36,15 @@ def metrics():
                 {"label": "train", "accuracy": 0.99, "params": 990, "nonzero_params": 990, "bytes_on_disk": 8000,
                  "macs": 5000, "per_layer": layers, "kept": [],
                  "best": {"1": {"backend": "eager", "ms": 0.2}, "64": {"backend": "eager", "ms": 4.0}},
-                 "speedup": {"1": 1.0, "64": 1.0}, "size_ratio": 1.0},
+                 "speedup": {"1": 1.0, "64": 1.0}, "size_ratio": 1.0,
+                 "size_breakdown": {"weights": 7000, "masks": 0, "codebooks": 0, "biases_other": 400, "metadata": 600}},
                 {"label": "channel_prune", "accuracy": 0.985, "params": 495, "nonzero_params": 400,
                  "bytes_on_disk": 4000, "macs": 2500, "per_layer": pruned,
                  "kept": [{"name": "conv1", "kept": 3, "total": 6, "kept_fraction": 0.5}],
                  "best": {"1": {"backend": "onnxruntime", "ms": 0.1}, "64": {"backend": "onnxruntime", "ms": 1.0}},
-                 "speedup": {"1": 2.0, "64": 4.0}, "size_ratio": 2.0},
+                 "speedup": {"1": 2.0, "64": 4.0}, "size_ratio": 2.0,
+                 "size_breakdown": {"weights": 0, "masks": 0, "codebooks": 300, "indices": 1500, "gaps": 1200,
+                                    "biases_other": 400, "metadata": 600}},
                 {"label": "int8", "accuracy": 0.984, "params": 495, "nonzero_params": 400, "bytes_on_disk": 1000,
                  "macs": None, "per_layer": [], "kept": [],
                  "best": {"1": {"backend": "torch", "ms": 0.05}, "64": {"backend": "torch", "ms": 0.8}},
@@ -76,8 +86,8 @@ def written(tmp_path_factory):
 
 def test_every_plot_is_a_png(written):
     out, paths = written
-    assert {k for k in paths if k not in ("markdown", "html")} == {"training", "pareto", "layers", "sensitivity"}
-    for name in ("training", "pareto", "layers", "sensitivity"):
+    assert {k for k in paths if k not in ("markdown", "html")} == set(PLOTS)
+    for name in PLOTS:
         assert (out / "plots" / f"{name}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
@@ -95,15 +105,36 @@ def test_written_report_is_self_contained(written):
     page = (tmp_path / "report.html").read_text()
     # every image is an embedded PNG data URI; nothing is fetched from elsewhere
     srcs = re.findall(r"src='([^']*)'", page)
-    assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert len(srcs) == 5 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "alt='sizes'" in page and "<h2>Size breakdown (bytes)</h2>" in page
+    assert check_report_html.html_problems(page, expect=PLOTS) == []
     assert base64.b64decode(srcs[0].split(",", 1)[1]).startswith(b"\x89PNG")
     assert not re.search(r"(href|src)=['\"]?(https?:|//|file:)", page)
     assert "unit &lt;report&gt;" in page  # titles are escaped
     md = (tmp_path / "report.md").read_text()
-    for name in ("training", "pareto", "layers", "sensitivity"):
+    for name in PLOTS:
         assert f"](plots/{name}.png)" in md
         assert (tmp_path / "plots" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
     assert "| int8 | 98.40% |" in md
     assert "- 5.00x faster at batch 64" in md and "- 8.00x smaller on disk" in md
     assert "- -0.60 points accuracy change" in md
     assert paths["html"] == tmp_path / "report.html"
+
+
+def test_size_breakdown_table_and_bars_only_for_stages_that_recorded_one():
+    m = metrics()
+    header, rows = size_report.size_table(m)
+    # parts nobody has bytes in (masks) are left out; the known parts keep their order
+    assert header == ["stage", "bytes on disk", "weights / values", "codebooks", "cluster indices", "sparse gaps",
+                      "biases, BN, scales", "file headers + model.json"]
+    assert [r[0] for r in rows] == ["train", "channel_prune"]  # int8 recorded none
+    assert rows[1][1] == "4,000" and rows[0][1] == "8,000"  # each row adds up to the stage's bytes on disk
+    m["measure"]["rows"][1]["size_breakdown"] = None
+    m["measure"]["rows"][0]["size_breakdown"] = None
+    assert size_report.size_table(m)[1] == [] and "sizes" not in report.make_plots(m)
+
+
+def test_html_check_names_a_missing_plot():
+    page = "<img alt='pareto' src='data:image/png;base64,AAAA'>"
+    assert check_report_html.html_problems(page) == []
+    assert check_report_html.html_problems(page, expect=("pareto", "sizes")) == ["plot missing: sizes"]
