@@ -32,7 +32,7 @@ opt = importlib.import_module("slimtorch.search.optimize")
 trial = importlib.import_module("slimtorch.search.trial")
 OUT = Path(__file__).parent / "results" / "optimize.json"
 MODELS = {"lenet5": ({"name": "lenet5"}, 3, None),  # name -> (zoo spec, baseline epochs, training rows used)
-          "resnet20": ({"name": "resnet_cifar", "depth": 20, "in_channels": 1}, 1, 12000)}
+          "resnet20": ({"name": "resnet_cifar", "depth": 20, "in_channels": 1}, 1, 8000)}
 TRAIN = dict(batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, schedule="cosine", warmup_epochs=0.2)
 BATCH, DROP, VAL = 64, 0.5, 5000
 
@@ -114,9 +114,10 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
     for key in args.models.split(","):
-        results[key + ("-quick" if args.quick else "")] = run_model(key, args.minutes, args.quick)
+        result = run_model(key, args.minutes, args.quick)
+        results = json.loads(OUT.read_text()) if OUT.is_file() else {}  # read late: other runs may have written
+        results[key + ("-quick" if args.quick else "")] = result
         OUT.parent.mkdir(parents=True, exist_ok=True)
         OUT.write_text(json.dumps(results, indent=1, default=float))
 
