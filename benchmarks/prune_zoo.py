@@ -6,7 +6,8 @@ by the peer torch-pruning 1.6.1 (``MetaPruner(GroupMagnitudeImportance(p=2), pru
 ignored_layers=[classifier])``). Each result is checked on two example inputs of different shapes:
 slimtorch's against the masked original (the test's own oracle), the peer's for a forward that runs
 and keeps the output shape (it has no masked reference). Statuses: ok, crash (prune or forward
-fails), mismatch (runs but differs from the masked original), shape (peer: output shape changed).
+fails), mismatch (runs but differs from the masked original), shape (peer: output shape changed),
+timeout (peer: no result within 60 s).
 
 Also measured: the time verification adds to ``st.prune`` on our mobilenet_v2 (full width, a
 2x3x32x32 batch): ``prune_channels`` (trace, select, verify, apply) against ``plan_channels`` +
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import signal
 import statistics
 import sys
 import time
@@ -37,10 +39,15 @@ import slimtorch as st  # noqa: E402
 from slimtorch.bench import count_params, threads_note  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "prune_zoo.json"
+PEER_LIMIT_S = 60
 try:
     import torch_pruning as tp
 except ImportError:  # the bench extra installs it
     tp = None
+
+
+def _timeout(signum, frame):
+    raise TimeoutError
 
 
 def peer(model: nn.Module, xs: list, classifier: str) -> dict:
@@ -50,15 +57,22 @@ def peer(model: nn.Module, xs: list, classifier: str) -> dict:
     before = count_params(model)
     shapes = [[o.shape for o in _outputs(model, x)] for x in xs]
     start = time.perf_counter()
+    signal.signal(signal.SIGALRM, _timeout)
+    signal.alarm(PEER_LIMIT_S)  # its dependency graph search does not finish on some models (FocalNet)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pruner = tp.pruner.MetaPruner(model, xs[0], importance=tp.importance.GroupMagnitudeImportance(p=2),
                                           pruning_ratio=0.5, ignored_layers=[model.get_submodule(classifier)])
             pruner.step()
+    except TimeoutError:
+        return {"status": "timeout", "fraction": 0.0, "seconds": time.perf_counter() - start,
+                "detail": f"prune: no result after {PEER_LIMIT_S} s"}
     except Exception as err:
         return {"status": "crash", "fraction": 0.0, "seconds": time.perf_counter() - start,
                 "detail": f"prune: {type(err).__name__}: {err}"[:200]}
+    finally:
+        signal.alarm(0)
     seconds = time.perf_counter() - start
     out = {"status": "ok", "fraction": 1 - count_params(model) / before, "seconds": seconds, "detail": ""}
     for i, x in enumerate(xs):
@@ -116,6 +130,7 @@ def summary(rows: list[dict]) -> dict:
         res = [r[who] for r in rows]
         out[who] = {"models": len(res), "ok": sum(r["status"] == "ok" for r in res),
                     "crash": sum(r["status"] == "crash" for r in res),
+                    "timeout": sum(r["status"] == "timeout" for r in res),
                     "mismatch_or_shape": sum(r["status"] in ("mismatch", "shape") for r in res),
                     "lose_20pct": sum(r["status"] == "ok" and r["fraction"] >= 0.2 for r in res),
                     "median_fraction": round(statistics.median([r["fraction"] for r in res]), 3) if res else 0}

@@ -184,7 +184,8 @@ def _rows(graph: Graph, groups: list[Group], rolled: dict[int, str]) -> list[Row
             rows.append(Row(layers, len(g.units), 0, "kept", "the ratio removes no unit from a group this small"))
     blocked: dict[tuple, list[int]] = {}
     for root, spaces in spaces_by_unit(graph, np.fromiter(graph.blocked, dtype=np.int64)).items():
-        blocked.setdefault(spaces, []).append(root)
+        if not all(".param:" in graph.space_names[s] or graph.space_names[s].startswith("param:") for s in spaces):
+            blocked.setdefault(spaces, []).append(root)  # a Parameter's own dims (not channels) are not listed
     for key, roots in blocked.items():
         why = graph.reasons.get(roots[0], "blocked by the trace")
         rows.append(Row(list(dict.fromkeys(graph.space_names[s] for s in key)), len(roots), 0, "kept", why))

@@ -74,15 +74,21 @@ class Tracer:
         self.why: dict[int, str] = {}  # blocked element -> first reason
         self.ran: set[str] = set()  # modules called during any run (leaves' insides included)
         self.owner = {id(p): n for n, p in model.named_parameters(remove_duplicate=False)}
+        self.free = _free_params(model)  # ids of Parameters no surgery entry cuts
+        self.soft: list[bool] = []
 
     # ---- elements and couplings -------------------------------------------------------------
-    def new(self, n: int, name: str, role: str = "out") -> np.ndarray:
-        """Fresh channel elements for an output of ``n`` channels created by layer ``name``."""
+    def new(self, n: int, name: str, role: str = "out", soft: bool = False) -> np.ndarray:
+        """Fresh channel elements for an output of ``n`` channels created by layer ``name``.
+
+        ``soft`` elements (a Parameter's dims) are blocked without a warning: most are not channels.
+        """
         start = len(self.parent)
         sid = len(self.space_names)
         self.space_names.append(f"{name}.{role}" if name else role)
         self.parent.extend(range(start, start + n))
         self.space.extend([sid] * n)
+        self.soft.extend([soft] * n)
         arr = np.arange(start, start + n, dtype=np.int64)
         if self.ignored(name):
             self.block(arr, f"layer {name!r} is in ignore=[...]", warn=False)
@@ -131,7 +137,7 @@ class Tracer:
         where = self.where[-1] if self.where else "<model>"
         for a in arr.tolist():
             self.why.setdefault(int(a), f"layer {where!r}: {reason}")
-        if warn:
+        if warn and not all(self.soft[a] for a in arr.tolist()):
             msg = f"layer {where!r}: {reason}; its channels are kept"
             if msg not in self.warnings:
                 self.warnings.append(msg)
@@ -292,6 +298,19 @@ class _Mode(TorchFunctionMode):
                 for t in ops._flat(args) + ops._flat(kwargs):
                     self.tracer.block_tensor(t, f"cannot follow channels through {ops.op_name(func)!r} ({err})")
         return out
+
+
+def _free_params(model: nn.Module) -> set[int]:
+    """Parameters held by modules that neither have a surgery entry nor sit inside one."""
+    leaves, free = [], set()
+    for name, mod in model.named_modules():
+        if any(name.startswith(leaf + ".") for leaf in leaves):
+            continue
+        if name and lookup(type(mod)) is not None:
+            leaves.append(name)
+            continue
+        free.update(id(p) for p in mod.parameters(recurse=False))
+    return free
 
 
 def _tensors(x: Any):

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from . import heads, sizes
-from .surgery import lookup
 
 UNARY = set(
     "relu relu_ relu6 hardtanh hardtanh_ gelu silu silu_ sigmoid sigmoid_ tanh tanh_ hardswish hardswish_ "
@@ -73,6 +72,7 @@ def _flat(x: Any) -> list[torch.Tensor]:
 def propagate(tr, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
     """Set the labels of ``out`` from those of the operands of ``func`` (called by the tracer)."""
     inputs = _flat(args) + _flat(kwargs)
+    label_params(tr, inputs)
     if not any(tr.get(t) for t in inputs):
         return
     name = op_name(func)
@@ -126,7 +126,7 @@ def _elementwise(tr, name: str, inputs: list[torch.Tensor], out: torch.Tensor) -
     result = {}
     for od in range(n):
         size = out.shape[od]
-        tracked, untracked, free = [], False, []
+        tracked, untracked = [], False
         for t in inputs:
             d = od - (n - t.dim())
             if d < 0:
@@ -135,17 +135,10 @@ def _elementwise(tr, name: str, inputs: list[torch.Tensor], out: torch.Tensor) -
             if t.shape[d] != size:
                 if lab is not None:
                     tr.block(lab, f"{name!r} broadcasts a channel dim")
-            elif lab is None and size > 1 and _free_param(tr, t, d) is not None:
-                free.append(_free_param(tr, t, d))
             elif lab is None:
                 untracked = untracked or size > 1
             else:
                 tracked.append(lab)
-        if tracked and free and not untracked:
-            for owner, role in free:  # a layer-scale vector: cut with the channels it multiplies
-                tr.slot(owner, role, tracked[0])
-        elif free:
-            untracked = True
         if tracked:
             for other in tracked[1:]:
                 tr.union(tracked[0], other, f"{name!r} joins channels that do not line up")
@@ -158,14 +151,19 @@ def _elementwise(tr, name: str, inputs: list[torch.Tensor], out: torch.Tensor) -
     tr.set(out, result)
 
 
-def _free_param(tr, t: Any, d: int) -> tuple[str, str] | None:
-    """``(owner module, "param:LEAF:DIM")`` for a model Parameter used directly (layer scale, position table)."""
-    if not isinstance(t, torch.nn.Parameter) or id(t) not in tr.owner:
-        return None
-    owner, _, leaf = tr.owner[id(t)].rpartition(".")
-    if lookup(type(tr.model.get_submodule(owner))) is not None:  # its entry would cut the tensor a second time
-        return None
-    return owner, f"param:{leaf}:{d}"
+def label_params(tr, inputs: list) -> None:
+    """Give a model Parameter used directly by an op (layer scale, class token, position table) its own
+    elements, one space per dim, held in a ``"param:LEAF:DIM"`` slot of its module: coupled to channels
+    it is cut with them; blocked (e.g. a sequence dim) it stays, silently."""
+    for t in inputs:
+        if isinstance(t, torch.nn.Parameter) and id(t) in tr.free and not tr.get(t):
+            owner, _, leaf = tr.owner[id(t)].rpartition(".")
+            labels = {}
+            for d, n in enumerate(t.shape):
+                if n > 1:
+                    labels[d] = tr.new(n, owner, f"param:{leaf}:{d}", soft=True)
+                    tr.slot(owner, f"param:{leaf}:{d}", labels[d])
+            tr.set(t, labels)
 
 
 def _volume(t: torch.Tensor, dim: int | None, lab: np.ndarray | None) -> torch.Tensor:
@@ -200,6 +198,8 @@ def _replay(tr, name: str, func: Any, args: tuple, kwargs: dict, outs: list[torc
         _pad(tr, args, kwargs, outs)
         return
     results: list[dict[int, np.ndarray]] = [{} for _ in outs]
+    if name in ("cat", "concat", "concatenate") and len(sources) > 1:
+        dims = _cat_other_dims(tr, args, kwargs, sources, dims, results[0])
     for d in dims:
         mapping = {id(t): _volume(t, d, tr.get(t).get(d)) for t in sources}
         try:
@@ -220,6 +220,23 @@ def _replay(tr, name: str, func: Any, args: tuple, kwargs: dict, outs: list[torc
                 results[i][found[0]] = found[1] - 1
     for o, res in zip(outs, results):
         tr.set(o, res)
+
+
+def _cat_other_dims(tr, args: tuple, kwargs: dict, sources: list, dims: list[int], result: dict) -> list[int]:
+    """``cat`` along one dim: on every other dim the pieces hold the same channels (a class token joined to
+    patch tokens), so they are coupled position by position and the output keeps them. Returns the dims
+    left to replay (the cat dim)."""
+    pieces = [t for t in sources if t.numel() > 0]  # an empty piece (a fresh KV cache) holds no channels
+    k = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    k = k % pieces[0].dim() if pieces else 0
+    for d in dims:
+        if d == k or not pieces:
+            continue
+        labs = [tr.channels(t, d) for t in pieces]
+        for other in labs[1:]:
+            tr.union(labs[0], other, "'cat' joins a tracked tensor with an untracked one along another dim")
+        result[d] = next(lab for lab in labs if (lab >= 0).any())
+    return [d for d in dims if d == k]
 
 
 def _pad(tr, args: tuple, kwargs: dict, outs: list[torch.Tensor]) -> None:
