@@ -13,7 +13,7 @@ Also measured: the time verification adds to ``st.prune`` on our mobilenet_v2 (f
 2x3x32x32 batch): ``prune_channels`` (trace, select, verify, apply) against ``plan_channels`` +
 ``apply_plan`` (the same without verification), interleaved, median of repeats.
 
-Usage: ``python benchmarks/prune_zoo.py [--threads 1] [--only SUBSTRING ...] [--repeats 7]``.
+Usage: ``python benchmarks/prune_zoo.py [--threads 1] [--only SUBSTRING ...] [--repeats 7] [--sections zoo,overhead]``.
 Prints a table and writes benchmarks/results/prune_zoo.json.
 """
 
@@ -151,20 +151,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", nargs="*", default=[])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--sections", default="zoo,overhead", help="zoo, overhead (a section not run keeps its "
+                        "last numbers in the JSON)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rows = zoo_rows(args.only)
-    print()
-    print(table(rows))
-    summ = summary(rows)
-    print("\n" + json.dumps(summ, indent=1))
-    overhead = verification_overhead(args.repeats)
-    print(f"\nverification adds {overhead['ratio'] - 1:.1%} to st.prune on {overhead['model']} "
-          f"(medians {overhead['median_s']}, {threads_note()})")
+    out = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    out.update({"threads": threads_note(), "torch_pruning": getattr(tp, "__version__", None)})
+    if "zoo" in args.sections:
+        rows = zoo_rows(args.only)
+        print()
+        print(table(rows))
+        out.update({"summary": summary(rows), "rows": rows})
+        print("\n" + json.dumps(out["summary"], indent=1))
+    if "overhead" in args.sections:
+        out["verification_overhead"] = overhead = verification_overhead(args.repeats)
+        print(f"\nverification adds {overhead['ratio'] - 1:.1%} to st.prune on {overhead['model']} "
+              f"(medians {overhead['median_s']}, {threads_note()})")
     if not args.only:
         RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps({"threads": threads_note(), "torch_pruning": getattr(tp, "__version__", None),
-                                       "summary": summ, "verification_overhead": overhead, "rows": rows}, indent=1))
+        RESULTS.write_text(json.dumps(out, indent=1))
         print(f"wrote {RESULTS}")
 
 

@@ -14,7 +14,6 @@ ZOO = zoo()
 # entries allowed to lose < 20% of their parameters, and why (the coverage report says the same)
 LOW = {
     "hf/PvtV2": "attention and patch embeddings reshape with the configured hidden size; heads and widths kept",
-    "hf/Data2VecVision": "the class token joins the residual by a cat (kept); heads read a relative position bias",
     "hf/Bit": "weight-standardised convolutions: removing input channels changes every filter's statistics",
     "family/gru": "no pruning rule for GRU hidden units: the recurrent layer is kept whole, with a warning",
     "family/lstm": "no pruning rule for LSTM hidden units: the recurrent layer is kept whole, with a warning",

@@ -35,7 +35,7 @@ def run(model: nn.Module, calls: list[tuple[tuple, dict]]) -> list[list[torch.Te
     if was:  # eval() walks every module: skip it when there is nothing to switch
         model.eval()
     try:
-        with torch.no_grad():
+        with torch.inference_mode():  # the outputs are only compared: no autograd bookkeeping at all
             return [[t.detach() for t in _tensors(model(*a, **k))] for a, k in calls]
     finally:
         if was:
@@ -136,14 +136,18 @@ def reference(model: nn.Module, plan: Plan, calls: list[tuple[tuple, dict]]) -> 
 def _mask_input(in_dim: Callable, keep: list[int]) -> Callable:
     """A pre-hook zeroing the input channels a linear layer's plan drops (same result as zeroed weights)."""
     kept = torch.as_tensor(keep, dtype=torch.long)
+    masks: dict[tuple, torch.Tensor] = {}  # per input layout: built once, reused by every call
 
     def hook(mod, args):
         x = args[0]
         dim = in_dim(mod, x)
-        mask = torch.zeros(x.shape[dim], dtype=x.dtype, device=x.device).index_fill_(0, kept.to(x.device), 1.0)
-        shape = [1] * x.dim()
-        shape[dim] = -1
-        return (x * mask.view(shape), *args[1:])
+        key = (x.dim(), dim, x.shape[dim], x.dtype, x.device)
+        if key not in masks:
+            shape = [1] * x.dim()
+            shape[dim] = -1
+            ones = torch.zeros(x.shape[dim], dtype=x.dtype, device=x.device).index_fill_(0, kept.to(x.device), 1.0)
+            masks[key] = ones.view(shape)
+        return (x * masks[key], *args[1:])
 
     return hook
 
