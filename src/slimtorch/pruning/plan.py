@@ -49,7 +49,8 @@ def zero_plan(model: nn.Module, plan: dict[str, dict[str, list[int]]]) -> nn.Mod
 
 def plan_removed_params(model: nn.Module, plan: dict[str, dict[str, list[int]]]) -> int:
     """Parameter elements the plan removes, from shapes alone (before it is applied)."""
-    return sum(removed_params(model.get_submodule(name), keep) for name, keep in plan.items())
+    seen: set[int] = set()
+    return sum(removed_params(model.get_submodule(name), keep, seen) for name, keep in plan.items())
 
 
 def _rebuild(model: nn.Module, transform: dict) -> nn.Module:

@@ -190,13 +190,18 @@ def zero_dropped(module: nn.Module, keep: dict[str, list[int]]) -> None:
             _tensor(module, path).index_fill_(dim, idx, 0.0)
 
 
-def removed_params(module: nn.Module, keep: dict[str, list[int]]) -> int:
-    """How many parameter elements :func:`cut` will remove (computed from shapes alone)."""
+def removed_params(module: nn.Module, keep: dict[str, list[int]], seen: set[int] | None = None) -> int:
+    """How many parameter elements :func:`cut` will remove (computed from shapes alone).
+
+    ``seen`` holds ids of tensors already counted (a weight tied between layers is cut once).
+    """
     n = 0
+    seen = set() if seen is None else seen
     for path, specs in param_specs(module, keep).items():
         t = _tensor(module, path)
-        if not isinstance(t, nn.Parameter):
+        if not isinstance(t, nn.Parameter) or id(t) in seen:
             continue
+        seen.add(id(t))
         shape = list(t.shape)
         for dim, roles in specs:
             if all(r in keep for r in roles):

@@ -10,7 +10,9 @@ from torch import nn
 
 import slimtorch as st
 from slimtorch import io
+from slimtorch.bench import count_params
 from slimtorch.pruning import ChannelPrune, PruneWarning, apply_plan, register_surgery, report, zero_plan
+from slimtorch.pruning.plan import plan_removed_params
 from slimtorch.pruning.surgery import _TABLE
 
 
@@ -144,6 +146,7 @@ def test_a_tied_weight_is_pruned_consistently_and_stays_one_parameter():
     model, ids = Tied().eval(), torch.randint(0, 20, (2, 5))
     original = copy.deepcopy(model)
     st.prune(model, ChannelPrune(ratio=0.5), example_inputs=ids)
+    assert count_params(original) - count_params(model) == plan_removed_params(original, recorded_plan(model))
     assert model.out.weight is model.emb.weight
     assert model.emb.weight.shape == (20, 4) and model.mlp[0].in_features == 4
     assert len(list(model.parameters())) == len(list(original.parameters()))
