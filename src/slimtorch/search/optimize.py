@@ -30,6 +30,7 @@ from .space import Keep, Space, space_of
 from .trial import Trial, run_trial, time_models
 
 OBJECTIVES = ("latency", "size")
+SENS_ROWS = 512  # validation rows of the sensitivity scan: it ranks groups, it does not decide the budget
 SEED_RATIOS = (0.25, 0.5, 0.75)  # uniform recipes tried as seeds of the refinement
 TEMPERATURE, ALPHA = 4.0, 0.9  # the demo's distillation settings: recovery = distill from the original
 
@@ -62,9 +63,9 @@ def _finisher(teacher: nn.Module, fit_data: ArrayDataset, train: Any, epochs: in
     from ..training import fit
     from ..training.bn import recalibrate_bn
 
-    def bn(model: nn.Module) -> nn.Module:
+    def bn(model: nn.Module, batches: int = 20) -> nn.Module:
         if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-            recalibrate_bn(model, fit_data, batches=20)  # as the pipeline's prune stage does
+            recalibrate_bn(model, fit_data, batches=batches)  # 20: as the pipeline's prune stage does
         return model.eval()
 
     def finish(model: nn.Module) -> nn.Module:
@@ -75,7 +76,7 @@ def _finisher(teacher: nn.Module, fit_data: ArrayDataset, train: Any, epochs: in
             model = hist.model if hist.model is not None else model
         return model.eval()
 
-    finish.bn_only = bn  # type: ignore[attr-defined]
+    finish.bn_only = lambda m: bn(m, batches=4)  # type: ignore[attr-defined]  (the sensitivity scan: a rough estimate)
     return finish
 
 
@@ -175,8 +176,9 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
     res.rounding = measure_multiple(table)
     ladders = [ladder(g.size, res.rounding["multiple"]) for g in space.groups]
     say(f"channel multiple on {base.backend}: {res.rounding['multiple']}; ladders {ladders}")
-    sens_data = Scorer(ArrayDataset(val_score.data.x[:2000], val_score.data.y[:2000]), base.model)
-    res.sensitivity = sensitivity(base.model, space, ladders, example, sens_data, prepare=finish_bn(finish))
+    rows = val_score.data.x[:SENS_ROWS], val_score.data.y[:SENS_ROWS]
+    res.sensitivity = sensitivity(base.model, space, ladders, example, Scorer(ArrayDataset(*rows), base.model),
+                                  prepare=finish_bn(finish))
     cost = table.predict if res.objective == "latency" else _params(base.model, space)
     res.path = greedy_path(ladders, res.sensitivity, cost,
                            prefetch=lambda ks: table.fill([k for keep in ks for k in table.keys(keep)]))

@@ -47,13 +47,16 @@ def measure_multiple(table: LatencyTable) -> dict[str, Any]:
 
 
 def ladder(n: int, multiple: int) -> list[int]:
-    """Kept counts tried for a group of ``n`` channels, largest first: ``n`` and fractions rounded to ``multiple``.
+    """Kept counts tried for a group of ``n`` channels, largest first: ``n`` and fractions rounded to ``multiple``
+    (groups of fewer than 4 multiples are not rounded: there a single channel is a large share of the work).
 
     Example:
         >>> ladder(64, 8)
         [64, 48, 32, 24, 16, 8]
+        >>> ladder(6, 4)  # smaller than 4 multiples: not rounded
+        [6, 4, 3, 2, 1]
     """
-    step = multiple if n > multiple else 1
+    step = multiple if n >= 4 * multiple else 1  # a small group's every channel matters more than blocking
     counts = {n}
     for f in KEEP_FRACTIONS:
         counts.add(min(n, max(step, round(n * f / step) * step)))
