@@ -14,12 +14,12 @@ import torch
 from torch import nn
 
 from ..bench.evaluate import evaluate
-from ..bench.fidelity import outputs, unlabeled
+from ..bench.fidelity import classifier_fidelity, outputs, unlabeled
 
 
 def agreement(out: torch.Tensor, ref: torch.Tensor) -> float:
-    """Fraction of rows whose argmax matches the reference's (top-1 agreement)."""
-    return float((out.argmax(1) == ref.argmax(1)).float().mean())
+    """Fraction of rows whose argmax matches the reference's (top-1 agreement, as ``st.measure`` reports it)."""
+    return classifier_fidelity(out, ref)["agreement_top1"]
 
 
 @dataclass
