@@ -58,6 +58,32 @@ def _example(args: argparse.Namespace, meta: dict):
     return random_batch(shape, 64, "the model does not record its input shape; give --data or --input-shape"), None
 
 
+def _check_inputs(model, example, flag: str) -> None:
+    """One forward pass on one row, so inputs the model cannot take are one line whatever the backend
+    raises (a quantized model runs ONNX Runtime, whose errors are not RuntimeErrors)."""
+    import torch
+
+    from ..config import ConfigError
+
+    try:
+        with torch.no_grad():
+            model(example[:1])
+    except Exception as err:  # noqa: BLE001 - any failure on the user's inputs is a bad-input line
+        first = " ".join(line.strip() for line in str(err).splitlines()[:3]) or type(err).__name__
+        raise ConfigError(flag, f"the model rejects inputs of shape {list(example.shape[1:])} per sample: "
+                                f"{first}") from None
+
+
+def _check_classes(meta: dict, test) -> None:
+    """Refuse data whose string labels name other classes than the model's: the same id would mean
+    another class, and the accuracy would be silently wrong."""
+    mine = meta.get("extra", {}).get("classes")
+    theirs = getattr(test, "classes", None)
+    if mine and theirs and list(mine) != list(theirs):
+        raise UsageError(f"--data: its labels are {list(theirs)} but the model was trained on {list(mine)}; "
+                         "class ids would not match, so accuracy would be wrong; give data with the same labels")
+
+
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -77,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"path: cannot load {folder}: {err}") from None
     meta = json.loads((folder / "model.json").read_text())  # checked by load
     example, test = _example(args, meta)
+    _check_inputs(model, example, "--data" if args.data else "--input-shape")
+    _check_classes(meta, test)
     label = meta.get("extra", {}).get("stage") or folder.name
     try:
         with tempfile.TemporaryDirectory() as tmp:
