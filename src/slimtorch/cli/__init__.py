@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .. import __version__
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("slimtorch: interrupted; finished work is saved and the run can be resumed", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `slimtorch bench DIR | head`: the reader left; no traceback, as other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush is quiet
+        return 141
 
 
 if __name__ == "__main__":
