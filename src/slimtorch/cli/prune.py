@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("prune", help="channel-prune a zoo model or a saved model (verified); --explain says why")
     p.add_argument("model", help="a zoo name (see `slimtorch list`) or a folder written by st.save")
     p.add_argument("--ratio", type=float, default=0.5, help="fraction of each group's channels removed, in [0, 1)")
-    p.add_argument("--importance", default="l2", help="l1 | l2 | bn_scale | random")
+    p.add_argument("--importance", default="l2", choices=["l1", "l2", "bn_scale", "random"],
+                   help="how channels are ranked (taylor needs labelled data: Python API only) (default: l2)")
     p.add_argument("--input-shape", default=None, metavar="C,H,W", help="per-sample input shape (batch of 2 traced)")
     p.add_argument("--explain", action="store_true", help="print, per group of layers, pruned or kept and why")
     p.add_argument("--out", default=None, metavar="DIR", help="save the pruned model there")
@@ -39,11 +40,12 @@ def _model(args: argparse.Namespace):
     if (path / "model.json").is_file():
         meta = json.loads((path / "model.json").read_text())
         shape = args.input_shape or ",".join(map(str, meta.get("extra", {}).get("input_shape") or []))
-        return io.load(path, trust_factory=args.trust_factory), shape
+        extra = {k: v for k, v in meta.get("extra", {}).items() if k != "input_shape"}  # class names & co.
+        return io.load(path, trust_factory=args.trust_factory), shape, extra
     if args.model not in models.names():
         raise UsageError(f"model: {args.model!r} is neither a folder written by st.save nor a zoo model; "
                          f"allowed: {', '.join(models.names())} or a folder")
-    return models.build(args.model), args.input_shape or ZOO_INPUTS.get(args.model)
+    return models.build(args.model), args.input_shape or ZOO_INPUTS.get(args.model), {}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pruning import ChannelPrune, PruneWarning, report
 
     cfg = ChannelPrune(ratio=args.ratio, importance=args.importance)  # a bad value is one ConfigError line
-    model, shape = _model(args)
+    model, shape, extra = _model(args)
     x = random_batch(shape, 2, "the model does not record its input shape; give e.g. --input-shape 3,32,32")
     before = bench.count_params(model)
     with warnings.catch_warnings(record=True) as caught:
@@ -71,6 +73,6 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         from .. import io
 
-        io.save(model, args.out, extra={"input_shape": list(x.shape[1:])})
+        io.save(model, args.out, extra={**extra, "input_shape": list(x.shape[1:])})
         print(f"saved to {args.out}")
     return 0
