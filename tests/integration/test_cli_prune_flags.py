@@ -24,3 +24,12 @@ def test_pruned_folder_keeps_the_class_names_of_its_source(tmp_path, capsys):
     extra = json.loads((out / "model.json").read_text())["extra"]
     assert extra["classes"] == ["cat", "dog", "owl"] and extra["input_shape"] == [3]
     assert st.load(out).fc1.out_features == 4
+
+
+def test_a_folder_from_slimtorch_train_prunes_and_benches_without_an_input_shape(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "mlp", "--model-arg", "widths=[64,16,10]", "--data", "digits", "--limit", "100",
+                 "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    assert json.loads((out / "model" / "model.json").read_text())["extra"]["input_shape"] == [1, 8, 8]
+    assert main(["prune", str(out / "model"), "--ratio", "0.5", "--out", str(tmp_path / "pruned")]) == 0
+    assert st.load(tmp_path / "pruned").fc1.out_features == 8

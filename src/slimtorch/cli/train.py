@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     history = fit(model, train, cfg, eval_data=test, hooks=hooks)  # a NaN loss: main() prints one line, exit 1
     final = history.model
     saved = io.save(final, out / "model", extra={"train": cfg.to_dict(), "history": history.to_dict(),
-                                                  "classes": list(getattr(train, "classes", None) or []) or None})
+                                                  "classes": list(getattr(train, "classes", None) or []) or None,
+                                                  "input_shape": list(train.x.shape[1:])})  # as `run` records it
     print(_table(args, train, test, history, final, saved))
     return 0
 
