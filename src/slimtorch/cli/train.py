@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     check_device(cfg.device, "--device")
     check_forward(model, train, args.data, loss=cfg.loss, test=test)
     hooks = [_distill_hook(args)] if args.distill_teacher else []
+    for hook in hooks:
+        _check_teacher(hook, model, train)
     history = fit(model, train, cfg, eval_data=test, hooks=hooks)  # a NaN loss: main() prints one line, exit 1
     final = history.model
     saved = io.save(final, out / "model", extra={"train": cfg.to_dict(), "history": history.to_dict(),
@@ -156,6 +158,29 @@ def _distill_hook(args: argparse.Namespace):
         raise flags.usage_error(err) from None
     except (ValueError, FileNotFoundError) as err:
         raise UsageError(f"--teacher: {err}") from None
+
+
+def _check_teacher(hook: Any, model: Any, train: Any) -> None:
+    """The teacher takes the training inputs and, where its outputs meet the student's (every output
+    loss but "none"), gives the same shape: a mismatch is one line before training, not a traceback."""
+    import torch
+
+    from . import UsageError
+
+    x = train.x[:2]
+    try:
+        with torch.no_grad():
+            t, s = hook.teacher.eval()(x), model.eval()(x)
+    except Exception as err:  # any failure here means teacher and data do not fit together
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise UsageError(f"--teacher: rejects input of shape {list(x.shape[1:])} per sample ({first}); "
+                         "give a teacher trained on this data") from None
+    finally:
+        model.train()
+    if hook.cfg.loss != "none" and isinstance(t, torch.Tensor) and isinstance(s, torch.Tensor) and t.shape != s.shape:
+        raise UsageError(f"--teacher: gives outputs of shape {list(t.shape[1:])} per sample but the student "
+                         f"{list(s.shape[1:])}; --distill-loss {hook.cfg.loss} compares them (use --distill-loss "
+                         "none with --distill-feature to distil features only)")
 
 
 def _slug(name: str) -> str:
