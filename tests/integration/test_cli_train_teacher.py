@@ -30,3 +30,15 @@ def test_teacher_whose_outputs_differ_from_the_students(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--teacher: gives outputs of shape [10] per sample but the student [12]" in err and err.count("\n") == 1
     assert main(BASE + ["--model-arg", "widths=[64,8,10]", "--out", str(tmp_path / "ok"), "--teacher", teacher]) == 0
+
+
+def test_unlabeled_photos_are_refused_by_name_not_as_a_zero_width_model(tmp_path, capsys):
+    from PIL import Image
+
+    for i in range(10):  # photos straight in the folder: no class subfolders, so no labels
+        Image.new("RGB", (8, 8), (20 * i, 0, 0)).save(tmp_path / f"{i}.png")
+    argv = ["train", "--model", "mlp", "--data", f"images:{tmp_path}", "--epochs", "1", "--quiet",
+            "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "has no labels" in err and "DIR/<label>/" in err and "widths" not in err and err.count("\n") == 1

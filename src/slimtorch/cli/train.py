@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
         train, test = data_mod.load(args.data, seed=cfg.seed, limit=args.limit)
     except ValueError as err:
         raise UsageError(f"--data: {err}") from None
+    if not args.distill_teacher and not train.y.is_floating_point() and bool((train.y == -1).all()):
+        raise UsageError(f"--data: {args.data} has no labels (every row is -1); training without --teacher needs "
+                         "them: images:DIR with one subfolder per class (DIR/<label>/*.png), or a csv/npz with labels")
     seed_all(cfg.seed)  # right before the initial weights are drawn (as `slimtorch run`): one --seed, one run
     model = _build_model(args.model, model_kwargs, train)
     from ..pipeline.prepare import check_device, check_forward  # bad labels/model/device: one line, before training
