@@ -296,8 +296,9 @@ def _rebuild(meta: dict[str, Any], meta_path: Path, trust: bool) -> torch.nn.Mod
                                  f"slimtorch; known: {', '.join(sorted(_REBUILDERS)) or 'none'}")
         try:
             model = _REBUILDERS[t["kind"]](model, t) or model
-        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as err:
-            raise ModelFileError(f"{meta_path}: cannot replay transform {t['kind']!r} ({first_line(err)})") from None
+        except Exception as err:  # the transform's data is untrusted input: any failure is a bad file
+            why = first_line(err) if not isinstance(err, KeyError) else f"missing field {err}"
+            raise ModelFileError(f"{meta_path}: cannot replay transform {t['kind']!r} ({why})") from None
         record_transform(model, t["kind"], {k: v for k, v in t.items() if k != "kind"})
     return model
 

@@ -91,6 +91,22 @@ def test_damaged_files_are_one_line_errors_naming_the_file(saved, damage, match)
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("keep", [{"1": [0]}, {"fc1.weight": "x"}, "x"])
+def test_a_tampered_transform_is_one_line(tmp_path, keep):
+    torch.manual_seed(0)
+    model = st.models.build("mlp", widths=(8, 6, 3))
+    st.save(st.prune(model, st.ChannelPrune(ratio=0.5), example_inputs=torch.randn(2, 8)), tmp_path)
+
+    def tamper(meta):
+        for t in meta["transforms"]:
+            for key in [k for k in t if k != "kind"]:
+                t[key] = keep
+    _edit_json(tmp_path, tamper)
+    with pytest.raises(ModelFileError, match=r"model.json: cannot replay transform") as info:
+        st.load(tmp_path)
+    assert "\n" not in str(info.value)
+
+
 def test_tensors_of_the_wrong_architecture_are_refused(saved, tmp_path):
     st.save(st.models.build("lenet5", num_classes=3), tmp_path / "other")
     (saved / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
