@@ -129,6 +129,17 @@ class Config:
             ConfigError: naming the field; the default checks nothing.
         """
 
+    def preflight_fit(self, model: Any, inputs: Any) -> None:
+        """Check the config against the run's model and a couple of its training inputs, before a run writes anything.
+
+        Args:
+            model: the run's initial model (layer widths may change in earlier stages; input and output shapes do not).
+            inputs: a couple of training inputs.
+
+        Raises:
+            ConfigError: naming the field; the default checks nothing.
+        """
+
     def to_dict(self) -> dict[str, Any]:
         out = {}
         for f in dataclasses.fields(self):

@@ -164,26 +164,16 @@ def _distill_hook(args: argparse.Namespace):
 
 
 def _check_teacher(hook: Any, model: Any, train: Any) -> None:
-    """The teacher takes the training inputs and, where its outputs meet the student's (every output
-    loss but "none"), gives the same shape: a mismatch is one line before training, not a traceback."""
-    import torch
-
+    """The teacher fits the data and the student (see :func:`check_teacher_fits`), else one line before training."""
+    from ..config import ConfigError
+    from ..distillation.teacher import check_teacher_fits
     from . import UsageError
 
-    x = train.x[:2]
     try:
-        with torch.no_grad():
-            t, s = hook.teacher.eval()(x), model.eval()(x)
-    except Exception as err:  # any failure here means teacher and data do not fit together
-        first = (str(err).splitlines() or [type(err).__name__])[0]
-        raise UsageError(f"--teacher: rejects input of shape {list(x.shape[1:])} per sample ({first}); "
-                         "give a teacher trained on this data") from None
-    finally:
-        model.train()
-    if hook.cfg.loss != "none" and isinstance(t, torch.Tensor) and isinstance(s, torch.Tensor) and t.shape != s.shape:
-        raise UsageError(f"--teacher: gives outputs of shape {list(t.shape[1:])} per sample but the student "
-                         f"{list(s.shape[1:])}; --distill-loss {hook.cfg.loss} compares them (use --distill-loss "
-                         "none with --distill-feature to distil features only)")
+        check_teacher_fits(hook.teacher, model, train.x[:2], hook.cfg.loss,
+                           _DISTILL_OPTIONS["loss"], _DISTILL_OPTIONS["features"])
+    except ConfigError as err:
+        raise UsageError(f"--{err}") from None
 
 
 def _slug(name: str) -> str:

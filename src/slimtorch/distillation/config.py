@@ -6,10 +6,11 @@ The hook and its registry handler live in distiller.py, which imports this file 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import Config, ConfigError, check_choice, check_range
 from ..registry import register
-from .teacher import resolve_teacher
+from .teacher import check_teacher_fits, resolve_teacher
 
 OUTPUT_LOSSES = ("kd", "mse", "cosine", "none")
 FEATURE_LOSSES = ("mse", "attention")
@@ -59,6 +60,11 @@ class DistillConfig(Config):
         """A named teacher (saved folder or zoo model) resolves before the run writes anything."""
         if self.teacher != "baseline":
             resolve_teacher(self.teacher)
+
+    def preflight_fit(self, model: Any, inputs: Any) -> None:
+        """A named teacher takes the run's inputs and (for an output loss) gives outputs of the student's shape."""
+        if self.teacher != "baseline":
+            check_teacher_fits(resolve_teacher(self.teacher), model, inputs, self.loss)
 
     def validate(self) -> None:
         if not self.teacher:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from ..config import ConfigError
@@ -62,3 +63,34 @@ def _from_zoo(name: str) -> nn.Module:
             "Train it and pass its st.save folder (or 'baseline' in a recipe) instead",
         )
     return models.build(name, pretrained=True)
+
+
+def check_teacher_fits(teacher: nn.Module, student: nn.Module, x: torch.Tensor, loss: str,
+                       loss_field: str = "loss", features_field: str = "features") -> None:
+    """Check the teacher takes the student's inputs and, when an output loss compares them, gives outputs
+    of the student's shape: a mismatch is one line before training, not a traceback from the loss.
+
+    Args:
+        teacher: the resolved teacher model.
+        student: the model being trained.
+        x: a couple of training inputs (the teacher and the student each run one forward pass on them).
+        loss: the output loss ("none": outputs are never compared, so their shapes may differ).
+        loss_field, features_field: how the caller spells those settings (recipe fields or CLI flags).
+
+    Raises:
+        ConfigError: field ``teacher``, naming the input shape or both output shapes.
+    """
+    was_training = student.training
+    try:
+        with torch.no_grad():
+            t, s = teacher.eval()(x), student.eval()(x)
+    except Exception as err:  # any failure here means teacher and data (or student) do not fit together
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ConfigError("teacher", f"rejects input of shape {list(x.shape[1:])} per sample ({first}); "
+                          "give a teacher trained on this data") from None
+    finally:
+        student.train(was_training)
+    if loss != "none" and isinstance(t, torch.Tensor) and isinstance(s, torch.Tensor) and t.shape != s.shape:
+        raise ConfigError("teacher", f"gives outputs of shape {list(t.shape[1:])} per sample but the student "
+                          f"{list(s.shape[1:])}; {loss_field} {loss} compares them (use {loss_field} none with "
+                          f"{features_field} to distil features only)")

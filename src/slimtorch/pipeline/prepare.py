@@ -39,8 +39,8 @@ def load_data(spec: Any) -> tuple[Any, Any]:
 
     name = spec.name
     prefix, sep, path = name.partition(":")
-    if sep and prefix in ("npz", "csv"):
-        if not Path(path).is_file():
+    if sep and prefix in ("npz", "csv", "text", "images"):
+        if not (Path(path).is_dir() if prefix == "images" else Path(path).is_file()):
             raise ConfigError("data.name", f"file not found: {path}")
     elif name not in data.names():
         raise ConfigError("data.name", f"unknown dataset {name!r}; allowed: {', '.join(data.names())}")
@@ -59,8 +59,13 @@ def load_data(spec: Any) -> tuple[Any, Any]:
 def build_model(spec: dict[str, Any], seed: int) -> nn.Module:
     """Build the recipe's model (seeded, so a rerun starts from the same weights)."""
     from .. import models
-    from ..io import build_from_spec
+    from ..io import build_from_spec, import_factory
 
+    if "factory" in spec:  # only reached when the user trusts it (see runner.run)
+        try:
+            import_factory(spec["factory"])
+        except ValueError as err:
+            raise ConfigError("model.factory", str(err)) from None
     torch.manual_seed(seed)
     try:
         if "name" in spec:  # the zoo keeps pretrained=True (build_from_spec drops it: saved weights win there)
@@ -163,4 +168,9 @@ def prepare(recipe: Any) -> Prepared:
     model = build_model(recipe.model, seed=recipe.train.seed)
     for loss in dict.fromkeys(cfg.loss if isinstance(cfg.loss, str) else None for cfg in trains):
         check_forward(model, train, recipe.data.name, loss=loss, test=test)
+    for stage in recipe.stages:  # what a stage names outside the recipe (a teacher) against the real model and data
+        try:
+            stage.config.preflight_fit(model, train.x[:2])
+        except ConfigError as err:
+            raise err.at(stage.path) from None
     return Prepared(train, test, model, train.x[:64].clone())
