@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--data: {args.data} has no labels (every row is -1); training without --teacher needs "
                          "them: images:DIR with one subfolder per class (DIR/<label>/*.png), or a csv/npz with labels")
     seed_all(cfg.seed)  # right before the initial weights are drawn (as `slimtorch run`): one --seed, one run
-    model = _build_model(args.model, model_kwargs, train)
+    model = _build_model(args.model, model_kwargs, train, cfg.loss)
     from ..pipeline.prepare import check_device, check_forward  # bad labels/model/device: one line, before training
 
     check_device(cfg.device, "--device")
@@ -129,7 +129,7 @@ def _spelled_floats(value: Any) -> Any:
     return value
 
 
-def _build_model(name: str, kwargs: dict[str, Any], train: Any):
+def _build_model(name: str, kwargs: dict[str, Any], train: Any, loss: str):
     from .. import models
     from . import UsageError
 
@@ -137,7 +137,8 @@ def _build_model(name: str, kwargs: dict[str, Any], train: Any):
         raise UsageError(f"--model: unknown model {name!r}; allowed: {', '.join(models.names())}")
     if name == "mlp" and "widths" not in kwargs:  # size the MLP to the data: [inputs, 128, classes]
         x, y = train.tensors if hasattr(train, "tensors") else train[0]
-        classes = int(y.max()) + 1 if not y.is_floating_point() else (y.shape[1] if y.ndim > 1 else 1)
+        per_row = y[0].numel()  # mse and bce compare one output with one target, even for class ids
+        classes = int(y.max()) + 1 if loss == "cross_entropy" and not y.is_floating_point() else per_row
         kwargs["widths"] = [math.prod(x.shape[1:]), 128, classes]
     try:
         return models.build(name, **kwargs)

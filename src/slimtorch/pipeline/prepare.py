@@ -123,6 +123,13 @@ def check_forward(model: nn.Module, train: Any, data_name: str, loss: Any = "cro
         if out.shape[1] < classes:
             raise ConfigError("model", f"gives {out.shape[1]} outputs per sample but data {data_name!r} has "
                               f"{classes} classes; set the model's number of classes to {classes}")
+    if ys:
+        from ..data.labels import check_outputs
+
+        try:
+            check_outputs(out, ys[0][:2], loss, name=f"data {data_name!r}")
+        except ValueError as err:
+            raise ConfigError("model", str(err)) from None
 
 
 def check_stages(recipe: Any) -> None:
