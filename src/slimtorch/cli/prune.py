@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import UsageError
 from .inputs import random_batch
+from .outputs import refuse_overwrite
 
 # per-sample input of the zoo models that take images or feature vectors
 ZOO_INPUTS = {"mlp": "784", "lenet300": "784", "lenet5": "1,28,28", "lenet5_caffe": "1,28,28",
@@ -29,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--input-shape", default=None, metavar="C,H,W", help="per-sample input shape (batch of 2 traced)")
     p.add_argument("--explain", action="store_true", help="print, per group of layers, pruned or kept and why")
     p.add_argument("--out", default=None, metavar="DIR", help="save the pruned model there")
+    p.add_argument("--force", action="store_true", help="let --out replace a model saved there earlier")
     p.add_argument("--trust-factory", action="store_true", help="allow a saved folder that names a factory")
     return p
 
@@ -55,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from ..pruning import ChannelPrune, PruneWarning, report
 
     cfg = ChannelPrune(ratio=args.ratio, importance=args.importance)  # a bad value is one ConfigError line
+    if args.out:
+        refuse_overwrite(args.out, "--out", args.force)
     model, shape, extra = _model(args)
     x = random_batch(shape, 2, "the model does not record its input shape; give e.g. --input-shape 3,32,32")
     before = bench.count_params(model)

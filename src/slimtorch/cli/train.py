@@ -11,6 +11,7 @@ from typing import Any
 from ..distillation.config import FEATURE_LOSSES, OUTPUT_LOSSES, DistillConfig
 from ..training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 from .flags import add_config_flags
+from .outputs import refuse_overwrite
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -27,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--trust-factory", action="store_true",
                    help="allow a --teacher folder whose model.json names a factory ('package.module:function'): "
                         "that imports and runs the named code (default: zoo models only)")
+    p.add_argument("--force", action="store_true",
+                   help="start over in an --out that holds a finished run's model (replacing it)")
     p.set_defaults(_train_flags=add_config_flags(p.add_argument_group("training (TrainConfig)"), TrainConfig,
                                                  extra=_TRAIN_FLAGS))
     p.set_defaults(_distill_flags=add_config_flags(p.add_argument_group("distillation (DistillConfig)"),
@@ -71,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     model_kwargs = _parse_kv(args.model_arg)
     out = Path(args.out or f"runs/{_slug(args.model)}-{_slug(args.data)}")
     cfg = args._train_flags.build(args, out=str(out))
+    if not cfg.resume:
+        refuse_overwrite(out / "model", "--out", args.force, other="--resume to continue its training")
     try:
         train, test = data_mod.load(args.data, seed=cfg.seed, limit=args.limit)
     except ValueError as err:
