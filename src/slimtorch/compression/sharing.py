@@ -37,10 +37,16 @@ def layer_bits(model: nn.Module, bits: int | Mapping[str, int], ignore: Iterable
     pattern wins and a layer matched by none is left as it is.
 
     Raises:
-        ValueError: a pattern matches no layer (the message lists the layers).
+        ValueError: no float conv/linear weight to share (a quantized model), or a pattern matches no
+            layer (the message lists the layers).
     """
     check_bits(bits)
-    params = prunable(model, ignore)
+    params = {n: p for n, p in prunable(model, ignore).items() if p.is_floating_point()}
+    if not params:  # e.g. a quantized model: returning it unchanged would look like success
+        found = "every conv/linear layer is in ignore" if prunable(model) else \
+            "it has no float conv/linear (nn.Linear, nn.ConvNd) weights"
+        raise ValueError(f"weight sharing: nothing to share in {type(model).__name__}: {found}; share a float "
+                         "model's weights (before quantizing it)")
     if not isinstance(bits, Mapping):
         return dict.fromkeys(params, bits)
     layers = {name.removesuffix(".weight"): name for name in params}
@@ -112,7 +118,8 @@ def share_weights(model: nn.Module, bits: int | Mapping[str, int] = 5, init: str
         The same model.
 
     Raises:
-        ValueError: bits outside [1, 8], an unknown init, or a bits pattern that matches no layer.
+        ValueError: bits outside [1, 8], an unknown init, a bits pattern that matches no layer, or no float
+            conv/linear weight to share (e.g. a quantized model).
 
     Example:
         >>> model = st.share_weights(model, bits={"fc1": 4, ".*": 5})

@@ -67,3 +67,19 @@ def test_bad_bits_are_one_line_errors(bits, match):
 def test_unknown_init_names_the_allowed_ones():
     with pytest.raises(ValueError, match="init: got 'kmeans'; allowed: linear, density, random"):
         share_weights(_net(), bits=4, init="kmeans")
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: st.quantize(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).eval(), st.Int8(),
+                         calib_data=[torch.randn(4, 8)]),
+     "nothing to share in QuantizedModel: it has no float conv/linear"),
+    (lambda: nn.Sequential(nn.ReLU()), "nothing to share in Sequential: it has no float conv/linear"),
+])
+def test_a_model_without_float_weights_to_share_is_refused(make, match):
+    with pytest.raises(ValueError, match=match):  # it was returned unchanged, as if shared
+        share_weights(make(), bits=2)
+
+
+def test_ignoring_every_layer_is_refused():
+    with pytest.raises(ValueError, match="every conv/linear layer is in ignore"):
+        share_weights(_net(), bits=2, ignore=(".*",))
