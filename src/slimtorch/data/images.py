@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .offline import MissingPackageError
-from .split import split
+from .split import min_rows, split
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -58,6 +58,10 @@ def _labels(root: Path, files: list[Path], source: str) -> tuple[np.ndarray, tup
         raise ValueError(f"{source}: {loose!r} is directly in the folder while other photos are in subfolders; "
                          "allowed: all photos in DIR (unlabeled) or all in DIR/<label>/ (labeled)")
     classes = tuple(sorted({p[0] for p in parts}))
+    if len(classes) < 2:  # a one-class classifier is right every time and learns nothing
+        raise ValueError(f"{source}: every photo is in the one subfolder {classes[0]!r}, so all get the same label; "
+                         "allowed: at least 2 class subfolders (DIR/<label>/*.png), or photos directly in DIR "
+                         "(unlabeled)")
     index = {c: i for i, c in enumerate(classes)}
     return np.array([index[p[0]] for p in parts], dtype=np.int64), classes
 
@@ -117,6 +121,11 @@ def images(path: str, size: int = 224, resize: int | None = None, mean: tuple[fl
         raise ValueError(f"{source}: no photos found; allowed: {', '.join(SUFFIXES)} files (searched recursively)")
     y, classes = _labels(root, files, source)
     x = np.stack([read(f, size, resize or round(size * 256 / 224)) for f in files])
+    if test_fraction != 0 and len(files) < min_rows(test_fraction):
+        found = f"{len(files)} photo{'s' if len(files) != 1 else ''}"
+        raise ValueError(f"{source}: found {found}; test_fraction={test_fraction} needs at least "
+                         f"{min_rows(test_fraction)} (a train and a test photo), or test_fraction=0 to keep all "
+                         "in train")
     if normalize:
         x = (x - np.array(mean, np.float32)[:, None, None]) / np.array(std, np.float32)[:, None, None]
     if test_fraction == 0:

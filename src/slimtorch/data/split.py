@@ -17,10 +17,24 @@ def split(x: np.ndarray, y: np.ndarray, test_fraction: float, rng: np.random.Gen
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     n_test = int(round(len(x) * test_fraction))
     if n_test == 0 or n_test == len(x):
-        raise ValueError(f"test_fraction={test_fraction} of {len(x)} rows leaves an empty train or test set")
+        raise ValueError(f"test_fraction={test_fraction} of {len(x)} rows leaves an empty train or test set; "
+                         f"it needs at least {min_rows(test_fraction)} rows")
     perm = rng.permutation(len(x))
     test, train = perm[:n_test], perm[n_test:]
     return x[train], y[train], x[test], y[test]
+
+
+def min_rows(test_fraction: float) -> int:
+    """The fewest rows :func:`split` can cut with ``test_fraction`` in (0, 1), each side keeping at least one.
+
+    Example:
+        >>> min_rows(0.2)
+        3
+    """
+    n = max(2, int(0.5 / min(test_fraction, 1 - test_fraction)))  # below this one side rounds to zero rows
+    while not 0 < round(n * test_fraction) < n:
+        n += 1
+    return n
 
 
 def standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -64,16 +64,35 @@ def test_split_is_disjoint(tmp_path):
     ("empty", "no photos found"),
     ("mixed", "directly in the folder while other photos are in subfolders"),
     ("broken", "not a readable jpg/png"),
+    ("one_class", "every photo is in the one subfolder 'cat', so all get the same label; allowed: at least 2 class"),
+    ("one_photo", r"found 1 photo; test_fraction=0.2 needs at least 3 \(a train and a test photo\), or "
+                  "test_fraction=0"),
 ])
 def test_bad_folders_one_line(tmp_path, setup, match):
     if setup == "mixed":
         _write(tmp_path / "a", _patches(1))
         _write(tmp_path, _patches(1))
+    if setup == "one_class":  # it trained a one-class classifier, 100% right and useless
+        _write(tmp_path / "cat", _patches(5))
+    if setup == "one_photo":  # it said "test_fraction=0.2 of 1 rows ..."
+        _write(tmp_path, _patches(1))
     if setup == "broken":
         (tmp_path / "x.png").write_text("not an image")
     with pytest.raises(ValueError, match=match) as err:
-        images(str(tmp_path), size=8)
+        images(str(tmp_path), size=8, test_fraction=0.2)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.5, 0.1, 0.9, 0.37])
+def test_min_rows_is_the_fewest_photos_split_can_cut(tmp_path, fraction):
+    from slimtorch.data.split import min_rows, split
+
+    n = min_rows(fraction)
+    x = np.arange(n)
+    tr, _, te, _ = split(x, x, fraction, np.random.default_rng(0))  # the oracle: split itself
+    assert len(tr) >= 1 and len(te) >= 1
+    with pytest.raises(ValueError, match=f"it needs at least {n} rows"):
+        split(x[:n - 1], x[:n - 1], fraction, np.random.default_rng(0))
 
 
 def test_missing_folder_and_bad_size(tmp_path):
