@@ -39,8 +39,14 @@ def after_split(tr, name: str, args: tuple, kwargs: dict, outs: list[torch.Tenso
         return
     size = args[1] if len(args) > 1 else next((v for k, v in kwargs.items() if k != "dim"), None)
     pieces = [tr.channels(o, dim) for o in outs]
-    if len({len(p) for p in pieces}) != 1 or not isinstance(size, int):
-        tr.block(lab, f"{name!r} with fixed unequal sizes on a channel dim")
+    lengths = [len(p) for p in pieces]
+    if len(set(lengths)) != 1:  # removing channel i of every piece alike would change their proportions
+        tr.block(lab, f"{name!r} into pieces of unequal sizes {lengths} on a channel dim")
+        return
+    if not isinstance(size, int):  # no attribute holds a list for the pruned model to read its new sizes from
+        shown = list(size) if isinstance(size, (list, tuple)) else size
+        tr.block(lab, f"{name!r} with a constant list of sizes or indices ({shown}) on a channel dim, which the "
+                 "pruned model would still pass (chunk, or split by one int size held in an attribute, prunes)")
         return
     # a size no attribute holds may still follow the input (``x.split(x.shape[1] // 2)``): the verifier decides
     holder = _attr_holding(tr, size) if name == "split" else None
