@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +37,23 @@ def cached_arrays(name: str, build: Callable[[], dict[str, np.ndarray]]) -> dict
 
 
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """All arrays of an ``.npz`` file, refusing pickled object arrays."""
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
+    """All arrays of an ``.npz`` file, refusing pickled object arrays.
+
+    Raises:
+        ValueError: one line: an object array (named; unpickling could run code), or not an ``.npz`` archive.
+    """
+    try:
+        f = np.load(path, allow_pickle=False)
+    except (ValueError, zipfile.BadZipFile, EOFError):  # neither zip nor .npy: numpy would read a pickle, refused
+        raise ValueError("not an .npz archive of arrays (np.savez) but a pickle or another format") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise ValueError("one .npy array, not an .npz archive of named arrays (np.savez)")
+    with f:
+        out = {}
+        for k in f.files:
+            try:
+                out[k] = f[k]
+            except ValueError:  # numpy's "Object arrays cannot be loaded when allow_pickle=False"
+                raise ValueError(f"array {k!r} holds Python objects (a pickled object array), which are never "
+                                 "loaded: unpickling can run code") from None
+        return out

@@ -83,13 +83,17 @@ def npz(path: str, test_fraction: float = 0.2, seed: int = 0, normalize: bool = 
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file lacks ``x`` or ``y`` (or has only one of x_test/y_test), x and y differ in
-            length, or an array holds NaN/inf.
+        ValueError: not an npz archive, an object (pickled) array, the file lacks ``x`` or ``y`` (or has only
+            one of x_test/y_test), x and y differ in length, or an array holds NaN/inf.
     """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"npz:{path}: no such file")
-    a = read_npz(p)
+    try:
+        a = read_npz(p)
+    except ValueError as err:
+        raise ValueError(f"npz:{path}: {err}; allowed: numeric arrays x, y[, x_test, y_test] (labels may be "
+                         "strings) saved with np.savez") from None
     missing = [k for k in ("x", "y") if k not in a]
     if missing:
         raise ValueError(f"npz:{path}: missing array(s) {missing}; the file needs 'x' and 'y' "

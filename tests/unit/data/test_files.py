@@ -1,3 +1,6 @@
+import io
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -143,3 +146,25 @@ def test_npz_rejects_inconsistent_arrays(tmp_path, arrays, message):
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match=message):
         st.data.load(f"npz:{path}")
+
+
+def _npy(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("write, says", [
+    (lambda p: np.savez(p, x=np.array([[1.0, 2.0]], dtype=object), y=np.array([0])),
+     "array 'x' holds Python objects (a pickled object array), which are never loaded"),
+    (lambda p: p.write_bytes(pickle.dumps({"x": [1.0]})), "not an .npz archive of arrays (np.savez) but a pickle"),
+    (lambda p: p.write_bytes(_npy(np.zeros(3))), "one .npy array, not an .npz archive of named arrays"),
+])
+def test_npz_that_is_no_plain_archive_is_one_line_naming_the_file(tmp_path, write, says):
+    path = tmp_path / "d.npz"
+    write(path)
+    with pytest.raises(ValueError) as err:  # it was numpy's bare "Object arrays cannot be loaded when ..."
+        st.data.load(f"npz:{path}")
+    msg = str(err.value)
+    assert msg.startswith(f"npz:{path}: {says}") and "\n" not in msg
+    assert msg.endswith("allowed: numeric arrays x, y[, x_test, y_test] (labels may be strings) saved with np.savez")
