@@ -55,11 +55,17 @@ class RunState:
     def __init__(self, run_dir: str | Path):
         self.path = Path(run_dir) / STATE_FILE
         self.records: dict[str, dict[str, Any]] = {}
+        self.problem: str | None = None  # why an existing state file was set aside (the caller says so)
         if self.path.exists():
             try:
-                self.records = json.loads(self.path.read_text()).get("stages", {})
-            except (json.JSONDecodeError, AttributeError):
-                self.records = {}  # an unreadable state only costs a rerun, never a wrong skip
+                records = json.loads(self.path.read_text()).get("stages", {})
+                if not isinstance(records, dict) or not all(isinstance(r, dict) for r in records.values()):
+                    raise ValueError("stages is not a mapping of records")
+                self.records = records
+            except (ValueError, AttributeError, OSError):  # ValueError covers bad JSON and bad UTF-8
+                # an unreadable state only costs a rerun, never a wrong skip; but never a silent one
+                self.problem = (f"{self.path} is corrupt (not the JSON a run writes); starting over: every stage "
+                                "runs again")
 
     def finished(self, label: str, key: str, stage_dir: Path) -> dict[str, Any] | None:
         """The record of ``label`` if it finished with this ``key`` and its files are still the ones it

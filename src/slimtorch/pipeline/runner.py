@@ -21,6 +21,7 @@ import os
 import platform
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -130,7 +131,11 @@ def _run(recipe: Any, prep: Any, run_dir: Path, quiet: bool) -> RunResult:
     state = RunState(run_dir)
     records: list[dict[str, Any]] = []
     current = "input"
-    log(f"slimtorch run '{recipe.name}' -> {run_dir}  ({len(stages)} stages, {torch.get_num_threads()} threads)")
+    n, threads = len(stages), torch.get_num_threads()
+    log(f"slimtorch run '{recipe.name}' -> {run_dir}  "
+        f"({n} stage{'s' * (n != 1)}, {threads} thread{'s' * (threads != 1)})")
+    if state.problem:  # shown even with quiet: finished stages are about to be redone
+        print(f"slimtorch run: warning: {state.problem}", file=sys.stderr, flush=True)
     with interrupts_as_keyboard():
         for stage in stages:
             record = _run_stage(stage, current, ctx, state, len(stages))
