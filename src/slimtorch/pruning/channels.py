@@ -18,11 +18,12 @@ import numpy as np
 from torch import nn
 
 from .. import io
+from . import hf_config
 from .graph import Graph, as_calls, trace
 from .importance import taylor_grads, unit_scores
 from .plan import KIND
 from .report import Row, attach
-from .verify import verified
+from .verify import compare, run, verified
 
 Plan = dict[str, dict[str, list[int]]]
 
@@ -157,7 +158,8 @@ def prune_channels(
             plans[key] = plan_of(graph, [u for g in gs for u in g.removed])
         return plans[key]
 
-    rejected = verified(model, todo, plan_for, as_calls(example_inputs))
+    calls = as_calls(example_inputs)
+    rejected = verified(model, todo, plan_for, calls)
     rolled = {id(g): why for g, why in rejected}
     for g, why in rejected:
         layers = g.layers(graph)
@@ -167,7 +169,8 @@ def prune_channels(
     plan = plan_for([g for g in todo if id(g) not in rolled])
     if plan:
         io.record_transform(model, KIND, {"keep": plan})
-    attach(model, _rows(graph, groups, rolled))
+    notes = hf_config.sync(model, calls, run, compare) if plan else []
+    attach(model, _rows(graph, groups, rolled), notes)
     return model
 
 

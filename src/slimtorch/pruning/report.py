@@ -21,7 +21,12 @@ class Row:
 
 
 class PruneReport(list):
-    """Rows of a prune; ``str()`` prints a table, ``to_dict()`` gives JSON-ready rows."""
+    """Rows of a prune; ``str()`` prints a table, ``to_dict()`` gives JSON-ready rows.
+
+    ``notes`` are lines about the whole model (e.g. a Hugging Face config that cannot express the pruned widths).
+    """
+
+    notes: list[str] = []
 
     def to_dict(self) -> list[dict]:
         return [asdict(r) for r in self]
@@ -38,12 +43,15 @@ class PruneReport(list):
             lines.append(f"{r.status:<7} {f'{r.removed}/{r.units}':>11}  {names:<48} {r.reason}")
         s = self.summary()
         lines.append(f"{s['pruned']} of {s['groups']} groups pruned; {s['removed']} of {s['units']} units removed")
+        lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
-def attach(model: nn.Module, rows: list[Row]) -> None:
-    """Store the report on the model (read back with :func:`report`)."""
-    object.__setattr__(model, ATTR, PruneReport(rows))
+def attach(model: nn.Module, rows: list[Row], notes: list[str] = ()) -> None:
+    """Store the report (and its model-wide notes) on the model (read back with :func:`report`)."""
+    rep = PruneReport(rows)
+    rep.notes = list(notes)
+    object.__setattr__(model, ATTR, rep)
 
 
 def report(model: nn.Module) -> PruneReport:
