@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -135,7 +136,7 @@ def reference(model: nn.Module, plan: Plan, calls: list[tuple[tuple, dict]]) -> 
 
 def _mask_input(in_dim: Callable, keep: list[int]) -> Callable:
     """A pre-hook zeroing the input channels a linear layer's plan drops (same result as zeroed weights)."""
-    kept = torch.as_tensor(keep, dtype=torch.long)
+    kept = np.asarray(keep, dtype=np.int64)  # numpy: a list -> tensor conversion per layer cost more than the run
     masks: dict[tuple, torch.Tensor] = {}  # per input layout: built once, reused by every call
 
     def hook(mod, args):
@@ -145,8 +146,9 @@ def _mask_input(in_dim: Callable, keep: list[int]) -> Callable:
         if key not in masks:
             shape = [1] * x.dim()
             shape[dim] = -1
-            ones = torch.zeros(x.shape[dim], dtype=x.dtype, device=x.device).index_fill_(0, kept.to(x.device), 1.0)
-            masks[key] = ones.view(shape)
+            ones = np.zeros(x.shape[dim], dtype=np.float32)
+            ones[kept] = 1.0
+            masks[key] = torch.from_numpy(ones).to(device=x.device, dtype=x.dtype).view(shape)
         return (x * masks[key], *args[1:])
 
     return hook
