@@ -1,4 +1,5 @@
-"""ONNX export: fp32 models via torch's exporter, quantized models as int8 QDQ graphs (see :mod:`.qdq`)."""
+"""ONNX export: fp32 models via torch's exporter (keyword inputs: :mod:`.onnx_inputs`), quantized models as int8
+QDQ graphs (see :mod:`.qdq`); both loadable by the installed onnxruntime (:mod:`.onnx_compat`)."""
 
 from __future__ import annotations
 
@@ -13,37 +14,89 @@ from torch import nn
 
 from ..devices import CPU, on_cpu
 from ..io import atomic_write
+from .onnx_compat import make_loadable, runtime_opset
+from .onnx_inputs import Exported, Inputs, as_named, input_axes, main_output, other_shape, output_axes
 from .qdq import OPSET, qdq_model
 from .qmodel import QuantizedModel
 
 __all__ = ["OPSET", "export_onnx", "fp32_model", "qdq_model"]
 
 
-def fp32_model(model: nn.Module, example_inputs: torch.Tensor) -> onnx.ModelProto:
-    """Export a float model with torch's TorchScript-based exporter (dynamic batch axis)."""
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), (example_inputs,), buf, dynamo=False, input_names=["input"],
-                          output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-                          opset_version=OPSET)
-    return onnx.load_from_string(buf.getvalue())
+def fp32_model(model: nn.Module, example_inputs: Inputs) -> onnx.ModelProto:
+    """Export a float model with torch's TorchScript-based exporter, at an opset and IR version the installed
+    onnxruntime loads.
+
+    ``example_inputs`` is one tensor (graph input ``input``) or a dict of named tensors (Hugging Face keyword
+    inputs such as ``input_ids``, ``attention_mask``). Dim 0 of every input and output is a dynamic batch;
+    dim 1 of 2-D integer inputs (token ids, masks) and of the token states it yields is a dynamic sequence.
+    The output is the model's main one, named as the model names it (see :func:`.onnx_inputs.main_output`).
+    """
+    named = {k: v.to(CPU) for k, v in as_named(example_inputs).items()}
+    wrapped = Exported(model, list(named))
+    was_training = model.training
+    wrapped.eval()  # the exporter restores the wrapper's mode afterwards, and with it the model's
+    try:
+        with torch.no_grad():
+            out_name, out = main_output(wrapped.raw(*named.values()))
+        in_axes = input_axes(named)
+        buf = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapped, tuple(named.values()), buf, dynamo=False, input_names=list(named),
+                              output_names=[out_name], dynamic_axes={**in_axes, out_name: output_axes(out, named)},
+                              opset_version=runtime_opset(OPSET))
+    finally:
+        model.train(was_training)
+    return make_loadable(onnx.load_from_string(buf.getvalue()))
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike, example_inputs: torch.Tensor | None = None) -> Path:
+def _check(model: nn.Module, proto: onnx.ModelProto, example_inputs: Inputs) -> None:
+    """Run ``proto`` in onnxruntime at a batch size and sequence length other than the example's and compare
+    with torch: a size the tracer froze into the graph fails here instead of in deployment."""
+    from .backends.onnxruntime import session
+
+    named = other_shape({k: v.to(CPU) for k, v in as_named(example_inputs).items()})
+    was_training = model.training
+    with torch.no_grad():
+        want = Exported(model, list(named)).eval()(*named.values()).float()
+    model.train(was_training)
+    try:
+        got = torch.from_numpy(session(proto).run(None, {k: v.numpy() for k, v in named.items()})[0])
+    except Exception as err:  # onnxruntime's own error classes: a reshape to a frozen size fails to run
+        got, why = None, str(err).splitlines()[0][-160:]
+    if got is not None and got.shape == want.shape:
+        diff = (got - want).abs().max().item()
+        if diff <= 1e-3 * max(1.0, want.abs().max().item()):
+            return
+        why = f"outputs differ by {diff:.3g}"
+    elif got is not None:
+        why = f"output shape {tuple(got.shape)}, torch gives {tuple(want.shape)}"
+    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in named.items())
+    raise ValueError(f"export_onnx: the exported graph does not follow the model at another shape ({shapes}): "
+                     f"{why}; the model's forward fixes a size while tracing (Python ints from tensor shapes)")
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike, example_inputs: Inputs | None = None) -> Path:
     """Write ``model`` as ONNX: an int8 QDQ graph for a QuantizedModel, fp32 otherwise.
 
     Args:
         model: a float model or the result of ``st.quantize(..., st.Int8())``.
         path: output .onnx file.
-        example_inputs: an input batch (required for float models, used to trace). The model is traced on
-            the CPU (a CPU copy of a model on another device), where the file will run.
+        example_inputs: an input batch (required for float models, used to trace): a tensor (graph input
+            ``input``) or a dict of named tensors, e.g. ``{"input_ids": ids, "attention_mask": mask}`` for a
+            Hugging Face model. Batch and sequence axes stay dynamic (see :func:`fp32_model`). The model is
+            traced on the CPU (a CPU copy of a model on another device), where the file will run.
 
     Returns:
         The path written.
 
     Raises:
-        ValueError: a float model without example_inputs, or a dynamic-int8 model (export the float one).
+        ValueError: a float model without example_inputs, or a dynamic-int8 model (export the float one);
+            example_inputs neither a tensor nor a dict of tensors; a graph whose outputs differ from the
+            model's at another batch size and sequence length (a size frozen while tracing).
+
+    Example:
+        >>> st.export_onnx(bert, "bert.onnx", {"input_ids": ids, "attention_mask": mask})  # doctest: +SKIP
     """
     from .dynamic import is_dynamic
 
@@ -51,11 +104,13 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, example_inputs: torch
         raise ValueError("export_onnx: dynamic-int8 models are not exported; export the float model and use "
                          "onnxruntime.quantization.quantize_dynamic")
     if isinstance(model, QuantizedModel):
-        proto = qdq_model(model)
+        proto = make_loadable(qdq_model(model))
     else:
         if example_inputs is None:
             raise ValueError("export_onnx: example_inputs is required to export a float model")
-        proto = fp32_model(on_cpu(model), example_inputs.to(CPU))
+        cpu_model = on_cpu(model)
+        proto = fp32_model(cpu_model, example_inputs)
+        _check(cpu_model, proto, example_inputs)
     path = Path(path)
     atomic_write(path, lambda tmp: onnx.save(proto, tmp))  # a kill mid-write keeps the previous file whole
     return path
