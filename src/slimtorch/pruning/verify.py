@@ -36,7 +36,9 @@ def run(model: nn.Module, calls: list[tuple[tuple, dict]]) -> list[list[torch.Te
     if was:  # eval() walks every module: skip it when there is nothing to switch
         model.eval()
     try:
-        with torch.inference_mode():  # the outputs are only compared: no autograd bookkeeping at all
+        # no_grad, not inference_mode: inference tensors cannot be viewed on some backends (lazy/XLA) nor
+        # touched later outside the mode ("Cannot set version_counter for inference tensor")
+        with torch.no_grad():
             return [[t.detach() for t in _tensors(model(*a, **k))] for a, k in calls]
     finally:
         if was:
