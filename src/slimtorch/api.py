@@ -27,7 +27,7 @@ from .training.trainer import fit
 
 
 def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: Iterable | None = None,
-          loss_fn: Callable | None = None) -> nn.Module:
+          loss_fn: Callable | None = None, calib_data: Any = None) -> nn.Module:
     """Apply a prune config to ``model`` (in place where possible) and return the model to use.
 
     Args:
@@ -37,6 +37,7 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: It
             verified on the model's device: inputs elsewhere are moved there (as are ``data``'s batches).
         data: labelled (x, y) batches, read by configs with ``needs_labels`` (taylor importance).
         loss_fn: the loss ``data`` is scored with (default: cross entropy).
+        calib_data: unlabeled inputs, read by configs with ``needs_calibration`` (``ChannelPrune(reconstruct=True)``).
 
     Returns:
         The pruned model.
@@ -49,10 +50,21 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: It
     """
     check_kind(cfg, "prune", "st.prune")
     device = device_of(model)
-    ctx = HandlerContext(example_inputs=to_device(example_inputs, device), loss_fn=loss_fn,
+    ctx = HandlerContext(example_inputs=to_device(example_inputs, device), loss_fn=loss_fn, calib_data=calib_data,
                          data=None if data is None else MovedBatches(data, device))
     return get_handler(cfg)(model, cfg, ctx)
 
 
-__all__ = ["export_onnx", "fit", "load", "measure", "pack", "prune", "quantize", "recalibrate_bn", "save",
+def optimize(model: nn.Module, data: Any, **kwargs: Any) -> Any:
+    """The fastest (or smallest) pruned model within an accuracy budget; see :func:`slimtorch.search.optimize`.
+
+    Example:
+        >>> res = st.optimize(model, st.data.load("mnist"), max_accuracy_drop=0.5)  # doctest: +SKIP
+    """
+    from .search import optimize as _optimize  # heavy (onnxruntime): imported on first use
+
+    return _optimize(model, data, **kwargs)
+
+
+__all__ = ["export_onnx", "fit", "load", "measure", "optimize", "pack", "prune", "quantize", "recalibrate_bn", "save",
            "share_weights"]

@@ -11,6 +11,7 @@ from ..registry import HandlerContext, handler, register
 from . import attention, layers  # noqa: F401  (register the built-in surgery entries)
 from .channels import PruneWarning, plan_channels, prune_channels, select  # noqa: F401  (public names)
 from .importance import KINDS
+from .reconstruct import prune_then_reconstruct
 
 
 @register("channel_prune", kind="prune")
@@ -26,6 +27,8 @@ class ChannelPrune(Config):
         round_to: keep a multiple of this many channels per group (SIMD-friendly widths).
         ignore: names or regexes of layers whose output size is kept.
         seed: for ``importance="random"``.
+        reconstruct: after the cut, re-solve each layer by least squares so it follows the original on
+            calibration inputs (``calib_data``; no labels) and re-estimate BatchNorm statistics.
     """
 
     ratio: float = 0.5
@@ -34,6 +37,11 @@ class ChannelPrune(Config):
     round_to: int | None = None
     ignore: tuple[str, ...] = ()
     seed: int = 0
+    reconstruct: bool = False
+
+    @property
+    def needs_calibration(self) -> bool:  # reconstruction solves on calibration activations
+        return self.reconstruct
 
     @property
     def needs_labels(self) -> bool:  # taylor scores are gradients of the loss on labelled batches
@@ -49,4 +57,7 @@ class ChannelPrune(Config):
 
 @handler(ChannelPrune)
 def _channel_prune(model: nn.Module, cfg: ChannelPrune, ctx: HandlerContext) -> nn.Module:
+    if cfg.reconstruct:
+        return prune_then_reconstruct(model, ctx.calib_data, lambda m: prune_channels(
+            m, cfg, ctx.example_inputs, ctx.data, ctx.loss_fn))
     return prune_channels(model, cfg, ctx.example_inputs, ctx.data, ctx.loss_fn)
