@@ -28,9 +28,8 @@ class _Forward(types.ModuleType):
         return getattr(importlib.import_module(self.__dict__["_new"]), name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from . import api
-
-        verb = getattr(api, self.__name__.rsplit(".", 1)[1], None)
+        # looked up at call time by name: the shim imports nothing of the package it serves
+        verb = getattr(importlib.import_module("slimtorch.api"), self.__name__.rsplit(".", 1)[1], None)
         if verb is None:
             raise TypeError(f"module {self.__name__!r} is not callable")
         return verb(*args, **kwargs)

@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import entropy, huffman
+import slimtorch.compression.entropy as entropy
+import slimtorch.compression.huffman as huffman
+
 from .sharing import clusters
 
 NAME = "packed"

@@ -15,7 +15,7 @@ import struct
 
 import numpy as np
 
-from . import huffman
+import slimtorch.compression.huffman as huffman
 
 METHODS = ("raw", "huffman", "lzma")
 _HEAD = struct.Struct("<BII")

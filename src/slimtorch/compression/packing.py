@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+import slimtorch.compression.codec as codec
+
 from .. import io
 from ..config import Config
 from ..layers import prunable
 from ..registry import handler, register
-from . import codec
 
 KIND = "pack"
 

@@ -8,7 +8,10 @@ The verb ``st.prune(model, cfg, example_inputs=x)`` (in ``slimtorch.api``) appli
 
 from __future__ import annotations
 
-from . import heads, layers_extra, sparse_codec  # noqa: F401  (surgery entries; the bitmask codec st.save uses)
+import slimtorch.pruning.heads as heads  # noqa: F401  (surgery entries; the bitmask codec st.save uses)
+import slimtorch.pruning.layers_extra as layers_extra  # noqa: F401  (surgery entries; the bitmask codec st.save uses)
+import slimtorch.pruning.sparse_codec as sparse_codec  # noqa: F401  (surgery entries; the bitmask codec st.save uses)
+
 from .gradual import GradualPrune, GradualPruneConfig, IterativePrune, IterativePruneConfig
 from .masks import KeepMasks, Masks
 from .nm import NMPrune

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+import slimtorch.pruning.hf_config as hf_config
+
 from .. import io
-from . import hf_config
 from .graph import Graph, as_calls, trace
 from .importance import taylor_grads, unit_scores
 from .plan import KIND

@@ -28,7 +28,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
-from . import ops, sharing
+import slimtorch.pruning.ops as ops
+import slimtorch.pruning.sharing as sharing
+
 from .surgery import Surgery, _tensor, lookup, param_specs
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import heads, sizes
+import slimtorch.pruning.heads as heads
+import slimtorch.pruning.sizes as sizes
 
 UNARY = set(
     "relu relu_ relu6 hardtanh hardtanh_ gelu silu silu_ sigmoid sigmoid_ tanh tanh_ hardswish hardswish_ "

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
+import slimtorch.pruning.sharing as sharing
+
 from .. import io
-from . import sharing
 from .surgery import cut, removed_params, zero_dropped
 
 KIND = "channel_prune"

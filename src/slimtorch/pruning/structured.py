@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from torch import nn
 
+import slimtorch.pruning.attention as attention  # noqa: F401  (register the built-in surgery entries)
+import slimtorch.pruning.layers as layers  # noqa: F401  (register the built-in surgery entries)
+
 from ..config import Config, check_choice, check_range
 from ..registry import HandlerContext, handler, register
-from . import attention, layers  # noqa: F401  (register the built-in surgery entries)
 from .channels import PruneWarning, plan_channels, prune_channels, select  # noqa: F401  (public names)
 from .importance import KINDS
 from .reconstruct import prune_then_reconstruct

@@ -9,8 +9,9 @@ import time
 
 import torch
 
+import slimtorch.training.distributed as dist_
+
 from ..hooks import Hook, State
-from . import distributed as dist_
 from .batching import epoch_order, shard
 from .clip import clip_gradients, grad_norm
 from .errors import NonFiniteLossError

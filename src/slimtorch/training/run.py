@@ -16,9 +16,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+import slimtorch.training.distributed as dist_
+
 from ..config import ConfigError
 from ..hooks import Hook, State
-from . import distributed as dist_
 from .batching import Batches, num_batches
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from torch import nn
 from torch.utils.data import Dataset
 
+import slimtorch.training.distributed as dist_
+
 from ..data.arrays import in_memory_tensors
 from ..data.labels import check_labels
 from ..hooks import Hook
-from . import distributed as dist_
 from .config import TrainConfig
 from .epoch import train_epoch
 from .history import History

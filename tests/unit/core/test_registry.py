@@ -116,6 +116,11 @@ def test_old_import_paths_warn_and_alias_the_new_modules():
     with pytest.warns(DeprecationWarning, match="slimtorch.prune is deprecated"):
         old_pkg = importlib.import_module("slimtorch.prune")
     assert old_pkg.ChannelPrune is st.ChannelPrune
+    import torch
+
+    model = st.models.build("mlp", widths=(8, 6, 3))
+    small = old_pkg(model, st.ChannelPrune(ratio=0.5), example_inputs=torch.randn(2, 8))  # the old callable package
+    assert sum(p.numel() for p in small.parameters()) < 8 * 6 + 6 + 6 * 3 + 3
     assert importlib.import_module("slimtorch.prune.graph") is graph
     assert graph.__spec__.name == "slimtorch.pruning.graph"
     with pytest.warns(DeprecationWarning, match="slimtorch.quant is deprecated"):
