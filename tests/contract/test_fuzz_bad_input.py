@@ -78,7 +78,8 @@ def _stage_names():
     return set(names()) | {"train"}
 
 
-def _check(argv, capsys, out: Path, before: dict):
+def _check(argv, capsys, out: Path, before: dict) -> str:
+    """Run the CLI on a bad input; the checks of the contract; the one error line."""
     code = main(argv)
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
@@ -86,25 +87,26 @@ def _check(argv, capsys, out: Path, before: dict):
     assert len(lines) == 1 and lines[0].startswith(PREFIX), (argv, captured.err)
     assert "Traceback" not in captured.err + captured.out
     assert _snapshot(out) == before, argv
+    return lines[0]
 
 
 def _snapshot(root: Path) -> dict:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()} if root.exists() else {}
 
 
-def _run_recipe(text: bytes, capsys, extra=()):
+def _run_recipe(text: bytes, capsys, extra=()) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         recipe, out = Path(tmp) / "r.yaml", Path(tmp) / "run"
         recipe.write_bytes(text)
         (out / "stages").mkdir(parents=True)
         (out / "state.json").write_text('{"stages": {}}')
-        _check(["run", str(recipe), "--out", str(out), "--quiet", *extra], capsys, out, _snapshot(out))
+        return _check(["run", str(recipe), "--out", str(out), "--quiet", *extra], capsys, out, _snapshot(out))
 
 
 @FAST
 @given(recipe=bad_recipes())
 def test_bad_recipe_is_one_line(recipe, capsys):
-    _run_recipe(yaml.safe_dump(recipe).encode(), capsys)
+    assert _run_recipe(yaml.safe_dump(recipe).encode(), capsys).startswith(PREFIX)
 
 
 @FAST
@@ -113,13 +115,13 @@ def test_bad_recipe_is_one_line(recipe, capsys):
 def test_bad_set_override_is_one_line(field, value, capsys):
     if value == "null" and field == "clip_norm":  # null means "no clipping": valid
         value = ".nan"
-    _run_recipe(yaml.safe_dump(BASE).encode(), capsys, ["--set", f"train.{field}={value}"])
+    assert f"train.{field}" in _run_recipe(yaml.safe_dump(BASE).encode(), capsys, ["--set", f"train.{field}={value}"])
 
 
 @FAST
 @given(blob=st.binary(max_size=64))
 def test_arbitrary_bytes_as_recipe_is_one_line(blob, capsys):
-    _run_recipe(blob, capsys)
+    assert _run_recipe(blob, capsys).startswith(PREFIX)
 
 
 TRAIN_FLAGS = ("--lr", "--momentum", "--weight-decay", "--clip-norm", "--epochs", "--batch-size")
@@ -134,12 +136,13 @@ def test_bad_train_flag_is_one_line(flag, value, capsys):
         out = Path(tmp) / "out"
         if flag in ("--momentum", "--weight-decay") and value == "0":
             value = "-2"  # 0 is valid for these two, out of range for the others
-        _check(["train", "--model", "mlp", "--data", "xor", "--quiet", "--out", str(out), f"{flag}={value}"],
-               capsys, out, {})
+        line = _check(["train", "--model", "mlp", "--data", "xor", "--quiet", "--out", str(out), f"{flag}={value}"],
+                      capsys, out, {})
+        assert flag in line, line  # the error names the flag
 
 
 @pytest.mark.slow
 @LONG
 @given(recipe=bad_recipes())
 def test_bad_recipe_is_one_line_long(recipe, capsys):
-    _run_recipe(yaml.safe_dump(recipe).encode(), capsys)
+    assert _run_recipe(yaml.safe_dump(recipe).encode(), capsys).startswith(PREFIX)
