@@ -11,8 +11,6 @@ from torch.utils.data import DataLoader, Dataset
 from ..data.arrays import in_memory_tensors
 from ..devices import device_of
 
-_model_device = device_of  # the name bench.fidelity imports
-
 
 def _batches(data: Dataset, batch_size: int):
     """Yield (x, y) batches; in-memory tensors are sliced directly (no per-sample Python calls)."""

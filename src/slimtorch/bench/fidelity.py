@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .evaluate import _batches, _model_device
+from ..devices import device_of
+from .evaluate import _batches
 
 KINDS = ("auto", "classifier", "encoder")
 
@@ -24,7 +25,7 @@ def outputs(model: nn.Module, data: Any, batch_size: int = 64) -> torch.Tensor:
     """The model's outputs on every input of ``data`` (eval mode; training mode restored), as (N, D) float."""
     was = model.training
     model.eval()
-    dev = _model_device(model)
+    dev = device_of(model)
     try:
         outs = [model(b[0].to(dev)).float().reshape(len(b[0]), -1).cpu() for b in _batches(data, batch_size)]
     finally:

@@ -113,7 +113,7 @@ def stage_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 # --------------------------------------------------------------------------- plots
 
 
-def _figure(ncols: int, width: float = 4.2, height: float = 3.2):
+def figure(ncols: int, width: float = 4.2, height: float = 3.2):
     from matplotlib.figure import Figure  # Agg canvas, no pyplot state: safe in threads and headless
 
     fig = Figure(figsize=(width * ncols, height), layout="tight")
@@ -121,7 +121,7 @@ def _figure(ncols: int, width: float = 4.2, height: float = 3.2):
     return fig, axes
 
 
-def _png(fig) -> bytes:
+def png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     return buf.getvalue()
@@ -132,7 +132,7 @@ def plot_training(metrics: dict[str, Any]) -> bytes | None:
     stages = [s for s in metrics.get("stages", []) if s.get("history") and s["history"].get("loss")]
     if not stages:
         return None
-    fig, (ax_loss, ax_acc, ax_lr) = _figure(3)
+    fig, (ax_loss, ax_acc, ax_lr) = figure(3)
     start = 0
     for i, s in enumerate(stages):
         h = s["history"]
@@ -157,10 +157,10 @@ def plot_training(metrics: dict[str, Any]) -> bytes | None:
         ax.set_xlabel("epoch (all stages)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
-def _frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+def frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Points not dominated by another (smaller x and larger y are better), sorted by x."""
     best: list[tuple[float, float]] = []
     for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
@@ -178,7 +178,7 @@ def plot_pareto(metrics: dict[str, Any]) -> bytes | None:
     from matplotlib.ticker import NullFormatter
 
     batch = str(meas.get("batch_sizes", ["1"])[-1])
-    fig, (ax_lat, ax_size) = _figure(2, width=5.0, height=3.6)
+    fig, (ax_lat, ax_size) = figure(2, width=5.0, height=3.6)
     for ax, key, xlabel in ((ax_lat, "latency", f"latency @ batch {batch} (ms, best backend)"),
                             (ax_size, "bytes", "bytes on disk")):
         pts = []
@@ -190,7 +190,7 @@ def plot_pareto(metrics: dict[str, Any]) -> bytes | None:
             pts.append((x, y))
             ax.scatter([x], [y], color=f"C{i % 10}", s=40, zorder=3)
             ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        front = _frontier(pts)
+        front = frontier(pts)
         if len(front) > 1:
             ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="gray", alpha=0.6,
                     label="Pareto front")
@@ -202,7 +202,7 @@ def plot_pareto(metrics: dict[str, Any]) -> bytes | None:
         ax.grid(alpha=0.3, which="both")
     ax_lat.set_title("accuracy vs latency")
     ax_size.set_title("accuracy vs size")
-    return _png(fig)
+    return png(fig)
 
 
 def plot_layers(metrics: dict[str, Any]) -> bytes | None:
@@ -214,7 +214,7 @@ def plot_layers(metrics: dict[str, Any]) -> bytes | None:
     layers = [lay["name"] for lay in rows[0]["per_layer"]]
     if not layers:
         return None
-    fig, (ax_kept, ax_sparse) = _figure(2, width=max(4.5, 0.7 * len(layers) + 2), height=3.4)
+    fig, (ax_kept, ax_sparse) = figure(2, width=max(4.5, 0.7 * len(layers) + 2), height=3.4)
     width = 0.8 / len(rows)
     for i, r in enumerate(rows):
         kept = {k["name"]: k["kept_fraction"] for k in r.get("kept", [])}
@@ -230,7 +230,7 @@ def plot_layers(metrics: dict[str, Any]) -> bytes | None:
         ax.set_ylim(0, 125)  # room above 100% for the legend
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=7, loc="upper center", ncol=min(len(rows), 4))
-    return _png(fig)
+    return png(fig)
 
 
 def plot_sensitivity(metrics: dict[str, Any]) -> bytes | None:
@@ -239,25 +239,25 @@ def plot_sensitivity(metrics: dict[str, Any]) -> bytes | None:
     if not sens or not sens.get("layers"):
         return None
     layers = sens["layers"]
-    fig, (ax,) = _figure(1, width=max(5.0, 0.6 * len(layers) + 2), height=3.4)
+    fig, (ax,) = figure(1, width=max(5.0, 0.6 * len(layers) + 2), height=3.4)
     ax.bar(range(len(layers)), [lay["value"] for lay in layers], color="C3")
     ax.set_xticks(range(len(layers)))
     ax.set_xticklabels([lay["name"] for lay in layers], rotation=45, ha="right", fontsize=7)
     ax.set_ylabel(sens.get("metric", "sensitivity"))
     ax.set_title(f"int8 sensitivity per layer ({sens.get('stage', '')})")
     ax.grid(alpha=0.3, axis="y")
-    return _png(fig)
+    return png(fig)
 
 
 def make_plots(metrics: dict[str, Any]) -> dict[str, bytes]:
     """name -> PNG bytes for every plot the metrics allow."""
     makers = {"training": plot_training, "pareto": plot_pareto, "layers": plot_layers,
-              "sensitivity": plot_sensitivity, "sizes": lambda m: size_report.plot_sizes(m, _figure, _png)}
+              "sensitivity": plot_sensitivity, "sizes": lambda m: size_report.plot_sizes(m, figure, png)}
     out = {}
     for name, fn in makers.items():
-        png = fn(metrics)
-        if png:
-            out[name] = png
+        image = fn(metrics)
+        if image:
+            out[name] = image
     return out
 
 
@@ -325,7 +325,7 @@ def render_html(metrics: dict[str, Any], plots: dict[str, bytes]) -> str:
         summary_html = f"<p>{html.escape(summary[0])}</p><ul>{items}</ul>"
     figs = "".join(
         f"<h2>{html.escape(_CAPTIONS.get(n, n))}</h2><img alt='{n}' src='data:image/png;base64,"
-        f"{base64.b64encode(png).decode()}'>" for n, png in plots.items())
+        f"{base64.b64encode(image).decode()}'>" for n, image in plots.items())
     note = html.escape(" ".join([(metrics.get("measure") or {}).get("note", ""), *doubt_lines(metrics)]))
     recipe = html.escape(json.dumps(metrics.get("recipe", {}), indent=2))
     zh, zrows = size_report.size_table(metrics)
@@ -353,9 +353,9 @@ def write_report(run_dir: str | Path, metrics: dict[str, Any], plots: bool = Tru
     run_dir = Path(run_dir)
     plots = make_plots(metrics) if plots else {}
     written: dict[str, Path] = {}
-    for name, png in plots.items():
+    for name, image in plots.items():
         path = run_dir / "plots" / f"{name}.png"
-        atomic_write(path, lambda tmp, png=png: Path(tmp).write_bytes(png))
+        atomic_write(path, lambda tmp, image=image: Path(tmp).write_bytes(image))
         written[name] = path
     md = render_markdown(metrics, {n: f"plots/{n}.png" for n in plots})
     page = render_html(metrics, plots)

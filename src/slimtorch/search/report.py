@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from ..bench.report import _figure, _frontier, _png, html_table, markdown_table
+from ..bench.report import figure, frontier, html_table, markdown_table, png
 
 HEADER = ["#", "kept channels per group", "val", "test", "params", "bytes", "ms (best backend)", "backend",
           "speedup", "predicted ms"]
@@ -27,7 +27,7 @@ def plot(res: Any) -> bytes | None:
     trials = [res.baseline, *res.trials]
     if len(trials) < 2:
         return None
-    fig, axes = _figure(2, width=5.0, height=3.6)
+    fig, axes = figure(2, width=5.0, height=3.6)
     for ax, xlabel, xs in ((axes[0], f"ms @ batch {res.batch_size} (best backend)", [t.best_ms for t in trials]),
                            (axes[1], "bytes on disk", [t.bytes for t in trials])):
         ys = [t.val for t in trials]
@@ -35,7 +35,7 @@ def plot(res: Any) -> bytes | None:
         for t, x, y in zip(trials, xs, ys):
             ax.annotate(f"#{t.index}" + ("*" if t is res.chosen else ""), (x, y), textcoords="offset points",
                         xytext=(3, 3), fontsize=7)
-        front = _frontier(list(zip(xs, ys)))
+        front = frontier(list(zip(xs, ys)))
         if len(front) > 1:
             ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="gray", alpha=0.6,
                     label="Pareto front")
@@ -47,24 +47,24 @@ def plot(res: Any) -> bytes | None:
         ax.grid(alpha=0.3, which="both")
     axes[0].set_title("accuracy vs latency")
     axes[1].set_title("accuracy vs size")
-    return _png(fig)
+    return png(fig)
 
 
-def png_tag(png: bytes) -> str:
+def png_tag(image: bytes) -> str:
     """An <img> with the PNG inlined (the HTML report is one self-contained file)."""
-    return f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+    return f'<img src="data:image/png;base64,{base64.b64encode(image).decode()}">'
 
 
 def render(res: Any) -> tuple[str, str, dict[str, bytes]]:
     """``(markdown, html, {png name: bytes})`` of the report."""
     header = [h if h != "val" else f"val {res.metric}" for h in HEADER]
     body = rows(res)
-    png = plot(res)
+    image = plot(res)
     title = f"slimtorch optimize: objective={res.objective}, budget -{res.max_drop} points of {res.metric}"
     summary = res.summary().splitlines()
     md = "\n".join([f"# {title}", "", *[f"- {s}" for s in summary], "", markdown_table(header, body), ""]
-                   + (["![Pareto](pareto.png)", ""] if png else []))
+                   + (["![Pareto](pareto.png)", ""] if image else []))
     html = "\n".join([f"<html><head><meta charset='utf-8'><title>{title}</title></head><body>", f"<h1>{title}</h1>",
                       "<ul>" + "".join(f"<li>{s}</li>" for s in summary) + "</ul>", html_table(header, body),
-                      png_tag(png) if png else "", "</body></html>"])
-    return md, html, ({"pareto.png": png} if png else {})
+                      png_tag(image) if image else "", "</body></html>"])
+    return md, html, ({"pareto.png": image} if image else {})

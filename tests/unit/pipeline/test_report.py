@@ -74,7 +74,7 @@ def test_console_table_has_every_stage_and_the_ratios():
     ([(5, 99)], [(5, 99)]),
 ])
 def test_pareto_front(points, front):
-    assert report._frontier(points) == front
+    assert report.frontier(points) == front
 
 
 @pytest.fixture(scope="module")
