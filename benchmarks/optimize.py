@@ -6,8 +6,10 @@ rows (the last 5,000 validate the search; the 10,000 test images only check the 
 - uniform ChannelPrune ratios 0.25 / 0.5 / 0.75 with the same recovery (BN re-estimate + 1 epoch of
   distillation): the best one that keeps the same test budget,
 - ``objective="size"``: bytes on disk against that uniform model,
-and one final interleaved timing of all of them (median of 40 rounds, each model on its fastest
-backend of torch eager / ONNX Runtime fp32). Threads: 1 (``OMP_NUM_THREADS=1``, torch and ORT).
+and one final interleaved timing of all of them at batch 64 and at batch 1 (median of 40 / 80 rounds, each
+model on its fastest backend of torch eager / ONNX Runtime fp32 / ONNX Runtime fp32 with the batch-as-channels
+first convolution; IQR/median spread kept, rounds over 25% flagged as unstable). Threads: 1
+(``OMP_NUM_THREADS=1``, torch and ORT).
 
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/optimize.py [--models lenet5,resnet20] [--quick]``;
 writes ``benchmarks/results/optimize.json`` (merged per model).
@@ -26,10 +28,12 @@ from pathlib import Path
 import torch
 
 import slimtorch as st
+from slimtorch.bench.latency import MAX_SPREAD, compare_timings
 from slimtorch.data.arrays import ArrayDataset
 
 opt = importlib.import_module("slimtorch.search.optimize")
-trial = importlib.import_module("slimtorch.search.trial")
+latency_table = importlib.import_module("slimtorch.search.latency_table")
+BACKENDS = latency_table.BACKENDS
 OUT = Path(__file__).parent / "results" / "optimize.json"
 MODELS = {"lenet5": ({"name": "lenet5"}, 3, None),  # name -> (zoo spec, baseline epochs, training rows used)
           "resnet20": ({"name": "resnet_cifar", "depth": 20, "in_channels": 1}, 1, 8000)}
@@ -45,6 +49,25 @@ def uniform(model, fit_data, val, test, finish, ratio):
     pruned = finish(pruned)
     acc = lambda m, d: 100 * st.bench.evaluate(m, d)["accuracy"]  # noqa: E731
     return pruned, acc(pruned, val), acc(pruned, test)
+
+
+def final_timing(models: dict, baseline, x: torch.Tensor, repeats: int) -> dict:
+    """Every model on every backend and the original in eager fp32, one interleaved round-robin at ``len(x)``:
+    each model's fastest backend by median, its IQR/median spread, and its speedup over the original."""
+    fns = {"original|eager": latency_table.runner(baseline, x, "eager")}
+    fns.update({f"{n}|{b}": latency_table.runner(m, x, b) for n, m in models.items() for b in BACKENDS})
+    t = compare_timings(fns, repeats=repeats, warmup=3)
+    base = t["original|eager"]
+    rows = {}
+    for name in models:
+        backend = min(BACKENDS, key=lambda b: t[f"{name}|{b}"].median)
+        tm = t[f"{name}|{backend}"]
+        rows[name] = {"backend": backend, "ms": 1e3 * tm.median, "spread": round(tm.spread, 3),
+                      "speedup": base.median / tm.median,
+                      "all_ms": {b: 1e3 * t[f"{name}|{b}"].median for b in BACKENDS}}
+    unstable = [k for k, v in t.items() if v.spread > MAX_SPREAD]
+    return {"batch": len(x), "rounds": repeats, "baseline_ms": 1e3 * base.median,
+            "baseline_spread": round(base.spread, 3), "models": rows, "unstable": unstable}
 
 
 def run_model(key: str, minutes: float, quick: bool) -> dict:
@@ -84,26 +107,28 @@ def run_model(key: str, minutes: float, quick: bool) -> dict:
     models = {"latency": runs["latency"][0].best, "size": runs["size"][0].best}
     models.update({f"uniform{r}": uniforms[r][0] for r in uniforms})
     x = fit_data.x[torch.arange(BATCH) % len(fit_data)].contiguous()
-    ms, base_ms = trial.time_models(models, model, x, ("eager", "onnxruntime"), repeats=40)
-    best = {name: min(v.values()) for name, v in ms.items()}
+    timing = {b: final_timing(models, model, x[:b].contiguous(), 40 if b > 1 else 80) for b in (BATCH, 1)}
+    best = {name: row["ms"] for name, row in timing[BATCH]["models"].items()}
+    base_ms = timing[BATCH]["baseline_ms"]
     size = {name: st.bench.saved_bytes(m) for name, m in models.items()}
     size["original"] = st.bench.saved_bytes(model)
     best_uniform = min(ok, key=lambda r: best[f"uniform{r}"]) if ok else None
     out = {"model": key, "threads": torch.get_num_threads(), "batch": BATCH, "max_drop": DROP,
            "train_rows": len(fit_data), "val_rows": VAL, "baseline_train_s": round(train_s, 1),
            "original": {"test": base_test, "eager_ms": base_ms, "bytes": size["original"]},
-           "timing_ms_median_40_rounds": ms, "best_backend_ms": best, "bytes": size,
+           "timing": {str(b): t for b, t in timing.items()}, "best_backend_ms": best, "bytes": size,
            "uniform": {str(r): {"val": v, "test": t, "meets_budget": r in ok} for r, (_, v, t) in uniforms.items()},
            "best_uniform_ratio": best_uniform, "seconds_total": round(time.perf_counter() - t_all, 1)}
     for objective, (res, secs) in runs.items():
         out[objective] = {**res.to_dict(), "search_seconds": round(secs, 1), "test": res.chosen.test}
     out["speedup_vs_eager"] = base_ms / best["latency"]
+    out["speedup_vs_eager_batch1"] = timing[1]["models"]["latency"]["speedup"]
     if best_uniform is not None:
         out["uniform_speedup_vs_eager"] = base_ms / best[f"uniform{best_uniform}"]
         out["speedup_vs_best_uniform"] = best[f"uniform{best_uniform}"] / best["latency"]
         out["size_vs_best_uniform"] = size[f"uniform{best_uniform}"] / size["size"]
-    keys = ("speedup_vs_eager", "uniform_speedup_vs_eager", "speedup_vs_best_uniform", "size_vs_best_uniform",
-            "best_uniform_ratio")
+    keys = ("speedup_vs_eager", "speedup_vs_eager_batch1", "uniform_speedup_vs_eager", "speedup_vs_best_uniform",
+            "size_vs_best_uniform", "best_uniform_ratio")
     print(json.dumps({k: out.get(k) for k in keys}, indent=1), flush=True)
     return out
 

@@ -13,17 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..bench.latency import compare_timings
 from .space import Keep, Space
 
-BACKENDS = ("eager", "onnxruntime")
+# onnxruntime-bc: ORT fp32 with the first one-channel convolution run with the batch as channels (batch_channels.py)
+BACKENDS = ("eager", "onnxruntime", "onnxruntime-bc")
 
 
 def runner(model: nn.Module, x: torch.Tensor, backend: str) -> Callable[[], Any]:
-    """A zero-argument callable that runs ``model`` on ``x`` with ``backend`` (eager torch fp32 or ORT fp32).
+    """A zero-argument callable that runs ``model`` on ``x`` with ``backend``: eager torch fp32, ORT fp32, or
+    ORT fp32 with the batch-as-channels first convolution (the plain graph where it does not apply).
 
     Raises:
         ValueError: unknown backend.
@@ -31,14 +34,34 @@ def runner(model: nn.Module, x: torch.Tensor, backend: str) -> Callable[[], Any]
     model = model.eval()
     if backend == "eager":
         return lambda: model(x)
-    if backend == "onnxruntime":
-        from ..quantization.backends.onnxruntime import session
+    if backend in ("onnxruntime", "onnxruntime-bc"):
         from ..quantization.onnx_export import fp32_model
 
-        sess = session(fp32_model(model, x[:1]))  # non-spinning workers (see session())
+        proto = fp32_model(model, x[:1])
+        sess = ort_session(proto, x) if backend == "onnxruntime" else ort_session(proto, x, regroup=True)
         name, arr = sess.get_inputs()[0].name, x.numpy()
         return lambda: sess.run(None, {name: arr})
     raise ValueError(f"backend {backend!r} unknown; allowed: {', '.join(BACKENDS)}")
+
+
+def ort_session(proto: Any, x: torch.Tensor, regroup: bool = False) -> Any:
+    """An ORT session of ``proto``; with ``regroup``, of its batch-as-channels rewrite, checked against the plain
+    graph on ``x`` and on a batch that needs padding (a rewrite that differs is not used)."""
+    from ..quantization.backends.onnxruntime import session
+    from .batch_channels import rewrite
+
+    plain = session(proto)  # non-spinning workers (see session())
+    fast = rewrite(proto) if regroup else None
+    if fast is None:
+        return plain
+    sess = session(fast)
+    name = plain.get_inputs()[0].name
+    for rows in (x, x[: max(1, min(len(x), 3))]):
+        arr = rows.numpy()
+        want, got = plain.run(None, {name: arr})[0], sess.run(None, {name: arr})[0]
+        if want.shape != got.shape or not np.allclose(got, want, rtol=1e-5, atol=1e-6 * (1 + np.abs(want).max())):
+            return plain
+    return sess
 
 
 def input_shapes(model: nn.Module, space: Space, example: torch.Tensor) -> dict[str, tuple[int, ...]]:
