@@ -53,6 +53,8 @@ _EXPORTS: dict[str, str] = {
     "Distill": "slimtorch.distillation",
     "DistillConfig": "slimtorch.distillation",
     "kd_loss": "slimtorch.distillation",
+    "distill": "slimtorch.api",
+    "distill_report": "slimtorch.distillation",
     # compression (Deep Compression: weight sharing, packed format)
     "share_weights": "slimtorch.api",
     "ShareWeights": "slimtorch.compression",

@@ -55,6 +55,43 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: It
     return get_handler(cfg)(model, cfg, ctx)
 
 
+def distill(student: nn.Module, data: Any, kd: Any, cfg: Any = None) -> nn.Module:
+    """Train ``student`` from ``kd``'s teacher on ``data``, keeping what is best on a held-out split.
+
+    Without labels (a tensor of inputs, or data whose labels are all -1: ``images:DIR`` without subfolders,
+    ``text:FILE``) it needs ``alpha=1``: soft targets for classifiers, cosine for unit-norm embeddings
+    (``loss="auto"``). A seeded ``val_fraction`` of the rows is held out; the epoch with the best validation
+    fidelity to the teacher (top-1 agreement then KL, or mean cosine; epoch 0 is the student as given) is
+    kept, and training stops after ``patience`` epochs without a better one. With labels (and
+    ``compare=True``, the default) the student is also trained alone and the more accurate on the
+    validation split wins; a warning says when distillation lost. ``st.distill_report(model)`` tells what happened.
+
+    Args:
+        student: the model to train (in place), e.g. a pruned copy of the teacher.
+        data: a tensor of inputs, an ``(x, y)`` pair, or a dataset of ``(x, y)`` rows.
+        kd: ``st.Distill(teacher, ...)``; the teacher is usually the unpruned original.
+        cfg: the TrainConfig of each fit (default ``TrainConfig()``); its seed also picks the validation rows.
+
+    Returns:
+        The trained student.
+
+    Raises:
+        TypeError: ``kd`` is not a Distill hook, or ``data`` is of an unknown kind.
+        ConfigError: no labels and ``alpha`` < 1 (field ``alpha``).
+
+    Example:
+        >>> kd = st.Distill(original, alpha=1.0)                                 # doctest: +SKIP
+        >>> small = st.distill(small, photos, kd, st.TrainConfig(epochs=5))     # doctest: +SKIP
+        >>> st.distill_report(small)["kept_epoch"]  # doctest: +SKIP
+    """
+    from .distillation import Distill
+    from .training import TrainConfig
+
+    if not isinstance(kd, Distill):
+        raise TypeError(f"st.distill: kd must be st.Distill(teacher, ...), got {type(kd).__name__}")
+    return kd.drive(student, data, cfg if cfg is not None else TrainConfig(), fit)
+
+
 def optimize(model: nn.Module, data: Any, **kwargs: Any) -> Any:
     """The fastest (or smallest) pruned model within an accuracy budget; see :func:`slimtorch.search.optimize`.
 
@@ -66,5 +103,5 @@ def optimize(model: nn.Module, data: Any, **kwargs: Any) -> Any:
     return _optimize(model, data, **kwargs)
 
 
-__all__ = ["export_onnx", "fit", "load", "measure", "optimize", "pack", "prune", "quantize", "recalibrate_bn", "save",
-           "share_weights"]
+__all__ = ["distill", "export_onnx", "fit", "load", "measure", "optimize", "pack", "prune", "quantize",
+           "recalibrate_bn", "save", "share_weights"]

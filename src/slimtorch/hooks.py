@@ -41,6 +41,7 @@ class Hook:
     """
 
     task_loss_weight: float = 1.0
+    stop_training: bool = False  # set in on_epoch_end to end training after this epoch (st.fit checks it)
 
     def on_fit_start(self, state: State) -> None: ...
 

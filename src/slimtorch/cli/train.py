@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.set_defaults(_train_flags=add_config_flags(p.add_argument_group("training (TrainConfig)"), TrainConfig,
                                                  extra=_TRAIN_FLAGS))
     p.set_defaults(_distill_flags=add_config_flags(p.add_argument_group("distillation (DistillConfig)"),
-                                                   DistillConfig, prefix="distill_", skip=("epochs",),
+                                                   DistillConfig, prefix="distill_", skip=("epochs", *_DRIVE_ONLY),
                                                    options=_DISTILL_OPTIONS, extra=_DISTILL_FLAGS))
     return p
 
@@ -46,6 +46,8 @@ _TRAIN_FLAGS = {
     "early_stopping": {"metavar": "PATIENCE"},
     "out": {"help": "run directory (default: runs/MODEL-DATA)"},
 }
+# st.distill's own fields (validation split, best epoch, comparison): `train --teacher` fits once with the hook
+_DRIVE_ONLY = ("val_fraction", "patience", "compare")
 _DISTILL_OPTIONS = {"loss": "--distill-loss", "features": "--distill-feature", "feature_loss": "--distill-feature-loss",
                     "feature_weight": "--distill-feature-weight", "cache": "--teacher-cache"}
 _DISTILL_FLAGS = {

@@ -12,7 +12,7 @@ from ..config import Config, ConfigError, check_choice, check_range
 from ..registry import register
 from .teacher import check_teacher_fits, resolve_teacher
 
-OUTPUT_LOSSES = ("kd", "mse", "cosine", "none")
+OUTPUT_LOSSES = ("auto", "kd", "mse", "cosine", "none")
 FEATURE_LOSSES = ("mse", "attention")
 
 
@@ -31,9 +31,16 @@ class DistillConfig(Config):
             named_modules()); an adapter maps the student width to the teacher's when they differ.
         feature_loss: "mse" (FitNets hints, through an adapter) or "attention" (attention transfer, no adapter).
         feature_weight: weight of each feature term.
-        loss: output term: "kd" (soft targets on logits), "mse" or "cosine" (embeddings, no logits), or "none".
+        loss: output term: "auto" (the default: "cosine" when the teacher's outputs are unit-norm embeddings,
+            else "kd"), "kd" (soft targets on logits), "mse" or "cosine" (embeddings, no logits), or "none".
         cache: keep the teacher's outputs per dataset row so later epochs skip the teacher; only for
             fixed, unaugmented data (a changed input raises).
+        val_fraction: ``st.distill`` only: the share of the rows held out (seeded by the training seed) to
+            choose the best epoch (no labels) or to compare with the student trained alone (labels).
+        patience: ``st.distill`` without labels: stop after this many epochs without a better validation
+            fidelity (None: train every epoch); the best epoch is kept either way.
+        compare: ``st.distill`` with labels: also train the student alone (alpha=0) and keep whichever is
+            more accurate on the validation split, warning when distillation was worse.
 
     Example (recipe)::
 
@@ -49,12 +56,19 @@ class DistillConfig(Config):
     features: dict[str, str] | None = None
     feature_loss: str = "mse"
     feature_weight: float = 1.0
-    loss: str = "kd"
+    loss: str = "auto"
     cache: bool = False
+    val_fraction: float = 0.1
+    patience: int | None = 2
+    compare: bool = True
 
     @property
     def needs_baseline(self) -> bool:  # ``teacher: baseline`` is the run's reference model
         return self.teacher == "baseline"
+
+    @property
+    def label_free(self) -> bool:  # alpha 1: only the teacher's outputs train the student, labels are never read
+        return self.alpha == 1
 
     def preflight(self) -> None:
         """A named teacher (saved folder or zoo model) resolves before the run writes anything."""
@@ -81,3 +95,6 @@ class DistillConfig(Config):
         check_choice("feature_loss", self.feature_loss, FEATURE_LOSSES)
         check_range("feature_weight", self.feature_weight, 0.0)
         check_choice("loss", self.loss, OUTPUT_LOSSES)
+        check_range("val_fraction", self.val_fraction, 0.0, 0.5, lo_open=True)
+        if self.patience is not None:
+            check_range("patience", self.patience, 1)

@@ -40,7 +40,8 @@ from .adapters import adapter_spec, build_adapter
 from .cache import TeacherCache
 from .config import FEATURE_LOSSES, OUTPUT_LOSSES, DistillConfig
 from .features import FeatureTap, primary_tensor
-from .losses import attention_transfer_loss, embedding_loss, hint_loss, soft_target_loss
+from .losses import attention_transfer_loss, auto_output_loss, embedding_loss, hint_loss, soft_target_loss
+from .report import distill_report
 from .teacher import resolve_teacher
 
 __all__ = ["FEATURE_LOSSES", "OUTPUT_LOSSES", "Distill", "make_distill"]
@@ -77,9 +78,12 @@ class Distill(Hook):
         self.adapter_specs: dict[str, dict[str, Any]] = {}
         self.teacher_calls = 0
         self.last_loss: torch.Tensor | None = None
+        self.report: dict[str, Any] | None = None  # set by drive (st.distill): what it kept and why
         self._student_tap = FeatureTap(list(self.features), role="student")
         self._teacher_tap = FeatureTap(list(self.features.values()), role="teacher")
         self.adapter_optimizer = AdapterOptimizer()
+        # loss "auto" is decided on the first teacher outputs: cosine for unit-norm embeddings, else kd
+        self.output_loss: str | None = None if self.cfg.loss == "auto" else self.cfg.loss
 
     @classmethod
     def from_config(cls, cfg: DistillConfig, baseline: nn.Module | None = None) -> Distill:
@@ -95,6 +99,16 @@ class Distill(Hook):
     def features(self) -> dict[str, str]:
         """The ``{"student.layer": "teacher.layer"}`` pairs of the hint losses (empty: none)."""
         return self.cfg.features or {}
+
+    def drive(self, student: nn.Module, data: Any, cfg: Any, fit: Any) -> nn.Module:
+        """Train ``student`` with this hook the way ``st.distill`` does (validation split, best epoch or a
+        comparison with the student trained alone); ``fit`` is ``st.fit``. See :func:`slimtorch.api.distill`.
+        Its report is also kept in ``self.report``."""
+        from .recovery import drive
+
+        model = drive(student, data, self, cfg, fit)
+        self.report = distill_report(model)
+        return model
 
     # -- hook methods ---------------------------------------------------------------------------------
     def on_fit_start(self, state: State) -> None:
@@ -201,10 +215,12 @@ class Distill(Hook):
         return result
 
     def _output_term(self, student: torch.Tensor, teacher: torch.Tensor, state: State) -> torch.Tensor:
-        if self.cfg.loss == "kd":
+        if self.output_loss is None:
+            self.output_loss = auto_output_loss(teacher)
+        if self.output_loss == "kd":
             return soft_target_loss(student, teacher, self.cfg.temperature)
         adapted = self._adapter("__output__", student, teacher, None, state)(student.float())
-        return embedding_loss(adapted, teacher, self.cfg.loss)
+        return embedding_loss(adapted, teacher, self.output_loss)
 
     def _feature_term(self, name: str, s_feat: torch.Tensor, t_feat: torch.Tensor, state: State) -> torch.Tensor:
         if self.cfg.feature_loss == "attention":

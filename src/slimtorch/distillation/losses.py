@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..bench.fidelity import kind_of
+
 
 def _as_rows(logits: torch.Tensor) -> torch.Tensor:
     """(N, C) or (N, ..., C) -> (rows, C) so that sequence logits average per position."""
@@ -134,6 +136,17 @@ def embedding_loss(
     if kind == "mse":
         return F.mse_loss(s, t)
     raise ValueError(f"embedding_loss: kind {kind!r} unknown; allowed: 'cosine', 'mse'")
+
+
+def auto_output_loss(teacher_outputs: torch.Tensor) -> str:
+    """The output loss ``loss="auto"`` means: "cosine" for unit-norm embeddings (an encoder), else "kd" (logits).
+
+    Example:
+        >>> auto_output_loss(F.normalize(torch.randn(4, 8), dim=1)), auto_output_loss(torch.randn(4, 8))
+        ('cosine', 'kd')
+    """
+    rows = teacher_outputs.detach().float().reshape(-1, teacher_outputs.shape[-1]).cpu()
+    return "cosine" if kind_of(rows) == "encoder" else "kd"
 
 
 def _check_same_shape(what: str, a: torch.Tensor, b: torch.Tensor) -> None:

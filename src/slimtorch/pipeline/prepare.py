@@ -90,14 +90,29 @@ def check_device(name: str, field: str = "train.device") -> None:
 
 def check_labels(data: Any, loss: Any, data_name: str) -> None:
     """Every label suits the loss (class ids >= 0 for cross_entropy, finite targets, ...)."""
+    from ..bench.fidelity import unlabeled
     from ..data.labels import check_labels as check
 
     y = getattr(data, "y", None)
-    if y is not None:
+    if y is not None and not unlabeled(data):  # unlabeled data: check_label_free says which stages may use it
         try:
             check(y, loss, name=f"data {data_name!r} ({getattr(data, 'name', 'split')})")
         except ValueError as err:
             raise ConfigError("data", str(err)) from None
+
+
+def check_label_free(recipe: Any, data: Any) -> None:
+    """Data without labels (all -1: ``images:DIR`` without subfolders, ``text:FILE``) reaches only stages that
+    train without labels (``label_free``: distill with alpha 1) or do not train at all."""
+    from ..bench.fidelity import unlabeled
+
+    if not unlabeled(data):
+        return
+    for stage in recipe.stages:
+        if stage.train is not None and not getattr(stage.config, "label_free", False):
+            raise ConfigError(stage.path,
+                              f"trains on labels, but data {recipe.data.name!r} has none (all -1); on unlabeled "
+                              "data only label-free stages train (distill with alpha: 1)")
 
 
 def check_forward(model: nn.Module, train: Any, data_name: str, loss: Any = "cross_entropy",
@@ -148,9 +163,11 @@ def check_stages(recipe: Any) -> None:
             final = recipe.stages[terminal_at].name
             raise ConfigError(where, f"{stage.name!r} cannot follow stages[{terminal_at}] ({final}), whose model "
                               f"is final; after it only {after} may run")
-        if stage.config.needs_baseline and not seen_train:
+        if stage.config.needs_baseline and not seen_train and not recipe.model.get("kwargs", {}).get("pretrained"):
+            # a pretrained model is its own baseline (the run's input); a fresh one would teach nothing
             raise ConfigError(stage.path, "needs the baseline (the model after the first train stage), but no "
-                              "train stage comes before it; add one first")
+                              "train stage comes before it; add one first (or build a pretrained model: "
+                              "pretrained: true)")
         try:
             stage.config.preflight()
         except ConfigError as err:
@@ -172,6 +189,7 @@ def prepare(recipe: Any) -> Prepared:
     for cfg in trains:
         check_device(cfg.device)
     train, test = load_data(recipe.data)
+    check_label_free(recipe, train)
     model = build_model(recipe.model, seed=recipe.train.seed)
     for loss in dict.fromkeys(cfg.loss if isinstance(cfg.loss, str) else None for cfg in trains):
         check_forward(model, train, recipe.data.name, loss=loss, test=test)

@@ -146,7 +146,21 @@ def handler_context(stage: Any, ctx: Context) -> HandlerContext:
 
 def apply_hook(stage, model, ctx, stage_dir, resume) -> Outcome:
     hook = get_handler(stage.config)(model, stage.config, handler_context(stage, ctx))
+    if hasattr(hook, "drive"):  # the hook runs its own fits (distill: validation split, best epoch, comparison)
+        return _driven(hook, stage, model, ctx, stage_dir, resume)
     return _fit(stage, model, ctx, stage_dir, resume, hooks=[hook])
+
+
+def _driven(hook: Any, stage: Any, model: nn.Module, ctx: Context, stage_dir: Path, resume: bool) -> Outcome:
+    from ..training import fit
+
+    cfg = stage.train.replace(out=str(stage_dir / "checkpoints"), resume=resume, quiet=ctx.quiet or stage.train.quiet)
+    model = hook.drive(model, ctx.train_data, cfg, fit)
+    info: dict[str, Any] = {"resumed": resume}
+    report = getattr(hook, "report", None)  # what it kept and why, for the run's metrics
+    if report:
+        info[stage.name] = report
+    return Outcome(model, info=info)
 
 
 def _has_bn(model: nn.Module) -> bool:

@@ -95,6 +95,8 @@ def _end_epoch(run: Run, epoch: int, metrics: dict[str, float], monitored: float
     if cfg.early_stopping is not None:
         run.early = _early_stop(run.early, monitored)
         run.history.stopped_early = run.early["bad"] >= cfg.early_stopping
+    if any(getattr(h, "stop_training", False) for h in run.hooks):  # a hook's own criterion (e.g. best epoch)
+        run.history.stopped_early = True
     if run.info.is_main and not cfg.quiet:
         print(epoch_line(epoch + 1, cfg.epochs, metrics), flush=True)
     checkpoint(run, epoch + 1)

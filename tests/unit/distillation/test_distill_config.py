@@ -34,7 +34,7 @@ def test_round_trip_from_dict():
         ({"temperature": 0}, "temperature", r"allowed range \(0"),
         ({"alpha": 1.2}, "alpha", r"allowed range \[0"),
         ({"epochs": 0}, "epochs", "allowed range"),
-        ({"loss": "l1"}, "loss", "allowed: 'kd'"),
+        ({"loss": "l1"}, "loss", "allowed: 'auto', 'kd'"),
         ({"feature_loss": "gram"}, "feature_loss", "allowed: 'mse'"),
         ({"features": {"a": 3}}, "features.a", "teacher layer name"),
         ({"teacher": 3}, "teacher", "wrong type"),

@@ -1,0 +1,65 @@
+"""Distillation with labels that never silently hurts: compare with the student trained alone, keep the better.
+
+Distillation can end worse than plain training (a weak or mismatched teacher, a student too small to
+follow it, a temperature that flattens everything). ``st.distill`` therefore trains two copies of the
+student on all rows but a seeded validation split, one with the teacher and one alone (``alpha=0``, the
+same epochs and seed), and keeps the more accurate on the validation split (distillation must be
+strictly better). The winner is then trained again from the same initial weights on every row, so a
+student that lost to plain training ends exactly as ``st.fit(student, data, cfg)`` would have.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..bench.evaluate import evaluate
+from ..data.arrays import ArrayDataset
+from .report import attach
+from .validation import holdout
+
+
+def compare_alone(student: nn.Module, x: torch.Tensor, y: torch.Tensor, kd: Any, cfg: Any,
+                  fit: Callable[..., Any]) -> nn.Module:
+    """Train ``student`` with ``kd`` or alone, whichever is more accurate on a held-out split; warn when KD lost.
+
+    Args:
+        student: the model to train (in place; its initial weights start every candidate).
+        x, y: all labelled rows.
+        kd: the Distill hook (its teacher and settings; a fresh copy trains the candidate).
+        cfg: the TrainConfig of every fit.
+        fit: ``st.fit``.
+
+    Returns:
+        The trained student (the winner retrained on all rows), with a report (``distill_report``).
+    """
+    train_rows, val_rows = holdout(len(x), kd.cfg.val_fraction, cfg.seed)
+    part = ArrayDataset(x[train_rows], y[train_rows], "distill-train")
+    val = ArrayDataset(x[val_rows], y[val_rows], "distill-val")
+    accuracy = {}
+    for name, hooks in (("alone", []), ("distill", [type(kd)(kd.teacher, kd.cfg)])):
+        candidate = copy.deepcopy(student)
+        fit(candidate, part, sub_config(cfg, name), hooks=hooks)
+        accuracy[name] = float(evaluate(candidate, val, batch_size=cfg.eval_batch_size)["accuracy"])
+    choice = "distill" if accuracy["distill"] > accuracy["alone"] else "alone"
+    if choice == "alone":
+        warnings.warn(f"distillation was not better than training the student alone on the validation split "
+                      f"({100 * accuracy['distill']:.2f}% vs {100 * accuracy['alone']:.2f}% accuracy); "
+                      "kept the student trained alone", UserWarning, stacklevel=4)
+    history = fit(student, ArrayDataset(x, y, "distill-all"), sub_config(cfg, "final"),
+                  hooks=[kd] if choice == "distill" else [])
+    model = history.model if getattr(history, "model", None) is not None else student
+    attach(model, {"mode": "compare", "choice": choice, "val_accuracy": accuracy, "val_rows": len(val_rows),
+                   "train_rows": len(train_rows), "alpha": kd.cfg.alpha, "temperature": kd.cfg.temperature})
+    return model
+
+
+def sub_config(cfg: Any, name: str) -> Any:
+    """``cfg`` writing its checkpoints into ``out/name`` (the fits of one call must not share a directory)."""
+    return cfg.replace(out=str(Path(cfg.out) / name)) if cfg.out else cfg
