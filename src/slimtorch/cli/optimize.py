@@ -3,12 +3,14 @@
 MODEL is a zoo name (trained here first, on the training rows the search does not validate on, with
 the demo's training settings) or a folder written by ``st.save`` (used as it is). Writes to ``--out``:
 ``model/``, ``optimized.yaml`` (``slimtorch run`` rebuilds the chosen model from it), ``candidates.json``
-and ``report.md`` / ``report.html``. Ctrl-C keeps the best candidate found so far.
+and ``report.md`` / ``report.html``; ``original/`` (a trained zoo MODEL) and ``trials/`` (every finished
+trial) let ``--resume`` continue an interrupted search. Ctrl-C keeps the best candidate found so far.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="zoo model argument, e.g. --model-arg depth=20 --model-arg in_channels=1")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default runs/optimize-MODEL)")
     p.add_argument("--trust-factory", action="store_true", help="allow a saved folder that names a factory")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted search in --out: its trained "
+                                                          "original and finished trials are reused (by hash)")
     return p
 
 
@@ -77,11 +81,28 @@ def _recipe(args: argparse.Namespace, saved: bool) -> dict[str, Any]:
     return raw
 
 
+def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, out: Path) -> Any:
+    """Train the zoo original (kept in ``out/original`` so that ``--resume`` finds the same weights, whose
+    hash names the finished trials), or with ``--resume`` load the one trained before."""
+    from .. import io
+    from ..pipeline.prepare import build_model
+    from ..training import fit
+
+    if args.resume and (out / "original" / "model.json").is_file():
+        print(f"resuming: the original trained before ({out / 'original'})", flush=True)
+        return io.load(out / "original")
+    model = build_model(recipe.model, seed=recipe.train.seed)
+    print(f"training the original {args.model} on {len(fit_data)} rows ({args.epochs} epochs)", flush=True)
+    fit(model, fit_data, recipe.train.replace(quiet=True))
+    io.save(model, out / "original")
+    return model
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from .. import io, models
-    from ..pipeline.prepare import build_model, load_data
+    from ..pipeline.prepare import load_data
     from ..pipeline.recipe import parse_recipe
     from ..search import optimize
     from ..search.optimize import split
@@ -101,18 +122,16 @@ def run(args: argparse.Namespace) -> int:
         fit_data, _ = split(train, args.val_rows)
     except ValueError as err:
         raise UsageError(f"--val-rows: {err}") from None
+    out = Path(args.out or f"runs/optimize-{Path(args.model).name}")
+    if not args.resume:
+        shutil.rmtree(out / "trials", ignore_errors=True)  # the journal of an earlier search here: start over
     if not saved:
-        from ..training import fit
-
-        model = build_model(recipe.model, seed=recipe.train.seed)
-        print(f"training the original {args.model} on {len(fit_data)} rows ({args.epochs} epochs)", flush=True)
-        fit(model, fit_data, recipe.train.replace(quiet=True))
+        model = _original(args, recipe, fit_data, out)
     torch.manual_seed(0)
     res = optimize(model, (train, test), objective=args.objective, batch_size=args.batch_size,
                    max_accuracy_drop=args.max_drop, budget_minutes=args.minutes, recovery_epochs=args.recovery_epochs,
                    train=recipe.train.replace(lr=RECOVERY_LR), val_rows=args.val_rows, recipe=raw,
-                   log=lambda msg: print(msg, flush=True))
-    out = Path(args.out or f"runs/optimize-{Path(args.model).name}")
+                   resume_dir=out / "trials", log=lambda msg: print(msg, flush=True))
     paths = res.write(out)
     print(res.summary())
     print(f"wrote {out}: model/, optimized.yaml, candidates.json, report.md, report.html "

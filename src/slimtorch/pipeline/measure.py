@@ -5,7 +5,8 @@ Latency is timed with ``st.bench.latency.compare`` over *all* (model, backend) c
 one interleaved round-robin per batch size, so machine drift hits every candidate alike. Backends:
 ``eager`` calls the module itself (torch eager fp32; for a quantized model this is reported as
 ``int8-<engine>``, the engine its quantizer chose), ``onnxruntime`` runs the model exported with
-``st.export_onnx``.
+``st.export_onnx`` (and ``onnxruntime-bc`` the same file with its one-channel first convolution run with the
+batch as channels, where that applies: see ``search.batch_channels``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,23 @@ def _session_runner(path: Path) -> Callable[[torch.Tensor], Any]:
     return lambda x: sess.run(None, {name: x.numpy()})
 
 
+def regrouped_runner(path: Path, example: torch.Tensor) -> Callable[[torch.Tensor], Any] | None:
+    """The exported fp32 model with its one-channel first convolution run with the batch as channels
+    (``search.batch_channels``; exact, checked against the plain graph), or None where that does not apply."""
+    if not path.is_file():
+        return None
+    import onnx
+
+    from ..search.batch_channels import verified
+
+    fast = verified(onnx.load(str(path)), batch_of(example, 8))
+    if fast is None:
+        return None
+    out = path.with_name(path.stem + "-bc.onnx")
+    onnx.save(fast, str(out))
+    return _session_runner(out)
+
+
 def dequantized_runner(model: nn.Module, path: Path) -> Callable[[torch.Tensor], Any] | None:
     """For an int8 model: its network in fp32 onnxruntime with the int8 weights dequantized (int8 on
     disk, float compute), or None for other models. Where int8 kernels lose to fp32 (small convs
@@ -98,9 +116,18 @@ def backend_runners(model: nn.Module, example: torch.Tensor, backends: tuple[str
         except Exception as err:  # any exporter/runtime failure only removes this backend from the table
             missing["onnxruntime"] = _why(err)
         try:
+            regrouped = regrouped_runner(work_dir / "model.onnx", example)
+            if regrouped is not None:
+                runners["onnxruntime-bc"] = regrouped
+        except Exception as err:  # as above: one backend fewer, and the table says why
+            missing["onnxruntime-bc"] = _why(err)
+        try:
             fp32 = dequantized_runner(model, work_dir / "model-fp32.onnx")
             if fp32 is not None:
                 runners["onnxruntime-fp32"] = fp32
+                regrouped = regrouped_runner(work_dir / "model-fp32.onnx", example)
+                if regrouped is not None:
+                    runners["onnxruntime-fp32-bc"] = regrouped
         except Exception as err:  # as above: one backend fewer, and the table says why
             missing["onnxruntime-fp32"] = _why(err)
     return runners, missing

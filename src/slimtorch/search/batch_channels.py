@@ -14,6 +14,8 @@ it pads to 8 images, so it is a backend the search times at the batch it optimiz
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
@@ -126,3 +128,26 @@ def _renamed_output(node: onnx.NodeProto, old: str, new: str) -> onnx.NodeProto:
     if old in node.output:
         node.output[list(node.output).index(old)] = new
     return node
+
+
+def verified(proto: onnx.ModelProto, x: Any) -> onnx.ModelProto | None:
+    """:func:`rewrite` of ``proto``, kept only when ONNX Runtime gives the plain graph's outputs on ``x`` and on a
+    batch of 3 (which needs padding); None when the rewrite does not apply or differs.
+
+    Args:
+        proto: a float ONNX model with one 4-D input.
+        x: an input batch (torch tensor or numpy array).
+    """
+    from ..quantization.backends.onnxruntime import session
+
+    fast = rewrite(proto)
+    if fast is None:
+        return None
+    plain, sess = session(proto), session(fast)
+    name = plain.get_inputs()[0].name
+    arr = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    for rows in (arr, arr[np.arange(3) % len(arr)]):
+        want, got = plain.run(None, {name: rows})[0], sess.run(None, {name: rows})[0]
+        if want.shape != got.shape or not np.allclose(got, want, rtol=1e-5, atol=1e-6 * (1 + np.abs(want).max())):
+            return None
+    return fast

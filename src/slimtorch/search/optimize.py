@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ from torch import nn
 from ..bench.counts import count_params, saved_bytes
 from ..data.arrays import ArrayDataset
 from .greedy import bisect, gain_per_point, greedy_path, refine, uniform_seed
+from .journal import Journal, data_fingerprint, fingerprint
 from .latency_table import BACKENDS, build_table, prediction_error
 from .result import OptimizeResult, recipe_for
 from .rounding import ladder, measure_multiple
@@ -102,7 +104,7 @@ def _params(model: nn.Module, space: Space) -> Callable[[Keep], float]:
 def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_size: int = 64,
              max_accuracy_drop: float = 0.5, budget_minutes: float = 15.0, recovery_epochs: int = 1,
              train: Any = None, val_rows: int | None = None, recipe: dict | None = None,
-             log: Callable[[str], None] | None = None) -> OptimizeResult:
+             resume_dir: str | Path | None = None, log: Callable[[str], None] | None = None) -> OptimizeResult:
     """Search per-group channel counts for the fastest (or smallest) model within an accuracy budget.
 
     Args:
@@ -118,6 +120,8 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
         val_rows: validation rows (default: 10% of the training data, at most 5000).
         recipe: ``model``/``data``/``train``/``stages`` sections that made the original; the written
             ``optimized.yaml`` appends the cuts and the recovery to it.
+        resume_dir: a folder where every finished trial is kept; a search given the same folder again (same
+            original, data and settings) reuses them instead of training them again (see ``journal``).
         log: progress lines (default: silent).
 
     Returns:
@@ -157,10 +161,17 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
                          "`slimtorch run` would cut an untrained model")
     say(f"original: {val_score.metric} val {base_val:.2f} / test {base_test:.2f}; "
         f"{baseline.best_ms:.3f} ms @ batch {batch_size} on {baseline.backend}")
+    journal = None
+    if resume_dir is not None:
+        journal = Journal(resume_dir, {"model": fingerprint(model), "fit": data_fingerprint(fit_data.x, fit_data.y),
+                                       "val": data_fingerprint(val.x, val.y), "train": train_cfg.to_dict(),
+                                       "epochs": recovery_epochs, "batch": batch_size, "backends": BACKENDS})
     try:
-        _search(res, space, example, x, finish, val_score, deadline, say)
+        _search(res, space, example, x, finish, val_score, deadline, say, journal)
     except KeyboardInterrupt:
         res.notes.append("interrupted (Ctrl-C): the best candidate found so far is kept")
+    if journal is not None and journal.resumed:
+        res.notes.append(f"resumed: {journal.resumed} finished trials reused from {resume_dir}")
     _retime(res, x)
     _choose(res, test_score, base_test, say)
     res.seconds = time.perf_counter() - t0
@@ -168,7 +179,7 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
 
 
 def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Tensor, finish: Callable,
-            val_score: Scorer, deadline: float, say: Callable) -> None:
+            val_score: Scorer, deadline: float, say: Callable, journal: Journal | None = None) -> None:
     """Table, rounding, sensitivity, greedy path, bisection, seeds, refinement; trials go to ``res.trials``."""
     base = res.baseline
     table = build_table(base.model, space, example, base.backend, len(x))
@@ -189,12 +200,16 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
     def passes(keep: Keep) -> bool | None:
         if keep in done:
             return done[keep].val >= base.val - res.max_drop
-        if time.perf_counter() > deadline:
+        trial = journal.get(keep, len(res.trials) + 1) if journal is not None else None
+        if trial is None and time.perf_counter() > deadline:
             if not any("time budget" in n for n in res.notes):
                 res.notes.append("the time budget ran out: the best candidate found so far is kept")
             return None
-        trial = run_trial(len(res.trials) + 1, keep, base.model, space, example, finish, val_score, x, BACKENDS)
-        trial.predicted_ms = 1e3 * table.predict(keep)
+        if trial is None:
+            trial = run_trial(len(res.trials) + 1, keep, base.model, space, example, finish, val_score, x, BACKENDS)
+            trial.predicted_ms = 1e3 * table.predict(keep)
+            if journal is not None:
+                journal.put(trial)
         res.trials.append(trial)
         done[keep] = trial
         ok = trial.val >= base.val - res.max_drop

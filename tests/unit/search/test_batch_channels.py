@@ -63,3 +63,23 @@ def test_session_falls_back_to_plain_graph_when_not_applicable():
     sess = ort_session(fp32_model(model, x[:1]), x, regroup=True)
     got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
     torch.testing.assert_close(torch.from_numpy(got), model(x).detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_verified_refuses_a_rewrite_that_differs(monkeypatch):
+    import slimtorch.search.batch_channels as bc
+
+    real = bc.rewrite
+
+    def wrong(proto):  # a rewrite whose regrouped weights are off by a little
+        out = real(proto)
+        w = next(t for t in out.graph.initializer if t.name == "bc_w")
+        arr = bc.numpy_helper.to_array(w) * 1.01
+        w.CopyFrom(bc.numpy_helper.from_array(arr, "bc_w"))
+        return out
+
+    model = LeNet5(channels=(2, 4), hidden=(8,)).eval()
+    x = torch.randn(4, 1, 28, 28)
+    proto = fp32_model(model, x[:1])
+    assert bc.verified(proto, x) is not None
+    monkeypatch.setattr(bc, "rewrite", wrong)
+    assert bc.verified(proto, x) is None
