@@ -154,7 +154,7 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     baseline = Trial(0, space.full, base_val, count_params(model), saved_bytes(model), ms["base"], base_ms,
                      test=base_test, model=model)
     res = OptimizeResult(model=model, baseline=baseline, objective=objective, metric=val_score.metric,
-                         max_drop=max_accuracy_drop, batch_size=batch_size, groups=space.groups)
+                         max_drop=max_accuracy_drop, batch_size=batch_size, groups=space.groups, example=x)
     res.recipe = recipe_for(recipe, model, fit_data, train_cfg, recovery_epochs, TEMPERATURE, ALPHA)
     if not any("train" in stage for stage in res.recipe["head"]["stages"]):
         res.notes.append("optimized.yaml has no stage that trains the original (pass recipe= as the CLI does): "

@@ -3,7 +3,8 @@
 ``write(out)`` puts in ``out``: ``model/`` (``st.save``), ``optimized.yaml`` (the recipe that rebuilds
 the chosen model with ``slimtorch run``), ``candidates.json`` (every trial, the latency table's
 prediction error, the rounding measurement, the sensitivities) and ``report.md`` / ``report.html``
-(the candidates table and the accuracy-vs-latency / accuracy-vs-size Pareto plots).
+(the candidates table and the accuracy-vs-latency / accuracy-vs-size Pareto plots), and ``model.onnx``
+when an ONNX Runtime backend was the fastest (in the form that backend timed).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class OptimizeResult:
     recipe: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    example: Any = field(default=None, repr=False)  # the batch the latency was timed on (for the ONNX export)
 
     @property
     def best(self) -> nn.Module:
@@ -126,6 +128,7 @@ class OptimizeResult:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         io.save(self.best, out / "model")
+        written = {"model.onnx": self._onnx(out / "model.onnx")} if self.example is not None else {}
         text = yaml.safe_dump(self.recipe_dict(), sort_keys=False, default_flow_style=None)
         io.atomic_write(out / "optimized.yaml", lambda tmp: Path(tmp).write_text(text))
         io.write_json(out / "candidates.json", self.to_dict())
@@ -134,4 +137,20 @@ class OptimizeResult:
             io.atomic_write(out / name, lambda tmp, png=png: Path(tmp).write_bytes(png))
         io.atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(md))
         io.atomic_write(out / "report.html", lambda tmp: Path(tmp).write_text(html))
-        return {"model": out / "model", "recipe": out / "optimized.yaml", "report": out / "report.html"}
+        return {"model": out / "model", "recipe": out / "optimized.yaml", "report": out / "report.html",
+                **{k: v for k, v in written.items() if v is not None}}
+
+    def _onnx(self, path: Path) -> Path | None:
+        """The chosen model as ONNX, in the form its fastest backend ran (``onnxruntime-bc``: the batch-as-channels
+        rewrite, verified); None when it ran fastest in torch eager."""
+        from ..quantization.onnx_export import fp32_model
+        from .batch_channels import verified
+
+        chosen = self.chosen or self.baseline
+        if not chosen.backend.startswith("onnxruntime"):
+            return None
+        proto = fp32_model(self.best, self.example[:1])
+        fast = verified(proto, self.example) if chosen.backend == "onnxruntime-bc" else None
+        data = (fast or proto).SerializeToString()
+        io.atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+        return path

@@ -58,6 +58,14 @@ def test_optimize_keeps_the_budget_on_test_and_writes_a_valid_recipe(trained, tm
     recipe = parse_recipe(yaml.safe_load(paths["recipe"].read_text()))
     assert recipe.data.train_subset == len(train) - len(train) // 10
     assert (tmp_path / "report.html").read_text().count("<tr>") == len(res.trials) + 2  # header + original
+    if c.backend.startswith("onnxruntime"):  # the deployable file of the backend that was timed fastest
+        from slimtorch.quantization.backends.onnxruntime import session
+
+        x = test.x[:5]
+        got = session(paths["model.onnx"].read_bytes()).run(None, {"input": x.numpy()})[0]
+        torch.testing.assert_close(torch.from_numpy(got), res.best(x).detach(), rtol=1e-4, atol=1e-5)
+    else:
+        assert "model.onnx" not in paths
     assert (tmp_path / "candidates.json").is_file() and (tmp_path / "model" / "model.json").is_file()
 
 
