@@ -27,7 +27,7 @@ from .training.trainer import fit
 
 
 def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: Iterable | None = None,
-          loss_fn: Callable | None = None, calib_data: Any = None) -> nn.Module:
+          loss_fn: Callable | None = None, calib_data: Any = None, report: bool = False) -> Any:
     """Apply a prune config to ``model`` (in place where possible) and return the model to use.
 
     Args:
@@ -38,21 +38,31 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: It
         data: labelled (x, y) batches, read by configs with ``needs_labels`` (taylor importance).
         loss_fn: the loss ``data`` is scored with (default: cross entropy).
         calib_data: unlabeled inputs, read by configs with ``needs_calibration`` (``ChannelPrune(reconstruct=True)``).
+        report: also return the coverage report (per group of coupled layers: pruned or kept, and why), for
+            configs that make one (``makes_report``: ``ChannelPrune``); ``st.pruning.report(model)`` reads it later.
 
     Returns:
-        The pruned model.
+        The pruned model; with ``report=True``, ``(model, report)``.
 
     Raises:
         TypeError: ``cfg`` is not a prune config (the message names the accepted ones).
+        ValueError: ``report=True`` with a config that makes no coverage report (checked before pruning).
 
     Example:
         >>> small = st.prune(model, st.ChannelPrune(ratio=0.5), example_inputs=torch.randn(1, 3, 32, 32))
+        >>> small, rep = st.prune(model, st.ChannelPrune(ratio=0.5), example_inputs=x, report=True)
+        >>> print(rep)  # one row per group: pruned / kept, and why
     """
     check_kind(cfg, "prune", "st.prune")
+    if report and not getattr(cfg, "makes_report", False):
+        makers = ", ".join(c.__name__ for c in _pruning.__dict__.values()
+                           if isinstance(c, type) and issubclass(c, Config) and getattr(c, "makes_report", False))
+        raise ValueError(f"report=True: {type(cfg).__name__} makes no coverage report; configs that do: {makers}")
     device = device_of(model)
     ctx = HandlerContext(example_inputs=to_device(example_inputs, device), loss_fn=loss_fn, calib_data=calib_data,
                          data=None if data is None else MovedBatches(data, device))
-    return get_handler(cfg)(model, cfg, ctx)
+    out = get_handler(cfg)(model, cfg, ctx)
+    return (out, _pruning.report(out)) if report else out
 
 
 def distill(student: nn.Module, data: Any, kd: Any, cfg: Any = None) -> nn.Module:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
@@ -40,6 +41,8 @@ class ChannelPrune(Config):
     ignore: tuple[str, ...] = ()
     seed: int = 0
     reconstruct: bool = False
+
+    makes_report: ClassVar[bool] = True  # st.prune(..., report=True) returns the coverage report (report.py)
 
     @property
     def needs_calibration(self) -> bool:  # reconstruction solves on calibration activations

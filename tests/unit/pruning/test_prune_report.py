@@ -46,3 +46,24 @@ def test_cli_prune_bad_input_is_one_line_and_exit_2(argv, field, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"slimtorch: error: {field}") and "\n" not in err
+
+
+def test_prune_with_report_true_returns_the_model_and_its_report():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    x = torch.randn(2, 4)
+    want = model(x)
+    small, rep = st.prune(model, ChannelPrune(ratio=0.5), example_inputs=x, report=True)
+    assert small is model and rep is report(small)  # the same report the attribute gives later
+    (row,) = [r for r in rep if r.status == "pruned"]
+    assert (row.layers, row.removed, row.units) == (["0.out"], 4, 8)
+    assert small[0].out_features == 4 and small[2].in_features == 4
+    assert small(x).shape == want.shape
+
+
+def test_prune_report_true_with_a_config_that_makes_none_is_refused_before_pruning():
+    model = nn.Linear(4, 4)
+    weight = model.weight.detach().clone()
+    with pytest.raises(ValueError, match=r"report=True: MagnitudePrune makes no coverage report; .*ChannelPrune"):
+        st.prune(model, st.MagnitudePrune(sparsity=0.5), report=True)
+    torch.testing.assert_close(model.weight.detach(), weight)  # refused before anything was changed
