@@ -79,10 +79,12 @@ def spaces_by_unit(graph: Graph, roots: np.ndarray) -> dict[int, tuple[int, ...]
     mask = wanted[graph.root]
     n = max(len(graph.space_names), 1)
     codes = np.unique(graph.root[mask] * n + graph.space_of[mask])  # sorted by root, then space
-    out: dict[int, list[int]] = {}
-    for root, space in zip((codes // n).tolist(), (codes % n).tolist()):
-        out.setdefault(root, []).append(space)
-    return {u: tuple(s) for u, s in out.items()}
+    if not len(codes):
+        return {}
+    roots, spaces = codes // n, (codes % n).tolist()
+    starts = np.flatnonzero(np.r_[True, roots[1:] != roots[:-1]]).tolist()
+    ends = starts[1:] + [len(spaces)]
+    return {int(roots[a]): tuple(spaces[a:b]) for a, b in zip(starts, ends)}
 
 
 def plan_of(graph: Graph, removed: Iterable[int]) -> Plan:
@@ -188,9 +190,10 @@ def _rows(graph: Graph, groups: list[Group], rolled: dict[int, str]) -> list[Row
             rows.append(Row(layers, len(g.units), 0, "kept", "the ratio removes no unit from a group this small"))
     blocked: dict[tuple, list[int]] = {}
     for root, spaces in spaces_by_unit(graph, np.fromiter(graph.blocked, dtype=np.int64)).items():
-        if not all(".param:" in graph.space_names[s] or graph.space_names[s].startswith("param:") for s in spaces):
-            blocked.setdefault(spaces, []).append(root)  # a Parameter's own dims (not channels) are not listed
+        blocked.setdefault(spaces, []).append(root)
     for key, roots in blocked.items():
+        if all(".param:" in graph.space_names[s] or graph.space_names[s].startswith("param:") for s in key):
+            continue  # a Parameter's own dims (not channels) are not listed
         why = graph.reasons.get(roots[0], "blocked by the trace")
         rows.append(Row(list(dict.fromkeys(graph.space_names[s] for s in key)), len(roots), 0, "kept", why))
     return rows

@@ -102,28 +102,26 @@ def _masked(args: tuple, kwargs: dict, keep: dict[int, torch.Tensor], kind: str)
 def reference(model: nn.Module, plan: Plan, calls: list[tuple[tuple, dict]]) -> list[list[torch.Tensor]]:
     """Outputs of ``model`` with the channels ``plan`` removes masked; the model is left unchanged.
 
-    The weights that read removed channels are swapped for zeroed copies during the run (the
-    originals are never written), and the norms the plan cuts are computed over kept channels.
+    Layers linear in their input get it masked by a pre-hook (the same as zeroed weights, and cheaper);
+    other weights that read removed channels are swapped for zeroed copies during the run (the originals
+    are never written), and the norms the plan cuts are computed over kept channels.
     """
+    modules = dict(model.named_modules())  # one walk: get_submodule per planned layer cost more than the hooks
     swaps: dict[tuple[int, str], tuple[nn.Module, str, torch.Tensor, torch.Tensor]] = {}
     norms, hooks = {}, []
     for name, keep in plan.items():
-        mod = model.get_submodule(name)
+        mod = modules[name]
         surgery = lookup(type(mod))
-        if surgery is not None and surgery.in_dim is not None and surgery.consumes == ("in",) and "in" in keep:
+        if surgery is None:  # only param:/attr: roles: elementwise, they read no channel
+            continue
+        if isinstance(mod, (nn.LayerNorm, nn.GroupNorm)) and "c" in keep and mod.weight is not None:
+            norms[id(mod.weight)] = torch.as_tensor(keep["c"], dtype=torch.long, device=mod.weight.device)
+        if not surgery.consumes:  # channelwise (BatchNorm): what it passes on is masked where it is read
+            continue
+        if surgery.in_dim is not None and surgery.consumes == ("in",) and "in" in keep:
             hooks.append(mod.register_forward_pre_hook(_mask_input(surgery.in_dim, keep["in"])))
             continue
-        for path, dim, idx in read_positions(mod, keep):
-            owner_path, _, leaf = path.rpartition(".")
-            owner = mod.get_submodule(owner_path) if owner_path else mod
-            key = (id(owner), leaf)
-            orig, cur = swaps[key][2:] if key in swaps else (getattr(owner, leaf), getattr(owner, leaf))
-            mask = torch.ones(cur.shape[dim], dtype=cur.dtype, device=cur.device).index_fill_(0, idx, 0.0)
-            shape = [1] * cur.dim()
-            shape[dim] = -1
-            swaps[key] = (owner, leaf, orig, cur.detach() * mask.view(shape))  # one broadcast op, no strided fill
-        if "c" in keep and isinstance(mod, (nn.LayerNorm, nn.GroupNorm)) and mod.weight is not None:
-            norms[id(mod.weight)] = torch.as_tensor(keep["c"], dtype=torch.long, device=mod.weight.device)
+        _zeroed_reads(mod, keep, swaps)
     for owner, leaf, _, zeroed in swaps.values():
         _table(owner, leaf)[leaf] = zeroed
     try:
@@ -136,24 +134,49 @@ def reference(model: nn.Module, plan: Plan, calls: list[tuple[tuple, dict]]) -> 
             h.remove()
 
 
+def _zeroed_reads(mod: nn.Module, keep: dict[str, list[int]], swaps: dict) -> None:
+    """Add to ``swaps`` zeroed copies of ``mod``'s weights at the positions that read removed channels."""
+    for path, dim, idx in read_positions(mod, keep):
+        owner_path, _, leaf = path.rpartition(".")
+        owner = mod.get_submodule(owner_path) if owner_path else mod
+        key = (id(owner), leaf)
+        orig, cur = swaps[key][2:] if key in swaps else (getattr(owner, leaf), getattr(owner, leaf))
+        mask = torch.ones(cur.shape[dim], dtype=cur.dtype, device=cur.device).index_fill_(0, idx, 0.0)
+        shape = [1] * cur.dim()
+        shape[dim] = -1
+        swaps[key] = (owner, leaf, orig, cur.detach() * mask.view(shape))  # one broadcast op, no strided fill
+
+
 def _mask_input(in_dim: Callable, keep: list[int]) -> Callable:
     """A pre-hook zeroing the input channels a linear layer's plan drops (same result as zeroed weights)."""
-    kept = np.asarray(keep, dtype=np.int64)  # numpy: a list -> tensor conversion per layer cost more than the run
-    masks: dict[tuple, torch.Tensor] = {}  # per input layout: built once, reused by every call
+    kept = np.asarray(keep, dtype=np.int64)
+    masks: dict[tuple, torch.Tensor | None] = {}  # per input layout: built once, reused by every call
 
     def hook(mod, args):
         x = args[0]
         dim = in_dim(mod, x)
         key = (x.dim(), dim, x.shape[dim], x.dtype, x.device)
         if key not in masks:
-            shape = [1] * x.dim()
-            shape[dim] = -1
-            ones = np.zeros(x.shape[dim], dtype=np.float32)
-            ones[kept] = 1.0
-            masks[key] = torch.from_numpy(ones).to(device=x.device, dtype=x.dtype).view(shape)
-        return (x * masks[key], *args[1:])
+            masks[key] = _mask(kept, x, dim)
+        mask = masks[key]
+        return None if mask is None else (x * mask, *args[1:])
 
     return hook
+
+
+def _mask(kept: np.ndarray, x: torch.Tensor, dim: int) -> torch.Tensor | None:
+    """1 at the kept channels of ``x``'s ``dim``, 0 elsewhere, shaped to broadcast (None: nothing dropped).
+
+    Built in numpy: each torch op costs a dispatch, and a reference hooks every layer of the network.
+    """
+    if len(kept) == x.shape[dim]:  # the plan cuts this layer's outputs only
+        return None
+    shape = [1] * x.dim()
+    shape[dim] = -1
+    ones = np.zeros(x.shape[dim], dtype=np.float32)
+    ones[kept] = 1.0
+    mask = torch.from_numpy(ones.reshape(shape))
+    return mask if x.dtype == torch.float32 and x.device.type == "cpu" else mask.to(device=x.device, dtype=x.dtype)
 
 
 def _table(owner: nn.Module, leaf: str) -> dict:
@@ -163,8 +186,9 @@ def _table(owner: nn.Module, leaf: str) -> dict:
 def _snapshot(model: nn.Module, plan: Plan) -> list:
     """What a cut changes (class, attributes, parameter and buffer tables) of every module the plan touches."""
     snap = []
+    modules = dict(model.named_modules())
     for name in plan:
-        top = model.get_submodule(name)
+        top = modules[name]
         state = [(m, m.__class__, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
                  for m in top.modules()]
         snap.append((name, top, state))
