@@ -39,6 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="zoo model argument, e.g. --model-arg depth=20 --model-arg in_channels=1")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default runs/optimize-MODEL)")
     p.add_argument("--trust-factory", action="store_true", help="allow a saved folder that names a factory")
+    p.add_argument("--no-int8", action="store_true", help="do not try the chosen model in int8 (per-layer fp32 "
+                                                           "fallback; kept when smaller/faster within the budget)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search in --out: its trained "
                                                           "original and finished trials are reused (by hash)")
     return p
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     res = optimize(model, (train, test), objective=args.objective, batch_size=args.batch_size,
                    max_accuracy_drop=args.max_drop, budget_minutes=args.minutes, recovery_epochs=args.recovery_epochs,
                    train=recipe.train.replace(lr=RECOVERY_LR), val_rows=args.val_rows, recipe=raw,
-                   resume_dir=out / "trials", log=lambda msg: print(msg, flush=True))
+                   resume_dir=out / "trials", int8=not args.no_int8, log=lambda msg: print(msg, flush=True))
     paths = res.write(out)
     print(res.summary())
     print(f"wrote {out}: model/, optimized.yaml, candidates.json, report.md, report.html "

@@ -22,6 +22,7 @@ from torch import nn
 from ..bench.counts import count_params, saved_bytes
 from ..data.arrays import ArrayDataset
 from .greedy import bisect, gain_per_point, greedy_path, refine, uniform_seed
+from .int8 import int8_trial
 from .journal import Journal, data_fingerprint, fingerprint
 from .latency_table import BACKENDS, build_table, prediction_error
 from .result import OptimizeResult, recipe_for
@@ -104,7 +105,8 @@ def _params(model: nn.Module, space: Space) -> Callable[[Keep], float]:
 def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_size: int = 64,
              max_accuracy_drop: float = 0.5, budget_minutes: float = 15.0, recovery_epochs: int = 1,
              train: Any = None, val_rows: int | None = None, recipe: dict | None = None,
-             resume_dir: str | Path | None = None, log: Callable[[str], None] | None = None) -> OptimizeResult:
+             resume_dir: str | Path | None = None, int8: bool = True,
+             log: Callable[[str], None] | None = None) -> OptimizeResult:
     """Search per-group channel counts for the fastest (or smallest) model within an accuracy budget.
 
     Args:
@@ -122,6 +124,8 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
             ``optimized.yaml`` appends the cuts and the recovery to it.
         resume_dir: a folder where every finished trial is kept; a search given the same folder again (same
             original, data and settings) reuses them instead of training them again (see ``journal``).
+        int8: also try the chosen model in int8 (per-layer fp32 fallback within the budget, fastest int8
+            engine); kept when it keeps the budget and is smaller (size) or measured faster (latency).
         log: progress lines (default: silent).
 
     Returns:
@@ -169,13 +173,37 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     try:
         _search(res, space, example, x, finish, val_score, deadline, say, journal)
     except KeyboardInterrupt:
+        int8 = False  # the user asked to stop: nothing new is started
         res.notes.append("interrupted (Ctrl-C): the best candidate found so far is kept")
     if journal is not None and journal.resumed:
         res.notes.append(f"resumed: {journal.resumed} finished trials reused from {resume_dir}")
     _retime(res, x)
     _choose(res, test_score, base_test, say)
+    if int8:
+        _try_int8(res, fit_data, val_score, test_score, base_test, x, say)
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _try_int8(res: OptimizeResult, calib: ArrayDataset, val_score: Scorer, test_score: Scorer, base_test: float,
+              x: torch.Tensor, say: Callable) -> None:
+    """The chosen model in int8 (``int8.py``): chosen instead when it keeps the budget and wins on the objective."""
+    fp32 = res.chosen or res.baseline
+    got = int8_trial(res, fp32, calib, val_score, test_score, x, say)
+    if got is None:
+        return
+    trial, fp32_ms = got
+    res.trials.append(trial)
+    keeps = trial.val >= res.baseline.val - res.max_drop and trial.test >= base_test - res.max_drop
+    better = trial.bytes < fp32.bytes if res.objective == "size" else trial.best_ms < fp32_ms
+    if keeps and better:
+        res.chosen = trial
+        say(f"chosen #{trial.index}: the int8 model of #{fp32.index}")
+        return
+    why = "loses more than the budget" if not keeps else (
+        f"is slower ({trial.best_ms:.3f} ms on {trial.backend} vs {fp32_ms:.3f} ms on {fp32.backend}, same run)"
+        if res.objective == "latency" else "is not smaller")
+    res.notes.append(f"int8 of #{fp32.index} (#{trial.index}) {why}: the fp32 model is kept")
 
 
 def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Tensor, finish: Callable,

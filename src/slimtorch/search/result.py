@@ -80,7 +80,8 @@ class OptimizeResult:
             return []
         cuts = [{"channel_prune": {"ratio": cfg.ratio, "ignore": list(cfg.ignore)}}
                 for cfg in Space(self.groups, []).stages(chosen.keep)]
-        return cuts + list(self.recipe.get("recovery", []))
+        recovery = list(self.recipe.get("recovery", [])) if cuts else []
+        return cuts + recovery + ([{"int8": dict(chosen.int8)}] if chosen.int8 else [])
 
     def recipe_dict(self) -> dict[str, Any]:
         """``optimized.yaml``: the original's recipe + the chosen cuts + recovery + a measure stage."""

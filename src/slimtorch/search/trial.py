@@ -36,6 +36,7 @@ class Trial:
     predicted_ms: float | None = None
     seconds: float = 0.0
     test: float | None = None
+    int8: dict[str, Any] | None = None  # the int8 stage's settings when this candidate is the int8 model
     model: nn.Module | None = field(default=None, repr=False)
 
     @property
@@ -57,7 +58,7 @@ class Trial:
                 "bytes": self.bytes, "ms": {k: round(v, 4) for k, v in self.ms.items()}, "backend": self.backend,
                 "baseline_ms": round(self.baseline_ms, 4), "speedup": round(self.speedup, 3),
                 "predicted_ms": None if self.predicted_ms is None else round(self.predicted_ms, 4),
-                "seconds": round(self.seconds, 1)}
+                "seconds": round(self.seconds, 1), "int8": self.int8}
 
 
 def time_models(models: dict[str, nn.Module], baseline: nn.Module, x: torch.Tensor, backends: tuple[str, ...],
