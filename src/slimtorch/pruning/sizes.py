@@ -3,7 +3,9 @@
 A pruned model still runs ``x.split(64, dim=1)`` or ``y[:, :c]`` with the original numbers. So:
 ``chunk`` pieces (sizes derived from the input) are coupled position by position, which keeps them
 equal; an int split size is rewritten when the calling module holds it in an attribute (an
-``"attr:NAME"`` slot, as GPT-2's ``split_size``), else left to the verifier; a slice with constant bounds
+``"attr:NAME"`` slot, as GPT-2's ``split_size``), else left to the verifier; a list of sizes held in an
+attribute lets each piece prune on its own, its entries rewritten (``"attr:NAME:I"`` slots), while a list
+written in the code is kept (the pruned model would still pass it); a slice with constant bounds
 keeps every channel before its end (its offsets stay right) and may lose the ones after it.
 """
 
@@ -30,6 +32,16 @@ def _attr_holding(tr, value: int) -> tuple[str, str] | None:
     return None
 
 
+def _list_holding(tr, sizes: list | tuple) -> tuple[str, str] | None:
+    """The innermost calling module's attribute that *is* ``sizes`` (an equal list may be a literal in the code)."""
+    for name in reversed(tr.where):
+        mod = tr.model.get_submodule(name)
+        for k, v in vars(mod).items():
+            if v is sizes and not k.startswith("_"):
+                return name, k
+    return None
+
+
 def after_split(tr, name: str, args: tuple, kwargs: dict, outs: list[torch.Tensor]) -> None:
     """Couple or block the pieces of a split along a channel dim (labels are already replayed)."""
     x = args[0]
@@ -40,10 +52,15 @@ def after_split(tr, name: str, args: tuple, kwargs: dict, outs: list[torch.Tenso
     size = args[1] if len(args) > 1 else next((v for k, v in kwargs.items() if k != "dim"), None)
     pieces = [tr.channels(o, dim) for o in outs]
     lengths = [len(p) for p in pieces]
+    holder = _list_holding(tr, size) if name == "split" and isinstance(size, (list, tuple)) else None
+    if holder is not None:  # the model reads its sizes from an attribute: each piece prunes alone, entry rewritten
+        for i, p in enumerate(pieces):
+            tr.slot(holder[0], f"attr:{holder[1]}:{i}", p)
+        return
     if len(set(lengths)) != 1:  # removing channel i of every piece alike would change their proportions
         tr.block(lab, f"{name!r} into pieces of unequal sizes {lengths} on a channel dim")
         return
-    if not isinstance(size, int):  # no attribute holds a list for the pruned model to read its new sizes from
+    if not isinstance(size, int):  # no attribute holds the list for the pruned model to read its new sizes from
         shown = list(size) if isinstance(size, (list, tuple)) else size
         tr.block(lab, f"{name!r} with a constant list of sizes or indices ({shown}) on a channel dim, which the "
                  "pruned model would still pass (chunk, or split by one int size held in an attribute, prunes)")

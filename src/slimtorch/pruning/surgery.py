@@ -14,7 +14,8 @@ Users add their own layer with :func:`register_surgery`.
 
 Two kinds of roles need no entry, so any module can hold them: ``"param:PATH:DIM"`` (a Parameter used
 directly by an elementwise op, as a layer-scale vector: dim DIM of PATH is indexed by the channels) and
-``"attr:NAME"`` (an int attribute such as a split size: set to the number of kept positions).
+``"attr:NAME"`` (an int attribute such as a split size: set to the number of kept positions) and
+``"attr:NAME:I"`` (entry I of a list or tuple of split sizes held in an attribute, likewise).
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def cut(module: nn.Module, keep: dict[str, list[int]]) -> nn.Module:
         raise TypeError(f"no surgery registered for {type(module).__name__}; use st.register_surgery")
     for role, kept in keep.items():
         if role.startswith("attr:"):
-            setattr(module, role[5:], len(kept))
+            _set_size(module, role[5:], len(kept))
     for path, specs in param_specs(module, keep).items():
         t = _tensor(module, path)
         if t is None:
@@ -159,6 +160,21 @@ def cut(module: nn.Module, keep: dict[str, list[int]]) -> nn.Module:
     if surgery is not None and surgery.update is not None and not generic:
         return surgery.update(module, keep) or module
     return module
+
+
+def _set_size(module: nn.Module, spec: str, n: int) -> None:
+    """Attribute ``NAME`` (an int) or entry ``I`` of ``NAME:I`` (a list or tuple of sizes) becomes ``n``.
+
+    A list is replaced, never changed in place: the verifier restores the module's old attribute table.
+    """
+    name, _, i = spec.partition(":")
+    if not i:
+        setattr(module, name, n)
+        return
+    old = getattr(module, name)
+    new = list(old)
+    new[int(i)] = n
+    setattr(module, name, type(old)(new))
 
 
 def read_positions(module: nn.Module, keep: dict[str, list[int]]) -> list[tuple[str, int, torch.Tensor]]:

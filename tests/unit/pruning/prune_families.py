@@ -23,6 +23,21 @@ class SplitPieces(nn.Module):
         return self.head(torch.cat([self.b(q), self.a(p)], 1))
 
 
+class SplitList(nn.Module):
+    """``split`` by a list of unequal sizes held in an attribute: each piece prunes alone, the list is rewritten."""
+
+    def __init__(self, sizes: tuple[int, ...] = (8, 4)):
+        super().__init__()
+        self.sizes = list(sizes)
+        self.stem = nn.Conv2d(3, sum(sizes), 1)
+        self.a, self.b = nn.Conv2d(sizes[0], 8, 3, padding=1), nn.Conv2d(sizes[1], 8, 1)
+        self.head = nn.Conv2d(16, 4, 1)
+
+    def forward(self, x):
+        p, q = torch.split(torch.relu(self.stem(x)), self.sizes, dim=1)
+        return self.head(torch.cat([self.b(q), self.a(p)], 1))
+
+
 class ChunkGLU(nn.Module):
     """``chunk``: a gated linear unit (pieces multiplied) and a second chunk sent to two layers."""
 
@@ -207,6 +222,7 @@ def _img(*shape):
 # name -> (factory, example inputs (two shapes), expectation: "prunes" or "keeps")
 FAMILIES = {
     "split_pieces": (SplitPieces, lambda: _img(6, 6, 9, 9), "prunes"),
+    "split_list": (SplitList, lambda: _img(6, 6, 9, 9), "prunes"),
     "chunk_glu": (ChunkGLU, lambda: [torch.randn(2, 5, 6), torch.randn(3, 7, 6)], "prunes"),
     "res2net": (Res2Net, lambda: _img(6, 6, 8, 8), "prunes"),
     "partial_residual": (PartialResidual, lambda: _img(6, 6, 8, 8), "prunes"),

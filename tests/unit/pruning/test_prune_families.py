@@ -66,6 +66,8 @@ def masked_original(original, plan):
 # what each family must show after pruning at 0.5: (check on the pruned model, warning expected or None)
 EXPECT = {
     "split_pieces": (lambda m: m.a.out_channels == 4 and m.b.out_channels == 4 and m.split_size == 4, None),
+    "split_list": (lambda m: sum(m.sizes) == 6 and m.sizes == [m.a.in_channels, m.b.in_channels]
+                   and m.stem.out_channels == 6 and m.a.out_channels == 4, None),
     "chunk_glu": (lambda m: m.up.out_features == 16 and m.down.in_features == 4, None),
     "res2net": (lambda m: m.width == 2 and all(c.out_channels == 2 for c in m.convs), None),
     "partial_residual": (lambda m: m.stem.out_channels == 4 and m.body.out_channels == 8, "slice of a channel dim"),
