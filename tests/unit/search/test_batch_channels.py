@@ -83,3 +83,19 @@ def test_verified_refuses_a_rewrite_that_differs(monkeypatch):
     assert bc.verified(proto, x) is not None
     monkeypatch.setattr(bc, "rewrite", wrong)
     assert bc.verified(proto, x) is None
+
+
+def test_measure_stage_times_the_regrouped_graph(tmp_path):
+    """The pipeline's measure stage adds onnxruntime-bc for an exported model whose first conv reads one channel."""
+    from slimtorch.pipeline.measure import regrouped_runner
+    from slimtorch.quantization import export_onnx
+
+    model = LeNet5(channels=(3, 8), hidden=(16,)).eval()
+    x = torch.randn(6, 1, 28, 28)
+    export_onnx(model, str(tmp_path / "model.onnx"), example_inputs=x[:1])
+    run = regrouped_runner(tmp_path / "model.onnx", x)
+    torch.testing.assert_close(torch.from_numpy(run(x)[0]), model(x).detach(), rtol=1e-4, atol=1e-5)
+    assert (tmp_path / "model-bc.onnx").is_file()
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(16, 4)).eval()
+    export_onnx(mlp, str(tmp_path / "mlp.onnx"), example_inputs=torch.randn(1, 1, 4, 4))
+    assert regrouped_runner(tmp_path / "mlp.onnx", torch.randn(2, 1, 4, 4)) is None
