@@ -20,7 +20,7 @@ stages:
 @pytest.mark.parametrize("widths, expect", [
     ([3, 8, 10], "stages[1].distill.teacher: rejects input of shape [1, 8, 8] per sample"),
     ([64, 8, 12], "stages[1].distill.teacher: gives outputs of shape [12] per sample but the student [10]; "
-                  "loss kd compares them"),
+                  "loss auto compares them"),
 ])
 def test_teacher_that_does_not_fit(tmp_path, capsys, widths, expect):
     torch.manual_seed(0)

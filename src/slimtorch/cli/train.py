@@ -55,6 +55,8 @@ _DISTILL_FLAGS = {
                 "help": "distil from this teacher: a folder written by st.save or a zoo model with weights"},
     "features": {"metavar": "STUDENT=TEACHER"},
     "loss": {"choices": OUTPUT_LOSSES}, "feature_loss": {"choices": FEATURE_LOSSES},
+    "alpha": {"type": float,  # a number: 'auto' is chosen by st.distill, and train --teacher fits once
+              "help": "weight of the teacher's term; the task (hard-label) loss gets 1 - alpha"},
 }
 
 

@@ -6,6 +6,7 @@ student on all rows but a seeded validation split, one with the teacher and one 
 same epochs and seed), and keeps the more accurate on the validation split (distillation must be
 strictly better). The winner is then trained again from the same initial weights on every row, so a
 student that lost to plain training ends exactly as ``st.fit(student, data, cfg)`` would have.
+``alpha="auto"`` adds a small grid: each (alpha, temperature) pair of AUTO_GRID is a candidate.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import nn
 
 from ..bench.evaluate import evaluate
 from ..data.arrays import ArrayDataset
+from .config import AUTO_GRID
 from .report import attach
 from .validation import holdout
 
@@ -29,10 +31,12 @@ def compare_alone(student: nn.Module, x: torch.Tensor, y: torch.Tensor, kd: Any,
                   fit: Callable[..., Any]) -> nn.Module:
     """Train ``student`` with ``kd`` or alone, whichever is more accurate on a held-out split; warn when KD lost.
 
+    With ``alpha="auto"`` every (alpha, temperature) pair of AUTO_GRID is a candidate beside the student alone.
+
     Args:
         student: the model to train (in place; its initial weights start every candidate).
         x, y: all labelled rows.
-        kd: the Distill hook (its teacher and settings; a fresh copy trains the candidate).
+        kd: the Distill hook (its teacher and settings; a fresh copy trains each candidate).
         cfg: the TrainConfig of every fit.
         fit: ``st.fit``.
 
@@ -42,22 +46,39 @@ def compare_alone(student: nn.Module, x: torch.Tensor, y: torch.Tensor, kd: Any,
     train_rows, val_rows = holdout(len(x), kd.cfg.val_fraction, cfg.seed)
     part = ArrayDataset(x[train_rows], y[train_rows], "distill-train")
     val = ArrayDataset(x[val_rows], y[val_rows], "distill-val")
+    settings = candidates(kd.cfg)
     accuracy = {}
-    for name, hooks in (("alone", []), ("distill", [type(kd)(kd.teacher, kd.cfg)])):
+    for name, kd_cfg in settings.items():
         candidate = copy.deepcopy(student)
-        fit(candidate, part, sub_config(cfg, name), hooks=hooks)
+        fit(candidate, part, sub_config(cfg, name), hooks=[] if kd_cfg is None else [type(kd)(kd.teacher, kd_cfg)])
         accuracy[name] = float(evaluate(candidate, val, batch_size=cfg.eval_batch_size)["accuracy"])
-    choice = "distill" if accuracy["distill"] > accuracy["alone"] else "alone"
+    best_kd = max((n for n in settings if n != "alone"), key=lambda n: accuracy[n])  # the first of equals
+    choice = best_kd if accuracy[best_kd] > accuracy["alone"] else "alone"  # KD must be strictly better
     if choice == "alone":
         warnings.warn(f"distillation was not better than training the student alone on the validation split "
-                      f"({100 * accuracy['distill']:.2f}% vs {100 * accuracy['alone']:.2f}% accuracy); "
-                      "kept the student trained alone", UserWarning, stacklevel=4)
-    history = fit(student, ArrayDataset(x, y, "distill-all"), sub_config(cfg, "final"),
-                  hooks=[kd] if choice == "distill" else [])
+                      f"({100 * accuracy[best_kd]:.2f}% vs {100 * accuracy['alone']:.2f}% accuracy); "
+                      "kept the student trained alone", UserWarning, stacklevel=5)
+    chosen = settings[choice]
+    hooks = [] if chosen is None else [kd if chosen == kd.cfg else type(kd)(kd.teacher, chosen)]
+    history = fit(student, ArrayDataset(x, y, "distill-all"), sub_config(cfg, "final"), hooks=hooks)
     model = history.model if getattr(history, "model", None) is not None else student
     attach(model, {"mode": "compare", "choice": choice, "val_accuracy": accuracy, "val_rows": len(val_rows),
-                   "train_rows": len(train_rows), "alpha": kd.cfg.alpha, "temperature": kd.cfg.temperature})
+                   "train_rows": len(train_rows), "alpha": None if chosen is None else chosen.alpha,
+                   "temperature": None if chosen is None else chosen.temperature})
     return model
+
+
+def candidates(kd_cfg: Any) -> dict[str, Any]:
+    """Name -> DistillConfig of each candidate (None: the student alone); "distill" is ``kd_cfg`` itself.
+
+    Example:
+        >>> list(candidates(DistillConfig(alpha="auto")))  # doctest: +SKIP
+        ['alone', 'alpha=0.5,T=1', 'alpha=0.5,T=4', 'alpha=0.9,T=1', 'alpha=0.9,T=4']
+    """
+    if kd_cfg.alpha != "auto":
+        return {"alone": None, "distill": kd_cfg}
+    grid = {f"alpha={a:g},T={t:g}": kd_cfg.replace(alpha=a, temperature=t) for a, t in AUTO_GRID}
+    return {"alone": None, **grid}
 
 
 def sub_config(cfg: Any, name: str) -> Any:

@@ -13,6 +13,8 @@ from ..registry import register
 from .teacher import check_teacher_fits, resolve_teacher
 
 OUTPUT_LOSSES = ("auto", "kd", "mse", "cosine", "none")
+# alpha="auto": the (alpha, temperature) pairs st.distill tries on labelled data, beside the student alone
+AUTO_GRID = ((0.5, 1.0), (0.5, 4.0), (0.9, 1.0), (0.9, 4.0))
 FEATURE_LOSSES = ("mse", "attention")
 
 
@@ -25,7 +27,9 @@ class DistillConfig(Config):
         teacher: where a recipe or the CLI finds the teacher: "baseline" (the run's trained model), a
             folder written by st.save, or a zoo name with weights. ``Distill(module, cfg)`` uses the module.
         temperature: softening temperature T of the soft-target term.
-        alpha: weight of the teacher's term; the task (hard-label) loss gets 1 - alpha.
+        alpha: weight of the teacher's term; the task (hard-label) loss gets 1 - alpha. "auto" (``st.distill``
+            only): on labelled data the (alpha, temperature) pairs of AUTO_GRID and the student alone are
+            compared on the validation split and the most accurate kept; without labels, 1.
         epochs: epochs of a recipe's distillation stage (default: the recipe's train.epochs).
         features: {"student.layer": "teacher.layer"} pairs for hint losses (module names as in
             named_modules()); an adapter maps the student width to the teacher's when they differ.
@@ -51,7 +55,7 @@ class DistillConfig(Config):
 
     teacher: str = "baseline"
     temperature: float = 4.0
-    alpha: float = 0.9
+    alpha: Any = 0.9  # a number in [0, 1] or "auto" (Any: the command line parses it as a number)
     epochs: int | None = None
     features: dict[str, str] | None = None
     feature_loss: str = "mse"
@@ -68,7 +72,7 @@ class DistillConfig(Config):
 
     @property
     def label_free(self) -> bool:  # alpha 1: only the teacher's outputs train the student, labels are never read
-        return self.alpha == 1
+        return self.alpha == 1 or self.alpha == "auto"
 
     def preflight(self) -> None:
         """A named teacher (saved folder or zoo model) resolves before the run writes anything."""
@@ -84,7 +88,11 @@ class DistillConfig(Config):
         if not self.teacher:
             raise ConfigError("teacher", "must name 'baseline', a saved model folder or a zoo model")
         check_range("temperature", self.temperature, 0.0, lo_open=True)
-        check_range("alpha", self.alpha, 0.0, 1.0)
+        if isinstance(self.alpha, str):
+            if self.alpha != "auto":
+                raise ConfigError("alpha", f"got {self.alpha!r}; allowed: a number in [0, 1] or 'auto'")
+        else:
+            check_range("alpha", self.alpha, 0.0, 1.0)
         if self.epochs is not None:
             check_range("epochs", self.epochs, 1)
         for key, value in (self.features or {}).items():

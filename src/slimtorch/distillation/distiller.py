@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config import ConfigError
 from ..devices import device_of
 from ..hooks import Hook, State, hook_config
 from ..registry import HandlerContext, handler
@@ -72,7 +73,7 @@ class Distill(Hook):
             raise TypeError(f"teacher must be a torch.nn.Module, got {type(teacher).__name__}")
         self.cfg = hook_config(DistillConfig, cfg, fields)
         self.teacher = teacher
-        self.task_loss_weight = 1.0 - self.cfg.alpha
+        self.task_loss_weight = 1.0 - self.cfg.alpha if self.cfg.alpha != "auto" else 1.0  # auto: st.distill picks
         self.cache = TeacherCache() if self.cfg.cache else None
         self.adapters = nn.ModuleDict()  # keyed by student layer name with "." -> "__" (ModuleDict forbids dots)
         self.adapter_specs: dict[str, dict[str, Any]] = {}
@@ -113,6 +114,9 @@ class Distill(Hook):
     # -- hook methods ---------------------------------------------------------------------------------
     def on_fit_start(self, state: State) -> None:
         """Check the teacher is separate from the student and its optimizer, move it to the device, hook the layers."""
+        if self.cfg.alpha == "auto":
+            raise ConfigError("alpha", "'auto' is chosen by st.distill (on a validation split); st.fit and "
+                                       "hand-written loops need a number in [0, 1]")
         self._check_separate(state)
         self.teacher.to(state.device).eval()
         self.adapters.to(state.device)

@@ -100,14 +100,16 @@ class BestEpoch(Hook):
 def drive(student: nn.Module, data: Any, kd: Any, cfg: Any, fit: FitFn) -> nn.Module:
     """Train ``student`` from ``kd``'s teacher on ``data`` the way ``st.distill`` documents; see there."""
     x, y = as_rows(data)
-    labelled = has_labels(y)
-    if not labelled and kd.cfg.alpha < 1:
-        raise ConfigError("alpha", f"got {kd.cfg.alpha:g} but the data has no labels (all -1); allowed: 1.0 "
+    labelled, alpha = has_labels(y), kd.cfg.alpha
+    if not labelled and alpha != "auto" and alpha < 1:
+        raise ConfigError("alpha", f"got {alpha:g} but the data has no labels (all -1); allowed: 1.0 or 'auto' "
                                    "(label-free distillation), or give labelled data")
-    if labelled and kd.cfg.compare and 0 < kd.cfg.alpha:
+    if labelled and (alpha == "auto" or (kd.cfg.compare and 0 < alpha)):
         from .compare import compare_alone
 
         return compare_alone(student, x, y, kd, cfg, fit)
+    if alpha == "auto":  # no labels: only the teacher can teach
+        kd = type(kd)(kd.teacher, kd.cfg.replace(alpha=1.0))
     return recover(student, x, y if labelled else None, kd, cfg, fit)
 
 
