@@ -64,10 +64,12 @@ def sdpa(tr, args: tuple, kwargs: dict, out: Any) -> None:
             if d not in (t.dim() - 3, t.dim() - 1) or (d == t.dim() - 1 and t is not v):
                 tr.block(arr, "attention mixes this dim")
     result = {}
-    if all(t.dim() >= 3 for t in (q, k, v)) and q.shape[-3] == k.shape[-3] == v.shape[-3]:
-        heads = tr.channels(q, -3)
-        tr.union(heads, tr.channels(k, -3), "attention pairs heads with untracked keys")
-        tr.union(heads, tr.channels(v, -3), "attention pairs heads with untracked values")
+    if all(t.dim() >= 3 for t in (q, k, v)) and k.shape[-3] == v.shape[-3] and q.shape[-3] % k.shape[-3] == 0:
+        # grouped-query attention (enable_gqa): query head h reads key/value head h // group, so one key/value
+        # head and its group of query heads leave together (the pruned model keeps the group size)
+        heads, group = tr.channels(q, -3), q.shape[-3] // k.shape[-3]
+        tr.union(heads, np.repeat(tr.channels(k, -3), group), "attention pairs heads with untracked keys")
+        tr.union(heads, np.repeat(tr.channels(v, -3), group), "attention pairs heads with untracked values")
         if (heads >= 0).any():
             result[out.dim() - 3] = heads
     else:

@@ -146,6 +146,24 @@ class HeadsFromInput(HandAttention):
         return self.head((x + self.fc2(F.gelu(self.fc1(x)))).mean(1))
 
 
+class GroupedQueryAttention(nn.Module):
+    """Grouped-query attention (Llama/Qwen/Mistral style): 4 query heads share 2 key/value heads (enable_gqa)."""
+
+    def __init__(self, d: int = 16, heads: int = 4, kv_heads: int = 2, hd: int = 4):
+        super().__init__()
+        self.hd = hd
+        self.q, self.k, self.v = nn.Linear(d, heads * hd), nn.Linear(d, kv_heads * hd), nn.Linear(d, kv_heads * hd)
+        self.o, self.head = nn.Linear(heads * hd, d), nn.Linear(d, 3)
+        self.embed = nn.Linear(5, d)
+
+    def forward(self, x):
+        x = self.embed(x)
+        b, n, _ = x.shape
+        q, k, v = (p(x).view(b, n, -1, self.hd).transpose(1, 2) for p in (self.q, self.k, self.v))
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        return self.head((x + self.o(a.transpose(1, 2).reshape(b, n, -1))).mean(1))
+
+
 class _Standardize(nn.Module):
     """Weight standardisation with a per-output-channel gain."""
 
@@ -229,6 +247,7 @@ FAMILIES = {
     "convnext_block": (ConvNeXtBlock, lambda: _img(8, 8, 12, 12), "prunes"),
     "hand_attention": (HandAttention, lambda: [torch.randn(2, 5, 5), torch.randn(3, 7, 5)], "prunes"),
     "heads_from_input": (HeadsFromInput, lambda: [torch.randn(2, 5, 5), torch.randn(3, 7, 5)], "prunes"),
+    "gqa_attention": (GroupedQueryAttention, lambda: [torch.randn(2, 5, 5), torch.randn(3, 7, 5)], "prunes"),
     "standardized_conv": (StandardizedConv, lambda: _img(6, 6, 8, 8), "prunes"),
     "group_norm": (GroupNormNet, lambda: _img(6, 6, 8, 8), "prunes"),
     "conv_transpose": (Upsampler, lambda: _img(6, 6, 8, 8), "prunes"),

@@ -76,6 +76,9 @@ EXPECT = {
     "hand_attention": (lambda m: m.fc1.out_features == 16 and m.qkv.out_features == 48, "spreads channels"),
     # the residual width is rolled back: the head size is read from it (qkv.in_features // heads)
     "heads_from_input": (lambda m: m.qkv.out_features == 24 and m.proj.in_features == 8, "differs from the masked"),
+    # one key/value head leaves with its two query heads: 4 q / 2 kv heads become 2 / 1, the group size kept
+    "gqa_attention": (lambda m: m.q.out_features == 8 and m.k.out_features == 4 and m.v.out_features == 4
+                      and m.o.in_features == 8, None),
     "standardized_conv": (lambda m: m.conv1.out_channels == 8 and m.conv2.out_channels == 4, "parametrised"),
     "group_norm": (lambda m: m.gn.num_groups == 2 and m.conv1.out_channels == 8, None),
     "conv_transpose": (lambda m: m.enc.out_channels == 4 and m.up.out_channels == 4, None),
