@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
+import os
 import signal
 import statistics
 import sys
@@ -101,27 +103,45 @@ def zoo_rows(only: list[str]) -> list[dict]:
 
 
 def verification_overhead(repeats: int) -> dict:
-    """Median seconds of verified ``st.prune`` vs the same prune without verification (interleaved)."""
+    """Seconds of verified ``st.prune`` vs the same prune without verification (interleaved, paired).
+
+    Each repeat times both, in alternating order, each on a fresh copy after a ``gc.collect()`` (a
+    collection falling inside one timing would be noise, not verification). Reported: medians of each,
+    the ratio of medians, and the median and quartiles of the per-repeat ratios, in wall time and in
+    process CPU time (less stretched by other processes); the load average is recorded because other
+    processes on a shared machine stretch both timings unevenly.
+    """
     from slimtorch.pruning import ChannelPrune, apply_plan, plan_channels
 
     dense = st.models.build("mobilenet_v2").eval()
     x, cfg = torch.randn(2, 3, 32, 32), ChannelPrune(ratio=0.5)
     times: dict[str, list[float]] = {"unverified": [], "verified": []}
+    cpu: dict[str, list[float]] = {"unverified": [], "verified": []}
     warnings.simplefilter("ignore")
+    load_before = os.getloadavg()[0]
     for i in range(repeats + 1):
         for kind in ("unverified", "verified") if i % 2 else ("verified", "unverified"):
             model = copy.deepcopy(dense)
-            start = time.perf_counter()
+            gc.collect()
+            start, start_cpu = time.perf_counter(), time.process_time()
             if kind == "verified":
                 st.prune(model, cfg, example_inputs=x)
             else:
                 apply_plan(model, plan_channels(model, cfg, x))
             if i:  # the first round warms up
                 times[kind].append(time.perf_counter() - start)
+                cpu[kind].append(time.process_time() - start_cpu)
     med = {k: statistics.median(v) for k, v in times.items()}
-    spread = {k: [round(min(v), 4), round(max(v), 4)] for k, v in times.items()}
     return {"model": "mobilenet_v2 (width 1.0, 2x3x32x32)", "median_s": {k: round(v, 4) for k, v in med.items()},
-            "min_max_s": spread, "ratio": round(med["verified"] / med["unverified"], 3), "repeats": repeats}
+            "iqr_s": {k: [round(q, 4) for q in statistics.quantiles(v, n=4)[::2]] for k, v in times.items()},
+            "ratio": round(med["verified"] / med["unverified"], 3), **_paired(times, ""), **_paired(cpu, "cpu_"),
+            "repeats": repeats, "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
+
+
+def _paired(times: dict[str, list[float]], prefix: str) -> dict:
+    """Median and quartiles of the per-repeat ratios verified / unverified."""
+    q1, q2, q3 = statistics.quantiles([v / u for v, u in zip(times["verified"], times["unverified"])], n=4)
+    return {f"{prefix}paired_ratio_median": round(q2, 3), f"{prefix}paired_ratio_iqr": [round(q1, 3), round(q3, 3)]}
 
 
 def summary(rows: list[dict]) -> dict:
@@ -166,7 +186,9 @@ def main() -> None:
     if "overhead" in args.sections:
         out["verification_overhead"] = overhead = verification_overhead(args.repeats)
         print(f"\nverification adds {overhead['ratio'] - 1:.1%} to st.prune on {overhead['model']} "
-              f"(medians {overhead['median_s']}, {threads_note()})")
+              f"(medians {overhead['median_s']}; per-repeat ratio median {overhead['paired_ratio_median']}, "
+              f"IQR {overhead['paired_ratio_iqr']}; CPU time: {overhead['cpu_paired_ratio_median']}, "
+              f"IQR {overhead['cpu_paired_ratio_iqr']}; load {overhead['load_average_1min']}; {threads_note()})")
     if not args.only:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(out, indent=1))

@@ -168,3 +168,35 @@ def test_a_weight_shared_with_a_layer_that_never_ran_is_kept_whole():
         st.prune(model, ChannelPrune(ratio=0.5), example_inputs=torch.randint(0, 20, (2, 5)))
     assert model.out.weight is model.emb.weight and model.emb.weight.shape == (20, 8)
     assert model.mlp[0].out_features == 8  # hidden width pruned
+
+
+class ConvMix(nn.Module):
+    """A plain conv, a depthwise conv, a conv whose inputs are all kept and a linear head: every kind of reader."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.dw = nn.Conv2d(3, 8, 1), nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.pw, self.fc = nn.Conv2d(8, 6, 1), nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.pw(torch.relu(self.dw(torch.relu(self.stem(x)))))).mean((2, 3)))
+
+
+def test_the_verifiers_reference_is_the_masked_original_and_leaves_the_model_as_it_was():
+    from slimtorch.pruning import plan_channels
+    from slimtorch.pruning.verify import reference
+
+    torch.manual_seed(0)
+    model, xs = ConvMix().eval(), [torch.randn(2, 3, 5, 5), torch.randn(1, 3, 4, 4)]
+    plan = plan_channels(model, ChannelPrune(ratio=0.5), xs)
+    assert len(plan["stem"]["in"]) == 3 and len(plan["dw"]["in"]) == 4  # a layer with all inputs kept is in the plan
+    params, before = list(model.parameters()), copy.deepcopy(model.state_dict())
+    got = reference(model, plan, [((x,), {}) for x in xs])
+    oracle = zero_plan(copy.deepcopy(model), plan)  # the test's own: weights that read removed channels zeroed
+    with torch.no_grad():
+        for (out,), x in zip(got, xs):
+            torch.testing.assert_close(out, oracle(x), atol=1e-6, rtol=1e-5)
+    assert all(a is b for a, b in zip(model.parameters(), params))
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k], atol=0, rtol=0)
+    assert not any(m._forward_pre_hooks for m in model.modules())  # every hook removed
