@@ -73,7 +73,7 @@ def holdout(rows: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """The model's main outputs on ``x`` (eval mode, on the model's device), as float CPU rows (N, ...).
 
     Every module's own train/eval flag is restored afterwards (hooks may keep parts in eval mode).
