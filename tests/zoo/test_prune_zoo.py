@@ -15,8 +15,6 @@ ZOO = zoo()
 LOW = {
     "hf/PvtV2": "attention and patch embeddings reshape with the configured hidden size; heads and widths kept",
     "hf/Bit": "weight-standardised convolutions: removing input channels changes every filter's statistics",
-    "family/gru": "no pruning rule for GRU hidden units: the recurrent layer is kept whole, with a warning",
-    "family/lstm": "no pruning rule for LSTM hidden units: the recurrent layer is kept whole, with a warning",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import slimtorch.pruning.heads as heads  # noqa: F401  (surgery entries; the bitmask codec st.save uses)
 import slimtorch.pruning.layers_extra as layers_extra  # noqa: F401  (surgery entries; the bitmask codec st.save uses)
+import slimtorch.pruning.layers_rnn as layers_rnn  # noqa: F401  (surgery entries: GRU, LSTM, RNN)
 import slimtorch.pruning.sparse_codec as sparse_codec  # noqa: F401  (surgery entries; the bitmask codec st.save uses)
 
 from .gradual import GradualPrune, GradualPruneConfig, IterativePrune, IterativePruneConfig

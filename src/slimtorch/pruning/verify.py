@@ -189,10 +189,15 @@ def _snapshot(model: nn.Module, plan: Plan) -> list:
     modules = dict(model.named_modules())
     for name in plan:
         top = modules[name]
-        state = [(m, m.__class__, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
+        state = [(m, m.__class__, _copied(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
                  for m in top.modules()]
         snap.append((name, top, state))
     return snap
+
+
+def _copied(attrs: dict) -> dict:
+    """``attrs`` with its lists copied: a cut may change one in place (an RNN's ``_flat_weights``)."""
+    return {k: v.copy() if type(v) is list else v for k, v in attrs.items()}
 
 
 def _restore(model: nn.Module, snap: list) -> None:
@@ -200,7 +205,7 @@ def _restore(model: nn.Module, snap: list) -> None:
         for m, cls, attrs, params, buffers, modules in state:
             m.__class__ = cls
             m.__dict__.clear()
-            m.__dict__.update(attrs)
+            m.__dict__.update(_copied(attrs))
             m._parameters, m._buffers, m._modules = dict(params), dict(buffers), dict(modules)
         _set(model, name, top)
 
