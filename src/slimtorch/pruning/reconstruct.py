@@ -300,11 +300,11 @@ def _out_size(model: nn.Module, name: str) -> int:
 
 
 def prune_then_reconstruct(model: nn.Module, calib: Any, prune: Callable[[nn.Module], nn.Module],
-                           **options: Any) -> nn.Module:
+                           solver: Callable[..., Any] | None = None, **options: Any) -> nn.Module:
     """Run ``prune(model)`` (a verified channel prune that records its plan), then :func:`reconstruct`.
 
     The calibration data is checked before anything is cut; the original is a deep copy taken first.
-    ``options`` go to :func:`reconstruct`.
+    ``options`` go to ``solver`` (:func:`reconstruct` when None; it is called as :func:`reconstruct` is).
 
     Raises:
         ValueError: no calibration data.
@@ -315,6 +315,6 @@ def prune_then_reconstruct(model: nn.Module, calib: Any, prune: Callable[[nn.Mod
     model = prune(model)
     history = io.transforms(model)
     if len(history) > seen and history[-1].get("kind") == KIND:
-        reconstruct(original, model, history[-1]["keep"], batches, batch_size=max(len(b) for b in batches),
-                    limit=None, **options)
+        (solver or reconstruct)(original, model, history[-1]["keep"], batches,
+                                batch_size=max(len(b) for b in batches), limit=None, **options)
     return model

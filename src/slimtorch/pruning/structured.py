@@ -13,6 +13,7 @@ import slimtorch.pruning.layers as layers  # noqa: F401  (register the built-in 
 from ..config import Config, check_choice, check_range
 from ..registry import HandlerContext, handler, register
 from .channels import PruneWarning, plan_channels, prune_channels, select  # noqa: F401  (public names)
+from .encoder_reconstruct import reconstruct_any
 from .importance import KINDS
 from .reconstruct import prune_then_reconstruct
 
@@ -64,5 +65,5 @@ class ChannelPrune(Config):
 def _channel_prune(model: nn.Module, cfg: ChannelPrune, ctx: HandlerContext) -> nn.Module:
     if cfg.reconstruct:
         return prune_then_reconstruct(model, ctx.calib_data, lambda m: prune_channels(
-            m, cfg, ctx.example_inputs, ctx.data, ctx.loss_fn))
+            m, cfg, ctx.example_inputs, ctx.data, ctx.loss_fn), solver=reconstruct_any)
     return prune_channels(model, cfg, ctx.example_inputs, ctx.data, ctx.loss_fn)
