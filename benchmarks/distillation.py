@@ -11,10 +11,8 @@ Four measurements, all in one process:
 3. LeNet-5 with 50% of its channels removed by ``st.prune(ChannelPrune(0.5))``, fine-tuned for the
    same epochs without distillation, with KD, and with KD + a feature hint through a 1x1-conv adapter.
 4. Teacher-output cache: seconds per training epoch with and without the cache, interleaved, median.
-5. ``--never-worse`` (issue 11): a 784-30-30-10 student alone, with ``st.fit(..., hooks=[st.Distill(cnn, T=4,
-   alpha=0.9)])`` (the case that hurt) and with ``st.distill`` at the same settings (it also trains the student
-   alone on 90% of the rows, keeps the better on the other 10%, retrains it on all rows); teacher: the zoo's
-   ``mnist_cnn`` (ccexam, 99.05%). Same epochs, init, seed; several seeds; results section ``never_worse``.
+(``st.distill``: distillation that never ends worse than the student alone, and label-free recovery, is
+measured by benchmarks/distillation_recovery.py into the same results file.)
 
 The MLP runs use RECIPE (Adam 1e-3, batch 256, cosine) through ``st.fit``; LeNet-5 uses LENET_RECIPE
 (SGD Nesterov, the pruning benchmark's recipe); seeds are fixed. The settings come from a search on a lent
@@ -104,7 +102,8 @@ def errors(model: nn.Module, test) -> int:
 
 
 def _finite(x: float) -> float | None:
-    return None if x != x else x  # NaN (no gap) as null, so the results file stays strict JSON
+    """NaN (no gap) as null, so the results file stays strict JSON."""
+    return None if x != x else x
 
 
 def gap_closed(alone: int, distilled: int, teacher: int) -> float:
@@ -216,102 +215,14 @@ def cache_speedup(train_set, teacher: nn.Module, shared: Distill, rows: int, rep
     }
 
 
-class Unflatten(nn.Module):
-    """Flat 784-pixel rows -> (N, 1, 28, 28) images, so the CNN teacher reads the MLP student's inputs."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.reshape(len(x), 1, 28, 28))
-
-
-def never_worse(train_set, test, epochs: int, seeds: tuple[int, ...], log) -> dict:
-    """The issue's case: a 30-30 MLP student from a 99% CNN; st.distill's default must not end worse than alone."""
-    import warnings
-
-    teacher = Unflatten(build("mnist_cnn", pretrained=True)).eval()
-    rows = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        init = build("mlp", widths=[784, 30, 30, 10])
-        cfg = TrainConfig(epochs=epochs, seed=seed, quiet=True, **RECIPE)
-        alone, naive = copy.deepcopy(init), copy.deepcopy(init)
-        fit(alone, train_set, cfg)
-        fit(naive, train_set, cfg, hooks=[Distill(teacher, temperature=4.0, alpha=0.9, cache=True)])
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            kd = Distill(teacher, temperature=4.0, alpha=0.9, cache=True)
-            ours = st.distill(copy.deepcopy(init), train_set, kd, cfg)
-        report = st.distill_report(ours)
-        row = {"seed": seed, "alone": errors(alone, test), "st.fit + Distill": errors(naive, test),
-               "st.distill (default)": errors(ours, test), "choice": report["choice"],
-               "val_accuracy": report["val_accuracy"], "warned": any("distillation" in str(w.message) for w in caught)}
-        rows.append(row)
-        log(f"never-worse seed {seed}: {row}")
-    return {"teacher": "mnist_cnn (ccexam, 99.05%)", "teacher_errors": errors(teacher, test), "student": "784-30-30-10",
-            "temperature": 4.0, "alpha": 0.9, "epochs": epochs, "recipe": RECIPE, "rows": rows,
-            "never_worse": all(r["st.distill (default)"] <= r["alone"] for r in rows)}
-
-
-def auto_alpha(train_set, test, epochs: int, seed: int) -> dict:
-    """st.distill(alpha="auto") on the issue's case: the student alone and four (alpha, T) pairs on the val split."""
-    teacher = Unflatten(build("mnist_cnn", pretrained=True)).eval()
-    torch.manual_seed(seed)
-    student = build("mlp", widths=[784, 30, 30, 10])
-    cfg = TrainConfig(epochs=epochs, seed=seed, quiet=True, **RECIPE)
-    out = st.distill(student, train_set, Distill(teacher, alpha="auto", cache=True), cfg)
-    return {"seed": seed, "epochs": epochs, "errors": errors(out, test), **st.distill_report(out)}
-
-
-def print_never_worse(result: dict) -> None:
-    print(f"\n## Distillation that never silently hurts (teacher {result['teacher']}: {result['teacher_errors']} "
-          f"errors; student {result['student']}, T={result['temperature']}, alpha={result['alpha']}, "
-          f"{result['epochs']} epochs)\n")
-    print("| seed | alone | st.fit + Distill | st.distill (default) | kept | val acc alone / KD |")
-    print("|---|---|---|---|---|---|")
-    for r in result["rows"]:
-        v = r["val_accuracy"]
-        print(f"| {r['seed']} | {r['alone']} | {r['st.fit + Distill']} | {r['st.distill (default)']} | {r['choice']} | "
-              f"{100 * v['alone']:.2f}% / {100 * v['distill']:.2f}% |")
-    print(f"\nst.distill never worse than the student alone (test errors): {result['never_worse']}")
-    auto = result.get("auto")
-    if auto:
-        print(f"\nalpha='auto', seed {auto['seed']}: {auto['errors']} test errors, kept {auto['choice']}; "
-              f"validation accuracy: {auto['val_accuracy']}")
-
-
-def main_never_worse(args) -> None:
-    """Only section 5, merged into the existing results file (other sections kept)."""
-    n_train, epochs, seeds = (10_000, 2, (0,)) if args.quick else (50_000, 8, (0, 1, 2))
-    t_start = time.perf_counter()
-    log = lambda msg: print(f"[{time.perf_counter() - t_start:6.0f}s] {msg}", flush=True)
-    train_flat, test_flat = st.data.load("mnist", flatten=True)
-    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    if args.auto:  # added to the never_worse section measured before (same data, epochs and recipe)
-        result = dict(old["never_worse"])
-        result["auto"] = auto_alpha(train_flat.subset(result["train_rows"]), test_flat, result["epochs"], seeds[0])
-        log(f"alpha auto: {result['auto']}")
-    else:
-        result = never_worse(train_flat.subset(n_train), test_flat, epochs, seeds, log)
-        result.update(quick=args.quick, threads=args.threads, train_rows=n_train, seconds=time.perf_counter() - t_start)
-    print_never_worse(result)
-    RESULTS.write_text(json.dumps({**old, "never_worse": result}, indent=2, default=str))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few minutes: 10,000 training rows, 2 epochs")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (pinned; 1 beat 2 on the loaded 2-core box)"
     )
-    parser.add_argument("--never-worse", action="store_true", help="only section 5 (st.distill vs the student alone)")
-    parser.add_argument("--auto", action="store_true", help="with --never-worse: add st.distill(alpha='auto'), seed 0")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.never_worse:
-        return main_never_worse(args)
     if args.quick:
         # A smoke run only: the paper's effect needs the full data and enough epochs for the unregularised
         # student to overfit (its advantage over the student alone is regularisation).
@@ -393,7 +304,7 @@ def main() -> None:
         "seconds": total,
     }
     old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    RESULTS.write_text(json.dumps({**old, **result}, indent=2, default=str))  # keeps a never_worse section
+    RESULTS.write_text(json.dumps({**old, **result}, indent=2, default=str))  # keeps distillation_recovery.py sections
 
 
 if __name__ == "__main__":
