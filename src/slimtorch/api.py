@@ -65,7 +65,7 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: It
     return (out, _pruning.report(out)) if report else out
 
 
-def distill(student: nn.Module, data: Any, kd: Any, cfg: Any = None) -> nn.Module:
+def distill(student: nn.Module, data: Any, kd: Any, cfg: Any = None, *, eval_data: Any = None) -> nn.Module:
     """Train ``student`` from ``kd``'s teacher on ``data``, keeping what is best on a held-out split.
 
     Without labels (a tensor of inputs, or data whose labels are all -1: ``images:DIR`` without subfolders,
@@ -81,6 +81,7 @@ def distill(student: nn.Module, data: Any, kd: Any, cfg: Any = None) -> nn.Modul
         data: a tensor of inputs, an ``(x, y)`` pair, or a dataset of ``(x, y)`` rows.
         kd: ``st.Distill(teacher, ...)``; the teacher is usually the unpruned original.
         cfg: the TrainConfig of each fit (default ``TrainConfig()``); its seed also picks the validation rows.
+        eval_data: labelled data evaluated after each epoch of the last fit (``kd.history``); never used to choose.
 
     Returns:
         The trained student.
@@ -99,7 +100,7 @@ def distill(student: nn.Module, data: Any, kd: Any, cfg: Any = None) -> nn.Modul
 
     if not isinstance(kd, Distill):
         raise TypeError(f"st.distill: kd must be st.Distill(teacher, ...), got {type(kd).__name__}")
-    return kd.drive(student, data, cfg if cfg is not None else TrainConfig(), fit)
+    return kd.drive(student, data, cfg if cfg is not None else TrainConfig(), fit, eval_data)
 
 
 def optimize(model: nn.Module, data: Any, **kwargs: Any) -> Any:

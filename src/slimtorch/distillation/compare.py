@@ -24,11 +24,11 @@ from ..bench.evaluate import evaluate
 from ..data.arrays import ArrayDataset
 from .config import AUTO_GRID
 from .report import attach
-from .validation import holdout
+from .validation import evaluated_on, holdout
 
 
 def compare_alone(student: nn.Module, x: torch.Tensor, y: torch.Tensor, kd: Any, cfg: Any,
-                  fit: Callable[..., Any]) -> nn.Module:
+                  fit: Callable[..., Any], eval_data: Any = None) -> tuple[nn.Module, Any]:
     """Train ``student`` with ``kd`` or alone, whichever is more accurate on a held-out split; warn when KD lost.
 
     With ``alpha="auto"`` every (alpha, temperature) pair of AUTO_GRID is a candidate beside the student alone.
@@ -39,9 +39,11 @@ def compare_alone(student: nn.Module, x: torch.Tensor, y: torch.Tensor, kd: Any,
         kd: the Distill hook (its teacher and settings; a fresh copy trains each candidate).
         cfg: the TrainConfig of every fit.
         fit: ``st.fit``.
+        eval_data: evaluated after each epoch of the final fit (labelled data only).
 
     Returns:
-        The trained student (the winner retrained on all rows), with a report (``distill_report``).
+        The trained student (the winner retrained on all rows, with a report: ``distill_report``) and the
+        History of that last fit.
     """
     train_rows, val_rows = holdout(len(x), kd.cfg.val_fraction, cfg.seed)
     part = ArrayDataset(x[train_rows], y[train_rows], "distill-train")
@@ -60,12 +62,13 @@ def compare_alone(student: nn.Module, x: torch.Tensor, y: torch.Tensor, kd: Any,
                       "kept the student trained alone", UserWarning, stacklevel=5)
     chosen = settings[choice]
     hooks = [] if chosen is None else [kd if chosen == kd.cfg else type(kd)(kd.teacher, chosen)]
-    history = fit(student, ArrayDataset(x, y, "distill-all"), sub_config(cfg, "final"), hooks=hooks)
+    history = fit(student, ArrayDataset(x, y, "distill-all"), sub_config(cfg, "final"), hooks=hooks,
+                  **evaluated_on(eval_data))
     model = history.model if getattr(history, "model", None) is not None else student
     attach(model, {"mode": "compare", "choice": choice, "val_accuracy": accuracy, "val_rows": len(val_rows),
                    "train_rows": len(train_rows), "alpha": None if chosen is None else chosen.alpha,
                    "temperature": None if chosen is None else chosen.temperature})
-    return model
+    return model, history
 
 
 def candidates(kd_cfg: Any) -> dict[str, Any]:

@@ -80,6 +80,7 @@ class Distill(Hook):
         self.teacher_calls = 0
         self.last_loss: torch.Tensor | None = None
         self.report: dict[str, Any] | None = None  # set by drive (st.distill): what it kept and why
+        self.history: Any = None  # set by drive: the History of its last fit
         self._student_tap = FeatureTap(list(self.features), role="student")
         self._teacher_tap = FeatureTap(list(self.features.values()), role="teacher")
         self.adapter_optimizer = AdapterOptimizer()
@@ -101,13 +102,13 @@ class Distill(Hook):
         """The ``{"student.layer": "teacher.layer"}`` pairs of the hint losses (empty: none)."""
         return self.cfg.features or {}
 
-    def drive(self, student: nn.Module, data: Any, cfg: Any, fit: Any) -> nn.Module:
+    def drive(self, student: nn.Module, data: Any, cfg: Any, fit: Any, eval_data: Any = None) -> nn.Module:
         """Train ``student`` with this hook the way ``st.distill`` does (validation split, best epoch or a
         comparison with the student trained alone); ``fit`` is ``st.fit``. See :func:`slimtorch.api.distill`.
-        Its report is also kept in ``self.report``."""
+        The report is also kept in ``self.report``, the History of the last fit in ``self.history``."""
         from .recovery import drive
 
-        model = drive(student, data, self, cfg, fit)
+        model, self.history = drive(student, data, self, cfg, fit, eval_data)
         self.report = distill_report(model)
         return model
 

@@ -23,7 +23,7 @@ from ..data.arrays import ArrayDataset
 from ..hooks import Hook, State
 from .features import primary_tensor
 from .report import attach
-from .validation import as_rows, better, fidelity_scores, has_labels, holdout, predict
+from .validation import as_rows, better, evaluated_on, fidelity_scores, has_labels, holdout, predict
 
 FitFn = Callable[..., Any]  # st.fit's signature: fit(model, data, cfg, hooks=[...]) -> History
 
@@ -97,8 +97,12 @@ class BestEpoch(Hook):
         self.stop_training = self.patience is not None and self.bad >= self.patience
 
 
-def drive(student: nn.Module, data: Any, kd: Any, cfg: Any, fit: FitFn) -> nn.Module:
-    """Train ``student`` from ``kd``'s teacher on ``data`` the way ``st.distill`` documents; see there."""
+def drive(student: nn.Module, data: Any, kd: Any, cfg: Any, fit: FitFn, eval_data: Any = None) -> tuple[nn.Module, Any]:
+    """Train ``student`` from ``kd``'s teacher on ``data`` the way ``st.distill`` documents; see there.
+
+    Returns:
+        The model to use and the History of its last fit (evaluated on ``eval_data`` when it has labels).
+    """
     x, y = as_rows(data)
     labelled, alpha = has_labels(y), kd.cfg.alpha
     if not labelled and alpha != "auto" and alpha < 1:
@@ -107,13 +111,14 @@ def drive(student: nn.Module, data: Any, kd: Any, cfg: Any, fit: FitFn) -> nn.Mo
     if labelled and (alpha == "auto" or (kd.cfg.compare and 0 < alpha)):
         from .compare import compare_alone
 
-        return compare_alone(student, x, y, kd, cfg, fit)
+        return compare_alone(student, x, y, kd, cfg, fit, eval_data)
     if alpha == "auto":  # no labels: only the teacher can teach
         kd = type(kd)(kd.teacher, kd.cfg.replace(alpha=1.0))
-    return recover(student, x, y if labelled else None, kd, cfg, fit)
+    return recover(student, x, y if labelled else None, kd, cfg, fit, eval_data)
 
 
-def recover(student: nn.Module, x: torch.Tensor, y: torch.Tensor | None, kd: Any, cfg: Any, fit: FitFn) -> nn.Module:
+def recover(student: nn.Module, x: torch.Tensor, y: torch.Tensor | None, kd: Any, cfg: Any, fit: FitFn,
+            eval_data: Any = None) -> tuple[nn.Module, Any]:
     """Distil on all but a held-out split, keep the epoch of best validation fidelity, stop early."""
     train_rows, val_rows = holdout(len(x), kd.cfg.val_fraction, cfg.seed)
     kind = output_kind(kd, x[val_rows[:8]])
@@ -121,12 +126,13 @@ def recover(student: nn.Module, x: torch.Tensor, y: torch.Tensor | None, kd: Any
     mode = "labels" if y is not None else "label_free"
     if y is None:  # nothing to learn from but the teacher: the trainer's task loss is switched off
         y, cfg = torch.full((len(x),), -1, dtype=torch.long), cfg.replace(loss=no_task_loss)
-    history = fit(student, ArrayDataset(x[train_rows], y[train_rows], "distill-train"), cfg, hooks=[kd, tracker])
+    history = fit(student, ArrayDataset(x[train_rows], y[train_rows], "distill-train"), cfg, hooks=[kd, tracker],
+                  **evaluated_on(eval_data))
     model = history.model if getattr(history, "model", None) is not None else student
     report = {"mode": mode, "kind": kind,
               "loss": kd.output_loss or kd.cfg.loss, "train_rows": len(train_rows), **tracker.report()}
     attach(model, report)
-    return model
+    return model, history
 
 
 def output_kind(kd: Any, x: torch.Tensor) -> str:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..bench.fidelity import classifier_fidelity, encoder_fidelity
+from ..bench.fidelity import classifier_fidelity, encoder_fidelity, unlabeled
 from ..data.arrays import in_memory_tensors
 from ..devices import device_of
 from .features import primary_tensor
@@ -102,3 +102,8 @@ def better(a: dict[str, float], b: dict[str, float] | None, kind: str) -> bool:
     key = [sign * a[name] for name, sign in RANKING[kind]]
     ref = [sign * b[name] for name, sign in RANKING[kind]]
     return key > ref
+
+
+def evaluated_on(eval_data: Any) -> dict[str, Any]:
+    """``fit``'s eval_data keyword for labelled data; nothing for none or unlabeled data (no accuracy to take)."""
+    return {} if eval_data is None or unlabeled(eval_data) else {"eval_data": eval_data}

@@ -117,12 +117,17 @@ def _fit(stage: Any, model: nn.Module, ctx: Context, stage_dir: Path, resume: bo
     cfg = stage.train.replace(out=str(stage_dir / "checkpoints"), resume=resume,
                               quiet=ctx.quiet or stage.train.quiet)
     history = fit(model, ctx.train_data, cfg, eval_data=ctx.test_data, hooks=hooks)
-    final = history.model if history.model is not None else model
-    info = {"epochs": len(history), "resumed": resume}
-    last = history.last()
-    if last.get("eval_accuracy") is not None and math.isfinite(last["eval_accuracy"]):
-        info["eval_accuracy"] = round(last["eval_accuracy"], 5)
-    return Outcome(final, history_dict(history), info)
+    return Outcome(history.model if history.model is not None else model, history_dict(history),
+                   fit_info(history, resume))
+
+
+def fit_info(history: Any, resume: bool) -> dict[str, Any]:
+    """A training stage's notes: epochs run, resumed or not, the last eval accuracy (when there is one)."""
+    info: dict[str, Any] = {"epochs": len(history), "resumed": resume}
+    last = history.last().get("eval_accuracy")
+    if last is not None and math.isfinite(last):
+        info["eval_accuracy"] = round(last, 5)
+    return info
 
 
 def apply_train(stage, model, ctx, stage_dir, resume) -> Outcome:
@@ -155,12 +160,13 @@ def _driven(hook: Any, stage: Any, model: nn.Module, ctx: Context, stage_dir: Pa
     from ..training import fit
 
     cfg = stage.train.replace(out=str(stage_dir / "checkpoints"), resume=resume, quiet=ctx.quiet or stage.train.quiet)
-    model = hook.drive(model, ctx.train_data, cfg, fit)
-    info: dict[str, Any] = {"resumed": resume}
+    model = hook.drive(model, ctx.train_data, cfg, fit, ctx.test_data)
+    history = getattr(hook, "history", None)  # its last fit's
+    info = fit_info(history, resume) if history is not None else {"resumed": resume}
     report = getattr(hook, "report", None)  # what it kept and why, for the run's metrics
     if report:
         info[stage.name] = report
-    return Outcome(model, info=info)
+    return Outcome(model, history_dict(history) if history is not None else None, info)
 
 
 def _has_bn(model: nn.Module) -> bool:

@@ -30,6 +30,7 @@ def test_recipe_with_teacher_baseline_runs_end_to_end(tmp_path, fields, mode):
     stage = next(s for s in result.metrics["stages"] if s["name"] == "distill")
     report = stage["info"]["distill"]
     assert report["mode"] == mode
+    assert 0.5 < stage["info"]["eval_accuracy"] <= 1 and stage["history"]["eval_accuracy"][-1] is not None
     if mode == "labels":  # best epoch by fidelity to the unpruned baseline
         assert 0 <= report["kept_epoch"] <= 3 and len(report["val_fidelity"]) >= 2
         assert report["val_fidelity"][report["kept_epoch"]]["agreement_top1"] == max(
