@@ -133,3 +133,34 @@ def test_validation_split_is_seeded_and_disjoint():
     assert torch.equal(a_val, b_val) and len(a_val) == 10
     assert set(a_train.tolist()).isdisjoint(a_val.tolist()) and len(a_train) + len(a_val) == 50
     assert not torch.equal(holdout(50, 0.2, seed=4)[1], a_val)
+
+
+class _Interrupt(st.Hook):
+    """Stops the process (as Ctrl-C would) at the end of one epoch, before its checkpoint is written."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, state):
+        if state.epoch + 1 == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_recovery_resumes_to_the_uninterrupted_result(tmp_path):
+    teacher, x = _mlp(32, seed=0), _data(200)
+    cfg = _cfg(epochs=5)
+    whole = st.distill(_mlp(16, seed=1), x, st.Distill(teacher, alpha=1.0, patience=None), cfg)
+
+    def interrupted_fit(model, data, c, hooks=()):
+        return st.fit(model, data, c, hooks=[*hooks, _Interrupt(3)])
+
+    out = str(tmp_path / "ckpt")
+    with pytest.raises(KeyboardInterrupt):
+        st.Distill(teacher, alpha=1.0, patience=None).drive(_mlp(16, seed=1), x, cfg.replace(out=out), interrupted_fit)
+    resumed = st.distill(_mlp(16, seed=1), x, st.Distill(teacher, alpha=1.0, patience=None),
+                         cfg.replace(out=out, resume=True))
+    a, b = distill_report(whole), distill_report(resumed)
+    assert a["kept_epoch"] == b["kept_epoch"] and len(b["val_fidelity"]) == 6
+    assert [e["kl"] for e in b["val_fidelity"]] == pytest.approx([e["kl"] for e in a["val_fidelity"]], rel=1e-6)
+    for k, v in whole.state_dict().items():
+        assert_close(resumed.state_dict()[k], v)
