@@ -23,6 +23,7 @@ from .. import io
 from .graph import Graph, as_calls, trace
 from .importance import taylor_grads, unit_scores
 from .plan import KIND
+from .reconstruct import calib_batches
 from .report import Row, attach
 from .verify import compare, run, verified
 
@@ -119,10 +120,12 @@ def groups_of(
         raise ValueError(f"example_inputs: the model fails on them ({type(err).__name__}: {err})") from err
     for msg in graph.warnings:
         warnings.warn(msg, PruneWarning, stacklevel=4)
-    if cfg.importance == "taylor" and data is not None:
+    kind = getattr(cfg, "scoring", cfg.importance)  # "auto" resolved by the config
+    if kind == "taylor" and data is not None:
         taylor_grads(model, data, loss_fn)
+    calib = calib_batches(data, limit=512) if kind == "activation" and data is not None else None
     units = graph.units()
-    return graph, select(graph, unit_scores(model, graph, units, cfg.importance, cfg.seed), units, cfg)
+    return graph, select(graph, unit_scores(model, graph, units, kind, cfg.seed, calib=calib), units, cfg)
 
 
 def plan_channels(
@@ -145,7 +148,7 @@ def prune_channels(
         model: the model.
         cfg: a ``ChannelPrune`` config.
         example_inputs: a batch or a list of batches (every one is traced and verified).
-        data: labelled batches for taylor importance.
+        data: labelled batches for taylor importance (unlabeled inputs for activation importance).
         loss_fn: the loss for ``data``.
 
     Returns:

@@ -3,7 +3,9 @@
 Scores sum over all parameter slices of the unit (producers and consumers, as group-level
 criteria do): ``l1`` = sum |w|, ``l2`` = sqrt(sum w^2), ``taylor`` = sum |w * dL/dw| (needs
 gradients), ``bn_scale`` = sum |gamma| of the BatchNorms in the group (groups without BN fall
-back to l2), ``random`` = uniform noise (a baseline).
+back to l2), ``activation`` = the energy a channel sends into the layers that read it on calibration
+inputs (``E[x_c^2] * ||W[:, c]||^2`` summed over its consumers: what removing it takes out of their
+outputs; needs ``calib_data``), ``random`` = uniform noise (a baseline).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch import nn
 from .graph import Graph
 from .surgery import _tensor, param_specs
 
-KINDS = ("l1", "l2", "bn_scale", "taylor", "random")
+KINDS = ("l1", "l2", "bn_scale", "taylor", "activation", "random")
 
 
 def _per_position(t: torch.Tensor, dim: int, kind: str) -> np.ndarray:
@@ -56,12 +58,16 @@ def element_scores(model: nn.Module, graph: Graph, kind: str) -> np.ndarray:
 
 
 def unit_scores(
-    model: nn.Module, graph: Graph, units: dict[int, np.ndarray], kind: str, seed: int = 0
+    model: nn.Module, graph: Graph, units: dict[int, np.ndarray], kind: str, seed: int = 0,
+    calib: Iterable[torch.Tensor] | None = None,
 ) -> dict[int, float]:
-    """Score of each unit; ``bn_scale`` groups without a BatchNorm use l2."""
+    """Score of each unit; ``bn_scale`` groups without a BatchNorm use l2; ``activation`` reads ``calib``."""
     if kind == "random":
         rng = np.random.default_rng(seed)
         return {u: float(rng.random()) for u in units}
+    if kind == "activation":
+        per_root = np.bincount(graph.root, weights=activation_scores(model, graph, calib), minlength=len(graph.root))
+        return {u: float(per_root[u]) for u in units}
     base = element_scores(model, graph, "l2" if kind == "bn_scale" else kind)
     per_root = np.bincount(graph.root, weights=base, minlength=len(graph.root))  # a unit's id is its root
     out = {u: float(per_root[u]) for u in units}
@@ -95,3 +101,65 @@ def taylor_grads(model: nn.Module, data: Iterable[Any], loss_fn: Callable | None
         x, y = batch[0], batch[1]
         loss_fn(model(x), y).backward()
     model.train(was)
+
+
+def _consumers(model: nn.Module, graph: Graph) -> dict[str, nn.Module]:
+    """Layers whose input channels are each read by their own weight column: plain convs and linears.
+
+    Grouped and depthwise convs are left out: they carry a channel along rather than consume it,
+    and the layer after them (a projection) is where its energy is measured.
+    """
+    out = {}
+    for name, roles in graph.slots.items():
+        m = model.get_submodule(name)
+        if "in" in roles and (isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.groups == 1)):
+            out[name] = m
+    return out
+
+
+@torch.no_grad()
+def activation_scores(model: nn.Module, graph: Graph, calib: Iterable[torch.Tensor] | None) -> np.ndarray:
+    """Per channel element, ``E[x_c^2] * ||W[:, c]||^2`` over the calibration inputs of each consumer layer.
+
+    That product is the energy channel ``c`` adds to the consumer's output (cross terms aside), so a
+    channel that is silent on real inputs scores zero however large its weights are.
+
+    Raises:
+        ValueError: no calibration inputs.
+    """
+    if calib is None:
+        raise ValueError("importance='activation' needs calib_data=... (unlabeled inputs the model runs on)")
+    consumers = _consumers(model, graph)
+    energy: dict[str, torch.Tensor] = {}
+
+    def hook(name: str, channel_dim: int):
+        def pre(_m, args):
+            x = args[0].detach().double()
+            dims = [d for d in range(x.dim()) if d != channel_dim % x.dim()]
+            e = x.pow(2).sum(dims)
+            energy[name] = energy.get(name, 0) + e
+        return pre
+
+    hooks = [m.register_forward_pre_hook(hook(n, -1 if isinstance(m, nn.Linear) else 1)) for n, m in consumers.items()]
+    was, count = model.training, 0
+    model.eval()
+    try:
+        for x in calib:
+            model(x)
+            count += 1
+    finally:
+        model.train(was)
+        for h in hooks:
+            h.remove()
+    if not count:
+        raise ValueError("importance='activation': calib_data holds no inputs")
+    scores = np.zeros(len(graph.root))
+    for name, m in consumers.items():
+        if name not in energy:  # not reached by the calibration inputs
+            continue
+        w = m.weight.detach().double()
+        col = w.pow(2).sum([d for d in range(w.dim()) if d != 1])
+        lab = graph.slots[name]["in"]
+        ok = lab >= 0
+        np.add.at(scores, lab[ok], (energy[name] * col).cpu().numpy()[ok])
+    return scores

@@ -25,7 +25,10 @@ class ChannelPrune(Config):
 
     Args:
         ratio: fraction of each group's channels (neurons, heads) removed, in [0, 1).
-        importance: "l1" | "l2" | "bn_scale" | "taylor" | "random".
+        importance: "auto" | "l1" | "l2" | "bn_scale" | "taylor" | "activation" | "random". "activation"
+            scores each channel by the energy it sends into the layers reading it on ``calib_data``;
+            "auto" (the default) is "activation" with ``reconstruct=True`` (calibration data is there
+            anyway), else "l2".
         scope: "layer" (the ratio in every group) or "global" (one ranking over all groups,
             scores normalised by their group mean).
         round_to: keep a multiple of this many channels per group (SIMD-friendly widths).
@@ -36,7 +39,7 @@ class ChannelPrune(Config):
     """
 
     ratio: float = 0.5
-    importance: str = "l2"
+    importance: str = "auto"
     scope: str = "layer"
     round_to: int | None = None
     ignore: tuple[str, ...] = ()
@@ -46,8 +49,15 @@ class ChannelPrune(Config):
     makes_report: ClassVar[bool] = True  # st.prune(..., report=True) returns the coverage report (report.py)
 
     @property
-    def needs_calibration(self) -> bool:  # reconstruction solves on calibration activations
-        return self.reconstruct
+    def needs_calibration(self) -> bool:  # reconstruction and activation scores read calibration activations
+        return self.reconstruct or self.importance == "activation"
+
+    @property
+    def scoring(self) -> str:
+        """The importance actually used ("auto" resolved)."""
+        if self.importance != "auto":
+            return self.importance
+        return "activation" if self.reconstruct else "l2"
 
     @property
     def needs_labels(self) -> bool:  # taylor scores are gradients of the loss on labelled batches
@@ -55,7 +65,7 @@ class ChannelPrune(Config):
 
     def validate(self) -> None:
         check_range("ratio", self.ratio, 0.0, 1.0, hi_open=True)
-        check_choice("importance", self.importance, KINDS)
+        check_choice("importance", self.importance, ("auto", *KINDS))
         check_choice("scope", self.scope, ("layer", "global"))
         if self.round_to is not None:
             check_range("round_to", self.round_to, 1)
@@ -63,7 +73,9 @@ class ChannelPrune(Config):
 
 @handler(ChannelPrune)
 def _channel_prune(model: nn.Module, cfg: ChannelPrune, ctx: HandlerContext) -> nn.Module:
+    # activation scores run on the calibration inputs; taylor scores on labelled batches
+    data = ctx.calib_data if cfg.scoring == "activation" else ctx.data
     if cfg.reconstruct:
         return prune_then_reconstruct(model, ctx.calib_data, lambda m: prune_channels(
-            m, cfg, ctx.example_inputs, ctx.data, ctx.loss_fn), solver=reconstruct_any)
-    return prune_channels(model, cfg, ctx.example_inputs, ctx.data, ctx.loss_fn)
+            m, cfg, ctx.example_inputs, data, ctx.loss_fn), solver=reconstruct_any)
+    return prune_channels(model, cfg, ctx.example_inputs, data, ctx.loss_fn)
