@@ -42,3 +42,24 @@ def test_unlabeled_photos_are_refused_by_name_not_as_a_zero_width_model(tmp_path
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "has no labels" in err and "DIR/<label>/" in err and "widths" not in err and err.count("\n") == 1
+
+
+def test_a_teacher_worse_than_training_alone_is_one_warning_line_and_the_student_alone_is_kept(tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    teacher = _teacher(tmp_path, [64, 8, 10])  # untrained: it teaches noise
+    base = ["train", "--model", "mlp", "--data", "digits", "--limit", "300", "--epochs", "3", "--quiet"]
+    assert main(base + ["--out", str(tmp_path / "alone")]) == 0
+    capsys.readouterr()
+    assert main(base + ["--out", str(tmp_path / "kd"), "--teacher", teacher, "--alpha", "0.9"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("slimtorch: warning: distillation was not better than training")
+    a, b = (load_file(tmp_path / n / "model" / "model.safetensors") for n in ("alone", "kd"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # exactly the student trained alone
+
+
+def test_alpha_flag_takes_auto_and_names_what_it_allows(tmp_path, capsys):
+    teacher = _teacher(tmp_path, [64, 8, 10])
+    assert main(BASE + ["--out", str(tmp_path / "s"), "--teacher", teacher, "--alpha", "high"]) == 2
+    assert "--alpha: invalid value 'high'; allowed: a number in [0, 1] or 'auto'" in capsys.readouterr().err
+    assert main(BASE + ["--out", str(tmp_path / "a"), "--teacher", teacher, "--alpha", "auto"]) == 0

@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.set_defaults(_train_flags=add_config_flags(p.add_argument_group("training (TrainConfig)"), TrainConfig,
                                                  extra=_TRAIN_FLAGS))
     p.set_defaults(_distill_flags=add_config_flags(p.add_argument_group("distillation (DistillConfig)"),
-                                                   DistillConfig, prefix="distill_", skip=("epochs", *_DRIVE_ONLY),
+                                                   DistillConfig, prefix="distill_", skip=("epochs",),
                                                    options=_DISTILL_OPTIONS, extra=_DISTILL_FLAGS))
     return p
 
@@ -46,17 +46,28 @@ _TRAIN_FLAGS = {
     "early_stopping": {"metavar": "PATIENCE"},
     "out": {"help": "run directory (default: runs/MODEL-DATA)"},
 }
-# st.distill's own fields (validation split, best epoch, comparison): `train --teacher` fits once with the hook
-_DRIVE_ONLY = ("val_fraction", "patience", "compare")
+
+
+def _alpha(text: str) -> float | str:
+    """``--alpha``: a number in [0, 1] (checked by the config) or 'auto'."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}; allowed: a number in [0, 1] or 'auto'") from None
+
+
 _DISTILL_OPTIONS = {"loss": "--distill-loss", "features": "--distill-feature", "feature_loss": "--distill-feature-loss",
-                    "feature_weight": "--distill-feature-weight", "cache": "--teacher-cache"}
+                    "feature_weight": "--distill-feature-weight", "cache": "--teacher-cache",
+                    "val_fraction": "--distill-val-fraction", "patience": "--distill-patience",
+                    "compare": "--distill-compare"}
 _DISTILL_FLAGS = {
     "teacher": {"default": None, "metavar": "PATH_OR_ZOO_NAME",
                 "help": "distil from this teacher: a folder written by st.save or a zoo model with weights"},
     "features": {"metavar": "STUDENT=TEACHER"},
     "loss": {"choices": OUTPUT_LOSSES}, "feature_loss": {"choices": FEATURE_LOSSES},
-    "alpha": {"type": float,  # a number: 'auto' is chosen by st.distill, and train --teacher fits once
-              "help": "weight of the teacher's term; the task (hard-label) loss gets 1 - alpha"},
+    "alpha": {"type": _alpha, "metavar": "ALPHA|auto"},
 }
 
 
@@ -96,8 +107,11 @@ def run(args: argparse.Namespace) -> int:
     hooks = [_distill_hook(args)] if args.distill_teacher else []
     for hook in hooks:
         _check_teacher(hook, model, train)
-    history = fit(model, train, cfg, eval_data=test, hooks=hooks)  # a NaN loss: main() prints one line, exit 1
-    final = history.model
+    if hooks:  # as st.distill: never silently worse than the student alone (a NaN loss: one line, exit 1)
+        final, history = _distill(hooks[0], model, train, test, cfg)
+    else:
+        history = fit(model, train, cfg, eval_data=test, hooks=hooks)  # a NaN loss: main() prints one line, exit 1
+        final = history.model
     saved = io.save(final, out / "model", extra={"train": cfg.to_dict(), "history": history.to_dict(),
                                                   "classes": list(getattr(train, "classes", None) or []) or None,
                                                   "input_shape": list(train.x.shape[1:])})  # as `run` records it
@@ -171,6 +185,24 @@ def _distill_hook(args: argparse.Namespace):
         raise flags.usage_error(err) from None
     except (ValueError, FileNotFoundError) as err:
         raise UsageError(f"--teacher: {err}") from None
+
+
+def _distill(hook: Any, model: Any, train: Any, test: Any, cfg: Any) -> tuple[Any, Any]:
+    """``st.distill`` with the flags' settings; its warning (distillation lost to the student alone) is one line."""
+    import sys
+    import warnings
+
+    from ..training import fit
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        final = hook.drive(model, train, cfg, fit, test)
+    for w in caught:
+        if str(w.message).startswith("distillation was not better"):
+            print(f"slimtorch: warning: {w.message}", file=sys.stderr, flush=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return final, hook.history
 
 
 def _check_teacher(hook: Any, model: Any, train: Any) -> None:

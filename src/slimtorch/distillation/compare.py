@@ -62,7 +62,7 @@ def compare_alone(student: nn.Module, x: torch.Tensor, y: torch.Tensor, kd: Any,
                       "kept the student trained alone", UserWarning, stacklevel=5)
     chosen = settings[choice]
     hooks = [] if chosen is None else [kd if chosen == kd.cfg else type(kd)(kd.teacher, chosen)]
-    history = fit(student, ArrayDataset(x, y, "distill-all"), sub_config(cfg, "final"), hooks=hooks,
+    history = fit(student, ArrayDataset(x, y, "distill-all"), cfg, hooks=hooks,
                   **evaluated_on(eval_data))
     model = history.model if getattr(history, "model", None) is not None else student
     attach(model, {"mode": "compare", "choice": choice, "val_accuracy": accuracy, "val_rows": len(val_rows),
@@ -85,5 +85,6 @@ def candidates(kd_cfg: Any) -> dict[str, Any]:
 
 
 def sub_config(cfg: Any, name: str) -> Any:
-    """``cfg`` writing its checkpoints into ``out/name`` (the fits of one call must not share a directory)."""
-    return cfg.replace(out=str(Path(cfg.out) / name)) if cfg.out else cfg
+    """A candidate's ``cfg``: quiet (only the final fit reports its epochs), its checkpoints in ``out/name`` (the
+    fits of one call must not share a directory; the final fit writes into ``out`` itself)."""
+    return cfg.replace(quiet=True, out=str(Path(cfg.out) / name) if cfg.out else None)

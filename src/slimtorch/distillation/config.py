@@ -27,9 +27,9 @@ class DistillConfig(Config):
         teacher: where a recipe or the CLI finds the teacher: "baseline" (the run's trained model), a
             folder written by st.save, or a zoo name with weights. ``Distill(module, cfg)`` uses the module.
         temperature: softening temperature T of the soft-target term.
-        alpha: weight of the teacher's term; the task (hard-label) loss gets 1 - alpha. "auto" (``st.distill``
-            only): on labelled data the (alpha, temperature) pairs of AUTO_GRID and the student alone are
-            compared on the validation split and the most accurate kept; without labels, 1.
+        alpha: weight of the teacher's term; the task (hard-label) loss gets 1 - alpha. "auto": on labelled
+            data the (alpha, temperature) pairs of AUTO_GRID and the student alone are compared on the
+            validation split and the most accurate kept; without labels, 1.
         epochs: epochs of a recipe's distillation stage (default: the recipe's train.epochs).
         features: {"student.layer": "teacher.layer"} pairs for hint losses (module names as in
             named_modules()); an adapter maps the student width to the teacher's when they differ.
@@ -39,12 +39,15 @@ class DistillConfig(Config):
             else "kd"), "kd" (soft targets on logits), "mse" or "cosine" (embeddings, no logits), or "none".
         cache: keep the teacher's outputs per dataset row so later epochs skip the teacher; only for
             fixed, unaugmented data (a changed input raises).
-        val_fraction: ``st.distill`` only: the share of the rows held out (seeded by the training seed) to
-            choose the best epoch (no labels) or to compare with the student trained alone (labels).
-        patience: ``st.distill`` without labels: stop after this many epochs without a better validation
-            fidelity (None: train every epoch); the best epoch is kept either way.
-        compare: ``st.distill`` with labels: also train the student alone (alpha=0) and keep whichever is
-            more accurate on the validation split, warning when distillation was worse.
+        val_fraction: the share of the rows held out (seeded by the training seed) to choose the best epoch
+            (no labels) or to compare with the student trained alone (labels).
+        patience: without labels, stop after this many epochs without a better validation fidelity (None:
+            train every epoch); the best epoch is kept either way.
+        compare: with labels, also train the student alone (alpha=0) and keep whichever is more accurate on
+            the validation split, warning when distillation was worse.
+
+    alpha "auto", val_fraction, patience and compare are read by ``st.distill`` (and so by a recipe's distill
+    stage and ``slimtorch train --teacher``); a bare hook in ``st.fit`` trains once and refuses "auto".
 
     Example (recipe)::
 
