@@ -115,7 +115,8 @@ def test_demo_recipe_is_shipped(capsys):
     assert main(["demo", "--show"]) == 0
     text = capsys.readouterr().out
     recipe = st.recipe.load_recipe(Path(__file__).parents[2] / "recipes" / "mnist-demo.yaml")
-    assert [s.name for s in recipe.stages][:3] == ["train", "channel_prune", "distill"]
+    names = [s.name for s in recipe.stages]  # the optimizer's cuts: one channel_prune stage per ratio
+    assert names[:2] == ["train", "channel_prune"] and names[names.index("distill") - 1] == "channel_prune"
     assert "lenet5" in text
 
 
