@@ -199,4 +199,4 @@ def test_the_verifiers_reference_is_the_masked_original_and_leaves_the_model_as_
     assert all(a is b for a, b in zip(model.parameters(), params))
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, before[k], atol=0, rtol=0)
-    assert not any(m._forward_pre_hooks for m in model.modules())  # every hook removed
+    assert not any("forward" in vars(m) or m._forward_pre_hooks for m in model.modules())  # every mask removed
