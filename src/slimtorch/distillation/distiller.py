@@ -51,6 +51,10 @@ __all__ = ["FEATURE_LOSSES", "OUTPUT_LOSSES", "Distill", "make_distill"]
 class Distill(Hook):
     """Knowledge distillation from a frozen teacher, as a training hook.
 
+    In ``st.fit`` it trains once, as configured. ``st.distill(student, data, kd)`` drives it instead: without
+    labels (alpha=1) it keeps the epoch of best validation fidelity to the teacher; with labels it keeps
+    distillation only when it beats training the student alone on a validation split.
+
     Args:
         teacher: any ``nn.Module``; it runs in eval mode under ``torch.no_grad`` and is never updated.
         cfg: the settings (temperature, alpha, features, feature_loss, feature_weight, loss, cache;
