@@ -165,11 +165,9 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
                          "`slimtorch run` would cut an untrained model")
     say(f"original: {val_score.metric} val {base_val:.2f} / test {base_test:.2f}; "
         f"{baseline.best_ms:.3f} ms @ batch {batch_size} on {baseline.backend}")
-    journal = None
-    if resume_dir is not None:
-        journal = Journal(resume_dir, {"model": fingerprint(model), "fit": data_fingerprint(fit_data.x, fit_data.y),
-                                       "val": data_fingerprint(val.x, val.y), "train": train_cfg.to_dict(),
-                                       "epochs": recovery_epochs, "batch": batch_size, "backends": BACKENDS})
+    journal = None if resume_dir is None else Journal(resume_dir, {
+        "model": fingerprint(model), "fit": data_fingerprint(fit_data.x, fit_data.y), "epochs": recovery_epochs,
+        "val": data_fingerprint(val.x, val.y), "train": train_cfg.to_dict(), "batch": batch_size, "backends": BACKENDS})
     try:
         _search(res, space, example, x, finish, val_score, deadline, say, journal)
     except KeyboardInterrupt:
