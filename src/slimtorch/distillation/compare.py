@@ -31,6 +31,8 @@ def compare_alone(student: nn.Module, x: torch.Tensor, y: torch.Tensor, kd: Any,
                   fit: Callable[..., Any], eval_data: Any = None) -> tuple[nn.Module, Any]:
     """Train ``student`` with ``kd`` or alone, whichever is more accurate on a held-out split; warn when KD lost.
 
+    Classes are compared by accuracy; float targets of one value per row (regression) by mean loss.
+
     With ``alpha="auto"`` every (alpha, temperature) pair of AUTO_GRID is a candidate beside the student alone.
 
     Args:
@@ -49,23 +51,26 @@ def compare_alone(student: nn.Module, x: torch.Tensor, y: torch.Tensor, kd: Any,
     part = ArrayDataset(x[train_rows], y[train_rows], "distill-train")
     val = ArrayDataset(x[val_rows], y[val_rows], "distill-val")
     settings = candidates(kd.cfg)
-    accuracy = {}
+    metric = "loss" if y.is_floating_point() and y.ndim == 1 else "accuracy"  # regression targets: mean error
+    sign = -1.0 if metric == "loss" else 1.0
+    score = {}
     for name, kd_cfg in settings.items():
         candidate = copy.deepcopy(student)
         fit(candidate, part, sub_config(cfg, name), hooks=[] if kd_cfg is None else [type(kd)(kd.teacher, kd_cfg)])
-        accuracy[name] = float(evaluate(candidate, val, batch_size=cfg.eval_batch_size)["accuracy"])
-    best_kd = max((n for n in settings if n != "alone"), key=lambda n: accuracy[n])  # the first of equals
-    choice = best_kd if accuracy[best_kd] > accuracy["alone"] else "alone"  # KD must be strictly better
+        score[name] = float(evaluate(candidate, val, batch_size=cfg.eval_batch_size)[metric])
+    best_kd = max((n for n in settings if n != "alone"), key=lambda n: sign * score[n])  # the first of equals
+    choice = best_kd if sign * score[best_kd] > sign * score["alone"] else "alone"  # KD must be strictly better
     if choice == "alone":
+        shown = (lambda v: f"{100 * v:.2f}%") if metric == "accuracy" else (lambda v: f"{v:.4g}")
         warnings.warn(f"distillation was not better than training the student alone on the validation split "
-                      f"({100 * accuracy[best_kd]:.2f}% vs {100 * accuracy['alone']:.2f}% accuracy); "
+                      f"({shown(score[best_kd])} vs {shown(score['alone'])} {metric}); "
                       "kept the student trained alone", UserWarning, stacklevel=5)
     chosen = settings[choice]
     hooks = [] if chosen is None else [kd if chosen == kd.cfg else type(kd)(kd.teacher, chosen)]
     history = fit(student, ArrayDataset(x, y, "distill-all"), cfg, hooks=hooks,
                   **evaluated_on(eval_data))
     model = history.model if getattr(history, "model", None) is not None else student
-    attach(model, {"mode": "compare", "choice": choice, "val_accuracy": accuracy, "val_rows": len(val_rows),
+    attach(model, {"mode": "compare", "choice": choice, f"val_{metric}": score, "val_rows": len(val_rows),
                    "train_rows": len(train_rows), "alpha": None if chosen is None else chosen.alpha,
                    "temperature": None if chosen is None else chosen.temperature})
     return model, history

@@ -92,3 +92,17 @@ def test_alpha_auto_without_labels_is_label_free_and_refused_by_st_fit():
         st.fit(_student(), ArrayDataset(X, CLEAN), _cfg(epochs=1), hooks=[st.Distill(_linear(W), alpha="auto")])
     with pytest.raises(st.ConfigError, match=r"^alpha: got 'high'; allowed: a number in \[0, 1\] or 'auto'"):
         st.Distill(_linear(W), alpha="high")
+
+
+def test_regression_targets_are_compared_by_validation_loss():
+    noise = torch.randn(200, generator=torch.Generator().manual_seed(3))
+    target = X @ W[:, 0] + noise  # one float per row, noisy
+    teacher = nn.Linear(6, 1, bias=False)
+    teacher.weight.data = W[:, :1].T.clone()  # the clean rule
+    torch.manual_seed(0)
+    student = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 1))
+    cfg = _cfg(loss="mse", epochs=3)
+    out = st.distill(student, ArrayDataset(X, target), st.Distill(teacher, alpha=0.5, loss="mse"), cfg)
+    report = distill_report(out)
+    assert set(report["val_loss"]) == {"alone", "distill"} and "val_accuracy" not in report
+    assert report["choice"] == min(report["val_loss"], key=report["val_loss"].get)
