@@ -12,7 +12,7 @@ import torch
 from .arrays import ArrayDataset
 from .digits import digits
 from .files import csv_file, npz
-from .images import images
+from .images import images, photos
 from .mnist import mnist_arrays, to_float
 from .mnist1d import mnist1d
 from .split import Arrays
@@ -30,6 +30,7 @@ def _mnist(normalize: bool = True, limit: int | None = None) -> Arrays:
 # name -> loader; a loader takes only the keyword options it declares (seed/normalize when they matter)
 _LOADERS: dict[str, Callable[..., Arrays]] = {
     "xor": xor, "moons": moons, "spirals": spirals, "digits": digits, "mnist": _mnist, "mnist1d": mnist1d,
+    "photos": photos,
 }
 _FILE_LOADERS: dict[str, Callable[..., Arrays]] = {"npz": npz, "csv": csv_file, "images": images, "text": text}
 _COMMON = ("normalize", "flatten", "seed", "limit")

@@ -167,3 +167,28 @@ def sample_photos(out: str | Path, part: str = "calib", crops: int = 16, size: i
             patch = photo.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
             patch.save(folder / f"{Path(rel).stem}-{i:03d}.png")
     return folder
+
+
+def photos(size: int = 224, crops: int = 32, normalize: bool = True, seed: int = 0) -> tuple:
+    """``photos``: crops of the bundled photos, unlabeled; train and test come from different photos.
+
+    Train holds ``crops`` crops of each calibration photo, test ``crops // 2`` of each evaluation photo
+    (``sample_photos``), so what prunes, solves or distils a model never shares a scene with what
+    evaluates it.
+
+    Returns:
+        (x_train, y_train, x_test, y_test, None): x float32 (N, 3, size, size), ImageNet-normalised unless
+        ``normalize=False``; y all -1.
+
+    Raises:
+        MissingPackageError: a package that bundles one of the photos is not installed.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        calib = sample_photos(Path(tmp, "calib"), "calib", crops=crops, size=round(size * 256 / 224), seed=seed)
+        held = sample_photos(Path(tmp, "eval"), "eval", crops=max(1, crops // 2), size=round(size * 256 / 224),
+                             seed=seed + 1)
+        x_train, y_train = images(str(calib), size=size, test_fraction=0, normalize=normalize)[:2]
+        x_test, y_test = images(str(held), size=size, test_fraction=0, normalize=normalize)[:2]
+    return x_train, y_train, x_test, y_test, None

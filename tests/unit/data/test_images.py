@@ -111,3 +111,14 @@ def test_sample_photos_calib_and_eval_are_disjoint(tmp_path):
     assert len(names_c) >= 4 and len(names_e) >= 4 and not names_c & names_e
     x, *_ = images(str(held), size=24, test_fraction=0)
     assert x.shape == (len(names_e), 3, 24, 24) and np.isfinite(x).all()
+
+
+def test_photos_dataset_trains_and_tests_on_different_photos():
+    import torch
+
+    train, test = st.data.load("photos", crops=2, size=32)
+    assert train.x.shape == (8, 3, 32, 32) and test.x.shape == (4, 3, 32, 32)  # 4 photos each side
+    assert (train.y == -1).all() and (test.y == -1).all()
+    # no held-out crop is any training crop (different photos), and the crops are ImageNet-normalised
+    assert torch.cdist(test.x.flatten(1), train.x.flatten(1)).min() > 1.0
+    assert -3 < float(train.x.mean()) < 3
