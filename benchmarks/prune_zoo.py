@@ -11,7 +11,9 @@ timeout (peer: no result within 60 s).
 
 Also measured: the time verification adds to ``st.prune`` on our mobilenet_v2 (full width, a
 2x3x32x32 batch): ``prune_channels`` (trace, select, verify, apply) against ``plan_channels`` +
-``apply_plan`` (the same without verification), interleaved, median of repeats.
+``apply_plan`` (the same without verification), interleaved, median of repeats, and the per-repeat
+ratios' median and quartiles in wall and CPU time, with the machine's load average. What verification
+costs is one forward of the masked original and one of the pruned model, plus a few milliseconds.
 
 Usage: ``python benchmarks/prune_zoo.py [--threads 1] [--only SUBSTRING ...] [--repeats 7] [--sections zoo,overhead]``.
 Prints a table and writes benchmarks/results/prune_zoo.json.
