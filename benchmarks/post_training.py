@@ -27,10 +27,9 @@ from slimtorch.bench.counts import count_macs, count_params
 from slimtorch.bench.fidelity import fidelity
 from slimtorch.data import ArrayDataset
 from slimtorch.data.images import images, sample_photos
-from slimtorch.data.text import encode
 
 sys.path.insert(0, str(Path(__file__).parent))
-from quantization_sentences import CALIBRATION, SENTENCES  # noqa: E402
+import post_training_text  # noqa: E402  (the MiniLM section: benchmarks/post_training_text.py)
 
 THREADS = 2
 OUT = Path(__file__).parent / "results" / "post_training.json"
@@ -80,25 +79,6 @@ def mobilenet(ratios: list[float], calib_crops: int, eval_crops: int) -> list[di
     return rows
 
 
-def minilm(ratios: list[float]) -> list[dict]:
-    calib_sentences = CALIBRATION + SENTENCES[:60]  # paraphrase pairs stay together on one side
-    held = _unlabeled(encode(SENTENCES[60:]), "sentences-eval")
-    xc = encode(calib_sentences)
-    reference = st.models.build("minilm").eval()
-    build = lambda: copy.deepcopy(reference)
-    rows = []
-    for r in ratios:
-        for rec in (False, True):
-            try:
-                row = run_case(build, st.ChannelPrune(ratio=r, reconstruct=rec), xc[:4], xc, held, reference)
-            except Exception as err:  # report what fails instead of hiding the model
-                row = {"ratio": r, "reconstruct": rec, "error": f"{type(err).__name__}: {err}"[:300]}
-            row.update(model="minilm", calib=len(xc), held_out=len(held))
-            print(json.dumps(row), flush=True)
-            rows.append(row)
-    return rows
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one ratio, fewer photos")
@@ -107,9 +87,11 @@ def main() -> None:
     torch.manual_seed(0)
     ratios = [0.1] if args.quick else [0.1, 0.2, 0.3]
     rows = mobilenet(ratios, 8 if args.quick else 16, 6 if args.quick else 12)
-    rows += minilm([0.25] if args.quick else [0.1, 0.25])
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"threads": THREADS, "torch": torch.__version__, "rows": rows}, indent=1))
+    text = post_training_text.run(args.quick)  # written under its own key "minilm" (read-modify-write)
+    post_training_text.write(text)
+    post_training_text.table(text)
     print(f"\n{'model':<13}{'ratio':>6}{'recon':>7}{'MACs':>7}{'agree/cos':>11}{'worst/nn':>10}{'s':>7}")
     for r in rows:
         if "error" in r:
