@@ -94,10 +94,24 @@ def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, out: Path) -
         print(f"resuming: the original trained before ({out / 'original'})", flush=True)
         return io.load(out / "original")
     model = build_model(recipe.model, seed=recipe.train.seed)
+    _accepts(model, fit_data)
     print(f"training the original {args.model} on {len(fit_data)} rows ({args.epochs} epochs)", flush=True)
     fit(model, fit_data, recipe.train.replace(quiet=True))
     io.save(model, out / "original")
     return model
+
+
+def _accepts(model: Any, data: Any) -> None:
+    """One forward pass on one row of ``data``: rows the model cannot take are one ``--data`` line, not a
+    traceback from deep inside the search. Run in eval mode: a training-mode pass would move BatchNorm
+    statistics."""
+    from .bench import _check_inputs
+
+    x, training = getattr(data, "x", None), model.training
+    try:
+        _check_inputs(model.eval(), x[:1] if x is not None else data[0][0].unsqueeze(0), "--data")
+    finally:
+        model.train(training)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/optimize-{Path(args.model).name}")
     if not args.resume:
         shutil.rmtree(out / "trials", ignore_errors=True)  # the journal of an earlier search here: start over
-    if not saved:
+    if saved:
+        _accepts(model, fit_data)
+    else:
         model = _original(args, recipe, fit_data, out)
     torch.manual_seed(0)
     res = optimize(model, (train, test), objective=args.objective, batch_size=args.batch_size,

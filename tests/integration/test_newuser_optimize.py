@@ -1,0 +1,25 @@
+"""`slimtorch optimize` on inputs nobody designed for it: one line, exit 2, nothing written."""
+
+import torch
+
+import slimtorch as st
+from slimtorch.cli import main
+
+
+def test_data_the_saved_model_cannot_take_is_one_line_not_a_traceback(tmp_path, capsys):
+    torch.manual_seed(0)
+    st.save(st.models.build("mlp", widths=[784, 16, 10]), tmp_path / "m")  # takes 784 features; digits has 64
+    out = tmp_path / "opt"
+    assert main(["optimize", str(tmp_path / "m"), "--data", "digits", "--minutes", "0.1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("slimtorch: error: --data: the model rejects inputs of shape [1, 8, 8]")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_zoo_model_is_checked_against_the_data_before_it_is_trained(tmp_path, capsys):
+    out = tmp_path / "opt"  # lenet5 wants 28x28 images; digits are 8x8
+    assert main(["optimize", "lenet5", "--data", "digits", "--minutes", "0.1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("slimtorch: error: --data: the model rejects inputs of shape [1, 8, 8]")
+    assert not (out / "original").exists()
