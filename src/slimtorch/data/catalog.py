@@ -102,7 +102,12 @@ def load(name: str, *, normalize: bool = True, flatten: bool = False, seed: int 
         kwargs["normalize"] = normalize
     if "limit" in params:
         kwargs["limit"] = limit
-    x_tr, y_tr, x_te, y_te, *rest = fn(**kwargs)  # file loaders add the names of string labels
+    try:
+        x_tr, y_tr, x_te, y_te, *rest = fn(**kwargs)  # file loaders add the names of string labels
+    except ValueError as err:  # name the source (split's "1 rows" says nothing of which file), once
+        if type(err) is not ValueError or str(err).startswith(name):
+            raise
+        raise ValueError(f"{name}: {err}") from None
     classes = rest[0] if rest else None
     label = name.split(":", 1)[0] if ":" in name else name
     return (_dataset(x_tr, y_tr, flatten, limit, f"{label}-train", classes),

