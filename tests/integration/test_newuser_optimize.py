@@ -1,6 +1,8 @@
 """`slimtorch optimize` on inputs nobody designed for it: one line, exit 2, nothing written."""
 
+import pytest
 import torch
+import yaml
 
 import slimtorch as st
 from slimtorch.cli import main
@@ -23,3 +25,17 @@ def test_a_zoo_model_is_checked_against_the_data_before_it_is_trained(tmp_path, 
     err = capsys.readouterr().err
     assert err.startswith("slimtorch: error: --data: the model rejects inputs of shape [1, 8, 8]")
     assert not (out / "original").exists()
+
+
+@pytest.mark.slow
+def test_a_saved_model_is_not_said_to_be_reproduced_by_a_recipe_of_fresh_weights(tmp_path, capsys):
+    torch.manual_seed(0)
+    st.save(st.models.build("mlp", widths=[64, 32, 10]), tmp_path / "m")
+    out = tmp_path / "opt"
+    assert main(["optimize", str(tmp_path / "m"), "--data", "digits", "--max-drop", "99", "--minutes", "0.05",
+                 "--recovery-epochs", "0", "--no-int8", "--train-subset", "200", "--out", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "reproduce: slimtorch run" not in last and "does not reproduce it" in last
+    text = (out / "optimized.yaml").read_text()
+    assert text.startswith("# NOTE: optimized.yaml does not reproduce it")
+    assert yaml.safe_load(text)["model"]["name"] == "mlp"  # still a valid recipe

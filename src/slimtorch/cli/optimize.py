@@ -2,7 +2,8 @@
 
 MODEL is a zoo name (trained here first, on the training rows the search does not validate on, with
 the demo's training settings) or a folder written by ``st.save`` (used as it is). Writes to ``--out``:
-``model/``, ``optimized.yaml`` (``slimtorch run`` rebuilds the chosen model from it), ``candidates.json``
+``model/``, ``optimized.yaml`` (``slimtorch run`` rebuilds the chosen model from it; not for a saved
+folder, whose weights a recipe cannot load: the file and the last line say so), ``candidates.json``
 and ``report.md`` / ``report.html``; ``original/`` (a trained zoo MODEL) and ``trials/`` (every finished
 trial) let ``--resume`` continue an interrupted search. Ctrl-C keeps the best candidate found so far.
 """
@@ -152,6 +153,11 @@ def run(args: argparse.Namespace) -> int:
                    resume_dir=out / "trials", int8=not args.no_int8, log=lambda msg: print(msg, flush=True))
     paths = res.write(out)
     print(res.summary())
-    print(f"wrote {out}: model/, optimized.yaml, candidates.json, report.md, report.html "
-          f"(reproduce: slimtorch run {paths['recipe']})")
+    how = f"reproduce: slimtorch run {paths['recipe']}"
+    if saved:  # a recipe cannot load a saved folder: it rebuilds the architecture with fresh weights
+        how = (f"optimized.yaml does not reproduce it: it starts from untrained {raw['model']['name']} weights, "
+               f"not {args.model}'s")
+        text = f"# NOTE: {how}; the chosen model is {out / 'model'}\n{paths['recipe'].read_text()}"
+        io.atomic_write(paths["recipe"], lambda tmp: Path(tmp).write_text(text))
+    print(f"wrote {out}: model/, optimized.yaml, candidates.json, report.md, report.html ({how})")
     return 0
