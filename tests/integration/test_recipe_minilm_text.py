@@ -14,7 +14,7 @@ def test_recipe_parses_and_its_stages_can_run_in_order():
     from slimtorch.recipe import load_recipe
 
     recipe = load_recipe(RECIPE)
-    assert [s.name for s in recipe.stages] == ["channel_prune", "distill", "dynamic_int8", "export_onnx", "measure"]
+    assert [s.name for s in recipe.stages] == ["channel_prune", "distill", "export_onnx", "dynamic_int8", "measure"]
     prune, distill = recipe.stages[0].config, recipe.stages[1].config
     assert prune.ratio == 0.25 and prune.reconstruct and distill.alpha == 1.0 and distill.label_free
     check_stages(recipe)  # raises ConfigError (naming the stage) when a stage cannot run where it stands
@@ -36,7 +36,7 @@ def test_tiny_version_runs_end_to_end(tmp_path, monkeypatch):
                  "--set", "stages[4].measure.repeats=2", "--set", "stages[4].measure.warmup=1"])
     assert code == 0
     stages = sorted(p.name for p in (out / "stages").iterdir())
-    assert stages[:3] == ["00-channel_prune", "01-distill", "02-dynamic_int8"]
+    assert stages[:2] == ["00-channel_prune", "01-distill"] and "03-dynamic_int8" in stages
     assert (out / "model.onnx").is_file() and (out / "metrics.json").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics  # the measure stage wrote its table

@@ -178,7 +178,8 @@ def apply_prune(stage, model, ctx, stage_dir, resume) -> Outcome:
 
     before = sum(p.numel() for p in model.parameters())
     hctx = handler_context(stage, ctx)
-    model = prune(model, stage.config, example_inputs=hctx.example_inputs, data=hctx.data, loss_fn=hctx.loss_fn)
+    model = prune(model, stage.config, example_inputs=hctx.example_inputs, data=hctx.data, loss_fn=hctx.loss_fn,
+                  calib_data=hctx.calib_data)  # ChannelPrune(reconstruct=True) solves on the training inputs
     if _has_bn(model):  # removed channels leave BN statistics of the old mixture: re-estimate them
         from ..training import recalibrate_bn
 

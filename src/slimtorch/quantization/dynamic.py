@@ -147,8 +147,11 @@ def _call(model: nn.Module, batch: Any) -> None:
 def input_absmax(model: nn.Module, names: list[str], data: Any, batches: int) -> dict[str, torch.Tensor]:
     """Per-input-channel max |x| of each named Linear over ``batches`` batches of ``data``.
 
-    ``data``: a tensor / dict of tensors (one batch) or an iterable of batches.
+    ``data``: a tensor / dict of tensors (one batch), a dataset with ``.x`` or an iterable of batches.
     """
+    x = getattr(data, "x", None)
+    if isinstance(x, torch.Tensor):  # a dataset (text:FILE in a recipe): iterating it gives rows, not batches
+        data = [x[i:i + 32] for i in range(0, len(x), 32)]
     stats: dict[str, torch.Tensor] = {}
     handles = []
     for name in names:
