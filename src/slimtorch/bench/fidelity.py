@@ -33,13 +33,30 @@ def outputs(model: nn.Module, data: Any, batch_size: int = 64) -> torch.Tensor:
     return torch.cat(outs)
 
 
+def same_shape(out: torch.Tensor, ref: torch.Tensor) -> None:
+    """Refuse outputs that cannot be compared row by row, in one line (not a broadcasting RuntimeError).
+
+    Raises:
+        ValueError: ``out`` and ``ref`` differ in shape.
+    """
+    if out.shape != ref.shape:
+        raise ValueError(f"model gives outputs of shape {tuple(out.shape[1:])} per input but the reference "
+                         f"(original or teacher) gives {tuple(ref.shape[1:])}; fidelity compares models with the "
+                         "same outputs")
+
+
 def kind_of(ref: torch.Tensor) -> str:
     """``encoder`` when every reference row has unit L2 norm (normalised embeddings), else ``classifier``."""
     return "encoder" if torch.allclose(ref.norm(dim=1), torch.ones(len(ref)), atol=1e-3) else "classifier"
 
 
 def classifier_fidelity(out: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
-    """Top-1 / top-5 agreement and mean KL(ref || out) of two logit matrices (N, C)."""
+    """Top-1 / top-5 agreement and mean KL(ref || out) of two logit matrices (N, C).
+
+    Raises:
+        ValueError: the two have different shapes (say, a student of 3 classes and a teacher of 10).
+    """
+    same_shape(out, ref)
     top1 = ref.argmax(1)
     result = {"agreement_top1": float((out.argmax(1) == top1).float().mean())}
     if out.shape[1] >= 5:  # the reference's top-1 among the model's top 5
@@ -50,7 +67,12 @@ def classifier_fidelity(out: torch.Tensor, ref: torch.Tensor) -> dict[str, float
 
 
 def encoder_fidelity(out: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
-    """Mean / worst cosine of matching rows and nearest-neighbour agreement (needs 3+ rows) of two (N, D)."""
+    """Mean / worst cosine of matching rows and nearest-neighbour agreement (needs 3+ rows) of two (N, D).
+
+    Raises:
+        ValueError: the two have different shapes.
+    """
+    same_shape(out, ref)
     cos = F.cosine_similarity(out, ref, dim=1)
     result = {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min())}
     if len(out) >= 3:
@@ -93,9 +115,6 @@ def fidelity(model: nn.Module, reference: nn.Module, data: Any, kind: str = "aut
     if len(data) == 0:
         raise ValueError("fidelity needs at least one input; the evaluation data is empty")
     out, ref = outputs(model, data, batch_size), outputs(reference, data, batch_size)
-    if out.shape != ref.shape:
-        raise ValueError(f"model gives outputs of shape {tuple(out.shape[1:])} per input but the reference gives "
-                         f"{tuple(ref.shape[1:])}; fidelity compares models with the same outputs")
     kind = kind_of(ref) if kind == "auto" else kind
     scores = classifier_fidelity(out, ref) if kind == "classifier" else encoder_fidelity(out, ref)
     return {"fidelity_kind": kind, "fidelity_n": len(out), **scores}
