@@ -35,7 +35,9 @@ class ChannelPrune(Config):
         ignore: names or regexes of layers whose output size is kept.
         seed: for ``importance="random"``.
         reconstruct: after the cut, re-solve each layer by least squares so it follows the original on
-            calibration inputs (``calib_data``; no labels) and re-estimate BatchNorm statistics.
+            calibration inputs (``calib_data``; no labels) and re-estimate BatchNorm statistics. When every
+            cut lies inside BERT-style encoder blocks, each block's two output projections are solved so
+            projection + residual meets the original's LayerNorm input (``encoder_reconstruct.py``).
     """
 
     ratio: float = 0.5
