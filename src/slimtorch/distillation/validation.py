@@ -43,6 +43,8 @@ def as_rows(data: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
                         f"got {type(data).__name__}")
     if len(x) == 0:
         raise ValueError("data is empty; distillation needs at least 2 rows (one to train on, one to validate)")
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"data has {len(x)} inputs but {len(y)} labels; give one label per input")
     return x, y
 
 
