@@ -105,7 +105,7 @@ def load(name: str, *, normalize: bool = True, flatten: bool = False, seed: int 
     try:
         x_tr, y_tr, x_te, y_te, *rest = fn(**kwargs)  # file loaders add the names of string labels
     except ValueError as err:  # name the source (split's "1 rows" says nothing of which file), once
-        if type(err) is not ValueError or str(err).startswith(name):
+        if type(err) is not ValueError or str(err).startswith(name.split(":", 1)[0]):
             raise
         raise ValueError(f"{name}: {err}") from None
     classes = rest[0] if rest else None

@@ -44,7 +44,9 @@ def _pil():
 
 
 def _files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    # hidden names are not photos: .ipynb_checkpoints/ would become a class, a Mac's ._x.jpg is unreadable
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
 def _labels(root: Path, files: list[Path], source: str) -> tuple[np.ndarray, tuple[str, ...] | None]:

@@ -30,3 +30,22 @@ def test_a_loader_message_that_names_its_source_is_not_prefixed_twice(tmp_path):
     f.write_text("")
     with pytest.raises(ValueError, match=r"^text:\S+empty\.txt: no sentences"):
         st.data.load(f"text:{f}")
+
+
+def test_an_unreadable_photo_is_named_once(tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError) as err:
+        st.data.load(f"images:{tmp_path}", size=8, test_fraction=0)
+    assert str(err.value).startswith("images: ") and "bad.png is not a readable" in str(err.value)
+
+
+def test_hidden_files_and_folders_are_not_photos_nor_classes(tmp_path):
+    from PIL import Image
+
+    for folder in ("cat", "dog", ".ipynb_checkpoints"):  # a notebook's checkpoints, a Mac's AppleDouble files
+        (tmp_path / folder).mkdir()
+        for i in range(2):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / folder / f"p{i}.png")
+    (tmp_path / "cat" / "._p0.png").write_bytes(b"\x00\x05\x16\x07")
+    train, test = st.data.load(f"images:{tmp_path}", size=8, test_fraction=0)
+    assert train.classes == ("cat", "dog") and len(train) == 4
