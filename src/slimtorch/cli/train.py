@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     hooks = [_distill_hook(args)] if args.distill_teacher else []
     for hook in hooks:
         _check_teacher(hook, model, train)
+        _check_alpha(hook.cfg.alpha, train, args.data)
     if hooks:  # as st.distill: never silently worse than the student alone (a NaN loss: one line, exit 1)
         final, history = _distill(hooks[0], model, train, test, cfg)
     else:
@@ -203,6 +204,17 @@ def _distill(hook: Any, model: Any, train: Any, test: Any, cfg: Any) -> tuple[An
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return final, hook.history
+
+
+def _check_alpha(alpha: float | str, train: Any, data: str) -> None:
+    """Unlabeled data leaves only the teacher to learn from: an alpha below 1 (0.9 by default) is refused
+    naming the flag, before training (st.distill's own line names the config field)."""
+    from ..distillation.validation import has_labels
+    from . import UsageError
+
+    if alpha != "auto" and alpha < 1 and not has_labels(train.y):
+        raise UsageError(f"--alpha: got {alpha:g} but --data {data} has no labels (every row is -1); allowed: "
+                         "--alpha 1 or --alpha auto (label-free distillation), or labelled data")
 
 
 def _check_teacher(hook: Any, model: Any, train: Any) -> None:
