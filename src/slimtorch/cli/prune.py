@@ -50,6 +50,18 @@ def _model(args: argparse.Namespace):
     return models.build(args.model), args.input_shape or ZOO_INPUTS.get(args.model), {}
 
 
+def _example(model, shape: str | None, given: str | None):
+    """A batch of 2 the model takes: token ids of two sentences for the text encoder (random floats would
+    reach its embedding), else seeded random samples of ``shape``."""
+    from .. import io
+
+    if (io.get_spec(model) or {}).get("name") == "minilm" and not given:
+        from ..data.text import encode
+
+        return encode(["a new user prunes a sentence encoder", "two sentences of different lengths are traced"])
+    return random_batch(shape, 2, "the model does not record its input shape; give e.g. --input-shape 3,32,32")
+
+
 def run(args: argparse.Namespace) -> int:
     import warnings
 
@@ -60,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         refuse_overwrite(args.out, "--out", args.force)
     model, shape, extra = _model(args)
-    x = random_batch(shape, 2, "the model does not record its input shape; give e.g. --input-shape 3,32,32")
+    x = _example(model, shape, args.input_shape)
     before = bench.count_params(model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PruneWarning)
