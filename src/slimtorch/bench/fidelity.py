@@ -132,9 +132,11 @@ FIELDS = (("agreement_top1", "top-1 agreement"), ("agreement_top5", "top-5 agree
 
 def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     """The report's fidelity values as (label, text) rows for a printed table."""
-    out = []
-    for key, label in FIELDS:
-        v = report.get(key)
-        if v is not None:
-            out.append((label, f"{v:.4f}" if key in ("kl", "cosine_mean", "cosine_min") else f"{100 * v:.2f}%"))
-    return out
+    return [(label, text(key, report[key])) for key, label in FIELDS if report.get(key) is not None]
+
+
+def text(key: str, value: float | None) -> str:
+    """One fidelity value as printed: KL and cosines as numbers, agreements as percentages; '-' for none."""
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if key in ("kl", "cosine_mean", "cosine_min") else f"{100 * value:.2f}%"

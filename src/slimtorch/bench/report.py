@@ -16,6 +16,8 @@ from typing import Any
 
 from ..io import atomic_write
 from . import size_report
+from .fidelity import FIELDS
+from .fidelity import text as fidelity_text
 
 PLOTS = ("training", "pareto", "layers", "sensitivity", "sizes")
 
@@ -61,12 +63,15 @@ def table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the results table (one row per measured stage)."""
     meas = metrics.get("measure") or {}
     batches = [str(b) for b in meas.get("batch_sizes", [])]
-    header = ["stage", "test acc", "params", "nonzero", "bytes on disk", "MACs"]
+    fid = [(k, label) for k, label in FIELDS if any((r.get("fidelity") or {}).get(k) is not None
+                                                   for r in meas.get("rows", []))]
+    header = ["stage", "test acc"] + [label for _, label in fid] + ["params", "nonzero", "bytes on disk", "MACs"]
     header += [f"ms @{b}" for b in batches] + [f"speedup @{b}" for b in batches] + ["size ratio"]
     rows = []
     for r in meas.get("rows", []):
-        row = [r["label"], _pct(r.get("accuracy")), _num(r.get("params")), _num(r.get("nonzero_params")),
-               _num(r.get("bytes_on_disk")), _num(r.get("macs"))]
+        row = [r["label"], _pct(r.get("accuracy"))] + [fidelity_text(k, (r.get("fidelity") or {}).get(k))
+                                                       for k, _ in fid]
+        row += [_num(r.get("params")), _num(r.get("nonzero_params")), _num(r.get("bytes_on_disk")), _num(r.get("macs"))]
         row += [_best(r, b) for b in batches]
         row += [_speedup(r, b, meas.get("doubtful") or {}) for b in batches]
         row.append(_ratio(r.get("size_ratio")))

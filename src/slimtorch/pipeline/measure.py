@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .. import bench
+from ..bench.fidelity import FIELDS
 
 
 def measured_batch_sizes(recipe: Any) -> tuple[int, ...]:
@@ -164,7 +165,8 @@ def measure_models(models: dict[str, nn.Module], baseline: str, example: torch.T
         models: the models to compare; the baseline among them.
         baseline: label of the reference (torch eager fp32) model.
         example: a batch of real inputs; latency batches cycle through its rows.
-        eval_data: test dataset for accuracy (None: no accuracy).
+        eval_data: test dataset for accuracy, and for every model's fidelity to the baseline (top-1/top-5
+            agreement and KL, or embedding cosine and nearest-neighbour agreement); None: neither.
         batch_sizes: batch sizes to time.
         backends: subset of ("eager", "onnxruntime").
         repeats: timed round-robin rounds per batch size.
@@ -175,7 +177,7 @@ def measure_models(models: dict[str, nn.Module], baseline: str, example: torch.T
 
     Returns:
         {"batch_sizes", "backends", "threads", "threads_note", "machine", "doubtful" {batch: [why]}, "note",
-        "rows": [{label, accuracy, params, nonzero_params, macs, bytes_on_disk, per_layer, kept,
+        "rows": [{label, accuracy, fidelity, params, nonzero_params, macs, bytes_on_disk, per_layer, kept,
         latency_ms {backend: {batch: median ms}}, latency {backend: {batch: {min, median, iqr, spread}}},
         best {batch: {backend, ms}}, speedup {batch: x}, size_ratio, unavailable {backend: why}}]}
         (batch keys are strings). A batch in ``doubtful`` was measured twice and is still too noisy or ran
@@ -204,8 +206,10 @@ def _measure(models: dict[str, nn.Module], baseline: str, example: torch.Tensor,
     runners: dict[str, dict[str, Callable]] = {}
     for label, model in models.items():
         model.cpu().eval()  # a stage trained on a GPU leaves its model there; these measurements are CPU ones
-        rep = bench.measure(model, example_inputs=example[:1], eval_data=eval_data, latency=False)
+        reference = None if label == baseline else models[baseline]  # fidelity: agreement with the original
+        rep = bench.measure(model, example_inputs=example[:1], eval_data=eval_data, latency=False, reference=reference)
         row = {k: rep.get(k) for k in ("accuracy", "loss", "params", "nonzero_params", "macs", "per_layer")}
+        row["fidelity"] = {k: rep[k] for k, _ in FIELDS if rep.get(k) is not None} or None
         if not row["macs"]:
             row["macs"] = None  # torch's FLOP counter does not see integer kernels: unknown, not zero
         row["label"] = label
