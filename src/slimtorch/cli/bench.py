@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from . import UsageError
-from .inputs import random_batch
+from .inputs import TEXT_MODELS, random_batch, sentence_batch
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -54,6 +54,8 @@ def _example(args: argparse.Namespace, meta: dict):
 
         _, test = load_data(DataConfig(name=args.data))
         return test.x[:64].clone(), test
+    if meta.get("spec", {}).get("name") in TEXT_MODELS and not args.input_shape:  # token ids, not floats
+        return sentence_batch(64), None
     shape = args.input_shape or ",".join(map(str, meta.get("extra", {}).get("input_shape") or [])) or None
     return random_batch(shape, 64, "the model does not record its input shape; give --data or --input-shape"), None
 

@@ -29,3 +29,20 @@ def random_batch(shape: str | None, rows: int, missing: str):
     except ValueError:
         raise UsageError(f"--input-shape: got {shape!r}; allowed: comma-separated integers like 3,32,32") from None
     return torch.randn(rows, *dims, generator=torch.Generator().manual_seed(0))
+
+
+# the zoo models whose inputs are token ids (random floats cannot index their embedding)
+TEXT_MODELS = ("minilm",)
+_SENTENCES = ("a new user prunes a sentence encoder", "two sentences of different lengths are traced")
+
+
+def sentence_batch(rows: int):
+    """``rows`` token-id rows (two sample sentences, repeated) for a zoo text encoder, padded to one length.
+
+    Example:
+        >>> sentence_batch(4).shape[0]
+        4
+    """
+    from ..data.text import encode
+
+    return encode([_SENTENCES[i % len(_SENTENCES)] for i in range(rows)])

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from . import UsageError
-from .inputs import random_batch
+from .inputs import TEXT_MODELS, random_batch, sentence_batch
 from .outputs import refuse_overwrite
 
 # per-sample input of the zoo models that take images or feature vectors
@@ -55,10 +55,8 @@ def _example(model, shape: str | None, given: str | None):
     reach its embedding), else seeded random samples of ``shape``."""
     from .. import io
 
-    if (io.get_spec(model) or {}).get("name") == "minilm" and not given:
-        from ..data.text import encode
-
-        return encode(["a new user prunes a sentence encoder", "two sentences of different lengths are traced"])
+    if (io.get_spec(model) or {}).get("name") in TEXT_MODELS and not given:
+        return sentence_batch(2)
     return random_batch(shape, 2, "the model does not record its input shape; give e.g. --input-shape 3,32,32")
 
 
