@@ -85,6 +85,9 @@ def read(path: Path, size: int, resize: int) -> np.ndarray:
     Image = _pil()
     try:
         with Image.open(path) as im:
+            if im.mode.startswith("I;16"):  # 16-bit grey: convert("RGB") clips at 255 (a ramp turns white)
+                grey = np.round(np.asarray(im, dtype=np.float32) * (255.0 / 65535.0)).astype(np.uint8)
+                return prepare(Image.fromarray(grey).convert("RGB"), size, resize)
             return prepare(im.convert("RGB"), size, resize)
     except (OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"images: {path} is not a readable jpg/png ({type(err).__name__}: {err})") from None

@@ -49,3 +49,15 @@ def test_hidden_files_and_folders_are_not_photos_nor_classes(tmp_path):
     (tmp_path / "cat" / "._p0.png").write_bytes(b"\x00\x05\x16\x07")
     train, test = st.data.load(f"images:{tmp_path}", size=8, test_fraction=0)
     assert train.classes == ("cat", "dog") and len(train) == 4
+
+
+def test_a_16_bit_grey_png_keeps_its_range_not_clipped_to_white(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    ramp = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)  # black to white
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    train, _ = st.data.load(f"images:{tmp_path}", size=32, resize=32, test_fraction=0, normalize=False)
+    x = train.x[0]
+    assert x.shape == (3, 32, 32) and abs(float(x.mean()) - 0.5) < 0.02  # a ramp averages half grey
+    assert float(x.min()) < 0.01 and float(x.max()) > 0.99
