@@ -293,4 +293,9 @@ def _choose(res: OptimizeResult, test_score: Scorer, base_test: float, say: Call
             return
         say(f"  #{t.index} passed validation but not the test set ({t.test:.2f}); next")
     res.chosen = res.baseline
+    if not res.trials:  # nothing was tried: saying no candidate kept the budget would blame the candidates
+        res.notes.append("no candidate was tried: the time budget was spent before the first trial (timing the "
+                         "original, the per-layer latency table, the sensitivity scan); the original is returned: "
+                         "give it more minutes")
+        return
     res.notes.append("no candidate kept the budget on the test set: the original is returned")
