@@ -21,17 +21,6 @@ from slimtorch.pipeline import runner
 from slimtorch.recipe import parse_recipe
 
 
-@pytest.fixture(scope="module")
-def other():
-    """A device that is not the CPU (the lazy-tensor backend), standing in for ``cuda``."""
-    ts_backend = pytest.importorskip("torch._lazy.ts_backend")
-    ts_backend.init()
-    dev = torch.device("lazy")
-    with pytest.raises(RuntimeError):  # really another device: CPU inputs are refused, as on a GPU
-        nn.Linear(2, 2).to(dev)(torch.ones(1, 2))
-    return dev
-
-
 def net() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3),

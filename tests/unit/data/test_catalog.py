@@ -5,8 +5,8 @@ from slimtorch.data import MissingPackageError, package_file
 
 
 def test_names_lists_every_dataset():
-    assert st.data.names() == ["xor", "moons", "spirals", "digits", "mnist", "mnist1d", "npz:PATH", "csv:PATH",
-                                "images:PATH", "text:PATH"]
+    assert st.data.names() == ["xor", "moons", "spirals", "digits", "mnist", "mnist1d", "photos", "npz:PATH",
+                                "csv:PATH", "images:PATH", "text:PATH"]
 
 
 @pytest.mark.parametrize("bad", ["imagenet", "npz:", "csv", "tsv:x.tsv", ""])

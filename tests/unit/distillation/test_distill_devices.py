@@ -21,16 +21,6 @@ from slimtorch.distillation import distill_report
 from slimtorch.hooks import State
 
 
-@pytest.fixture(scope="module")
-def other():
-    ts_backend = pytest.importorskip("torch._lazy.ts_backend")
-    ts_backend.init()
-    dev = torch.device("lazy")
-    with pytest.raises(RuntimeError):  # really another device: CPU inputs are refused, as on a GPU
-        nn.Linear(2, 2).to(dev)(torch.ones(1, 2))
-    return dev
-
-
 def _mlp(width, out, seed):
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(6, width), nn.ReLU(), nn.Linear(width, out))
