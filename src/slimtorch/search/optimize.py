@@ -73,10 +73,9 @@ def _finisher(teacher: nn.Module, fit_data: ArrayDataset, train: Any, epochs: in
 
     def finish(model: nn.Module) -> nn.Module:
         model = bn(model)
-        if epochs and labelled:
-            hist = fit(model, fit_data, train.replace(epochs=epochs, quiet=True),
-                       hooks=[Distill(teacher, temperature=TEMPERATURE, alpha=ALPHA)])
-            model = hist.model if hist.model is not None else model
+        if epochs and labelled:  # as the recipe's distill stage runs it (result.recipe_for): the same model
+            kd = Distill(teacher, temperature=TEMPERATURE, alpha=ALPHA, compare=False)
+            model = kd.drive(model, fit_data, train.replace(epochs=epochs, quiet=True), fit)
         return model.eval()
 
     finish.bn_only = lambda m: bn(m, batches=4)  # type: ignore[attr-defined]  (the sensitivity scan: a rough estimate)

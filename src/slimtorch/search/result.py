@@ -35,7 +35,8 @@ def recipe_for(base: dict | None, model: nn.Module, fit_data: Any, train: Any, e
             "data": data, "train": base.get("train") or _changed(train), "stages": list(base.get("stages") or [])}
     recovery = []
     if epochs:
-        recovery = [{"distill": {"teacher": "baseline", "temperature": temperature, "alpha": alpha, "epochs": epochs},
+        recovery = [{"distill": {"teacher": "baseline", "temperature": temperature, "alpha": alpha, "epochs": epochs,
+                                 "compare": False},  # each candidate was scored with KD alone: no comparison run
                      "fit": {"lr": train.lr}}]
     return {"head": head, "recovery": recovery}
 
