@@ -209,7 +209,10 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
     base = res.baseline
     table = build_table(base.model, space, example, base.backend, len(x))
     table.calibrate()
-    res.rounding = measure_multiple(table)
+    # rounding to a fast multiple is a latency matter; for size every channel counts (and the search then
+    # depends on no timing: the same data gives the same candidates, which resuming relies on)
+    res.rounding = measure_multiple(table) if res.objective == "latency" else {
+        "multiple": 1, "layer": None, "ms": {}, "checked": [], "why": "objective size: channels not rounded"}
     ladders = [ladder(g.size, res.rounding["multiple"]) for g in space.groups]
     say(f"channel multiple on {base.backend}: {res.rounding['multiple']}; ladders {ladders}")
     rows = val_score.data.x[:SENS_ROWS], val_score.data.y[:SENS_ROWS]

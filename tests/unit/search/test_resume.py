@@ -43,6 +43,7 @@ def test_interrupted_search_resumes_without_retraining(trained, tmp_path, monkey
     monkeypatch.setattr(optimize_mod, "run_trial", stop_after_two)
     first = _search(trained, tmp_path)
     assert any("interrupted" in n for n in first.notes) and len(first.trials) == 2
+    assert first.rounding["multiple"] == 1  # size: no timed rounding, so both searches ask the same candidates
     monkeypatch.setattr(optimize_mod, "run_trial", real)
     calls.clear()
     second = _search(trained, tmp_path, log=None)
