@@ -21,6 +21,7 @@ import argparse
 import copy
 import importlib
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -30,6 +31,9 @@ import torch
 import slimtorch as st
 from slimtorch.bench.latency import MAX_SPREAD, compare_timings
 from slimtorch.data.arrays import ArrayDataset
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_file import write_section  # noqa: E402
 
 opt = importlib.import_module("slimtorch.search.optimize")
 latency_table = importlib.import_module("slimtorch.search.latency_table")
@@ -166,10 +170,7 @@ def retime(run_dir: Path) -> dict:
 
 
 def _merge(key: str, result: dict) -> None:
-    results = json.loads(OUT.read_text()) if OUT.is_file() else {}  # read late: other runs may have written
-    results[key] = result
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=1, default=float))
+    write_section(OUT, key, result, default=float)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import re
+import sys
 import tempfile
 import time
 import warnings
@@ -31,6 +32,9 @@ from slimtorch.bench.counts import count_macs, count_params
 from slimtorch.bench.fidelity import fidelity
 from slimtorch.data import ArrayDataset
 from slimtorch.data.images import images, sample_photos
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_file import write_section  # noqa: E402
 
 # the residual stream / block outputs (project convs) and the stem: pruning them is what collapses the model
 KEEP = (r"features\.0\.0", r"features\.1\.conv\.1", r"features\.\d+\.conv\.2")
@@ -133,13 +137,9 @@ def run(cases: list[tuple[str, float]], calib_crops: int, eval_crops: int, epoch
 def int8_speed(reference, pruned, xc: torch.Tensor, held, repeats: int) -> dict:
     """The pruned model in int8 (st.quantize): fidelity, and speed vs torch eager fp32 (batch 1) and vs
     onnxruntime quantize_static of the same pruned model (batch 16), interleaved, medians with spread."""
-    import sys
-
+    from quantization_peers import ort_static  # benchmarks/ is on sys.path (top of this file)
     from slimtorch.bench.latency import compare_timings, threads_note
     from slimtorch.quantization.backends.onnxruntime import session
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from quantization_peers import ort_static
 
     def ort_fn(path: Path, x: torch.Tensor):
         sess = session(Path(path).read_bytes())
@@ -184,12 +184,7 @@ def section(quick: bool, threads: int) -> dict:
 
 def write(section: dict, path: Path) -> None:
     """Read-modify-write of the results file: only the "mobilenet_v2" key changes."""
-    import json
-
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data["mobilenet_v2"] = section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1))
+    write_section(path, "mobilenet_v2", section)
 
 
 def table(section: dict) -> None:

@@ -36,6 +36,7 @@ from slimtorch.data.text import encode
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quantization_sentences import CALIBRATION, SENTENCES  # noqa: E402
+from results_file import write_section  # noqa: E402
 
 THREADS = 2
 RATIO = 0.25
@@ -142,10 +143,7 @@ SENTENCES_X = encode(SENTENCES[:8])
 
 def write(section: dict) -> None:
     """Read-modify-write of the results file: only the "minilm" key changes."""
-    data = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    data["minilm"] = section
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(data, indent=1))
+    write_section(OUT, "minilm", section)
 
 
 def table(section: dict) -> None:

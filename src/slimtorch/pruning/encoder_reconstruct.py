@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .reconstruct import _objective, _Stop, calib_batches, reconstruct, solve
+from .reconstruct import _objective, _Stop, calib_batches, reconstruct, run_until_stop, solve
 
 # (projection, the LayerNorm that reads projection + residual), relative to a block
 PAIRS = (("attention.output.dense", "attention.output.LayerNorm"), ("output.dense", "output.LayerNorm"))
@@ -70,11 +70,7 @@ def _entries(model: nn.Module, first: str, batches: list[torch.Tensor]) -> list[
     h = model.get_submodule(first).register_forward_pre_hook(pre, with_kwargs=True)
     try:
         for x in batches:
-            try:
-                with torch.no_grad():
-                    model(x)
-            except _Stop:
-                pass
+            run_until_stop(model, x)
     finally:
         h.remove()
     return out

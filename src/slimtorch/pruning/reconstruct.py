@@ -55,6 +55,15 @@ def calib_batches(data: Any, batch_size: int = 32, limit: int | None = None) -> 
     return out
 
 
+def run_until_stop(model: nn.Module, x: torch.Tensor) -> None:
+    """Run ``model`` on ``x`` without gradients until a capture hook raises ``_Stop`` (or to the end)."""
+    try:
+        with torch.no_grad():
+            model(x)
+    except _Stop:
+        pass
+
+
 def _capture(model: nn.Module, name: str, x: torch.Tensor, output: bool) -> torch.Tensor | None:
     """The input (or output) of submodule ``name`` on ``x``; the forward stops right there."""
     box: list[torch.Tensor] = []
@@ -70,10 +79,7 @@ def _capture(model: nn.Module, name: str, x: torch.Tensor, output: bool) -> torc
     mod = model.get_submodule(name)
     h = mod.register_forward_hook(post) if output else mod.register_forward_pre_hook(pre)
     try:
-        with torch.no_grad():
-            model(x)
-    except _Stop:
-        pass
+        run_until_stop(model, x)
     finally:
         h.remove()
     return box[0] if box else None
