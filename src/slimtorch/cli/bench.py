@@ -1,8 +1,9 @@
 """``slimtorch bench PATH [--data NAME]``: measure a saved model on every available backend.
 
-PATH is a folder written by ``st.save`` (a run's ``stages/NN-name`` folders are such folders) or a
-run directory (its final model is measured). Prints params, bytes on disk, MACs, accuracy when
-data is given, and latency per backend and batch size (interleaved, median of repeats).
+PATH is a folder written by ``st.save`` (a run's ``stages/NN-name`` folders are such folders), the
+``--out`` of ``slimtorch train``/``optimize`` (its ``model/``) or a run directory (its final model). Prints params,
+bytes on disk, MACs, accuracy when data is given, and latency per backend and batch size (interleaved,
+median of repeats).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import json
 from pathlib import Path
 
 from . import UsageError
+from .folders import model_dir
 from .inputs import TEXT_MODELS, random_batch, sentence_batch
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure a saved model: size, MACs, accuracy, latency per backend")
-    p.add_argument("path", help="folder written by st.save, or a run directory")
+    p.add_argument("path", help="folder written by st.save, the --out of train/optimize, or a run directory")
     p.add_argument("--data", default=None, help="dataset for accuracy and real inputs (e.g. mnist, digits)")
     p.add_argument("--input-shape", default=None, metavar="C,H,W",
                    help="per-sample input shape when no --data is given and the model does not record it")
@@ -29,22 +31,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="allow a saved model whose model.json names a factory ('package.module:function'): "
                         "that imports and runs the named code (default: zoo models only)")
     return p
-
-
-def model_dir(path: Path) -> Path:
-    """The saved-model folder PATH names (a run directory resolves to its final stage)."""
-    if (path / "model.json").is_file():
-        return path
-    state = path / "metrics.json"
-    if state.is_file():
-        final = json.loads(state.read_text()).get("final_stage")
-        for d in sorted((path / "stages").glob("*")):
-            meta = d / "model.json"
-            if meta.is_file() and json.loads(meta.read_text()).get("extra", {}).get("stage") == final:
-                return d
-    if not path.exists():
-        raise UsageError(f"path: {path} does not exist")
-    raise UsageError(f"path: {path} is not a folder written by st.save (no model.json) nor a run directory")
 
 
 def _example(args: argparse.Namespace, meta: dict):
@@ -98,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-sizes: got {args.batch_sizes}; allowed: integers >= 1")
     if args.repeats < 1:
         raise UsageError(f"--repeats: got {args.repeats}; allowed: an integer >= 1")
-    folder = model_dir(Path(args.path))
+    folder = model_dir(args.path)
     try:
         model = load(folder, trust_factory=args.trust_factory)
     except ValueError as err:

@@ -1,6 +1,7 @@
 """``slimtorch prune MODEL --ratio R [--explain]``: channel-prune a zoo model or a saved one, verified.
 
-MODEL is a zoo name (``slimtorch list`` shows them) or a folder written by ``st.save``. The model
+MODEL is a zoo name (``slimtorch list`` shows them), a folder written by ``st.save``, the ``--out``
+of ``slimtorch train``/``optimize`` or a run directory (its final stage: see ``folders.model_dir``). The model
 is traced and verified on a random batch of ``--input-shape`` (default: the zoo model's own input,
 or the shape the folder records). Prints the parameter counts before and after; ``--explain``
 adds the coverage report (every group: pruned or kept, and why); ``--out DIR`` saves the result.
@@ -13,6 +14,7 @@ import json
 from pathlib import Path
 
 from . import UsageError
+from .folders import ALLOWED, model_dir
 from .inputs import TEXT_MODELS, random_batch, sentence_batch
 from .outputs import refuse_overwrite
 
@@ -23,7 +25,8 @@ ZOO_INPUTS = {"mlp": "784", "lenet300": "784", "lenet5": "1,28,28", "lenet5_caff
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("prune", help="channel-prune a zoo model or a saved model (verified); --explain says why")
-    p.add_argument("model", help="a zoo name (see `slimtorch list`) or a folder written by st.save")
+    p.add_argument("model", help="a zoo name (see `slimtorch list`), a folder written by st.save, the --out of "
+                                 "train/optimize, or a run directory (its final stage)")
     p.add_argument("--ratio", type=float, default=0.5, help="fraction of each group's channels removed, in [0, 1)")
     p.add_argument("--importance", default="l2", choices=["l1", "l2", "bn_scale", "random"],
                    help="how channels are ranked (taylor needs labelled data: Python API only) (default: l2)")
@@ -38,16 +41,21 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _model(args: argparse.Namespace):
     from .. import io, models
 
-    path = Path(args.model)
-    if (path / "model.json").is_file():
+    if Path(args.model).is_dir() or args.model not in models.names():
+        path = _folder(args.model, models.names())
         meta = json.loads((path / "model.json").read_text())
         shape = args.input_shape or ",".join(map(str, meta.get("extra", {}).get("input_shape") or []))
         extra = {k: v for k, v in meta.get("extra", {}).items() if k != "input_shape"}  # class names & co.
         return io.load(path, trust_factory=args.trust_factory), shape, extra
-    if args.model not in models.names():
-        raise UsageError(f"model: {args.model!r} is neither a folder written by st.save nor a zoo model; "
-                         f"allowed: {', '.join(models.names())} or a folder")
     return models.build(args.model), args.input_shape or ZOO_INPUTS.get(args.model), {}
+
+
+def _folder(given: str, zoo: list[str]) -> Path:
+    """The saved-model folder MODEL names; a name that is neither a folder nor a zoo model lists both."""
+    if not Path(given).exists():
+        raise UsageError(f"model: {given!r} is neither a zoo model nor a folder; allowed: {', '.join(zoo)}, "
+                         f"or {ALLOWED.removeprefix('allowed: ')}")
+    return model_dir(given, "model")
 
 
 def _example(model, shape: str | None, given: str | None):

@@ -1,0 +1,66 @@
+"""Which saved-model folder a path on the command line means.
+
+Users pass whatever folder a command wrote: a model folder (``st.save``: ``model.json`` inside), the
+``--out`` of ``slimtorch train`` or ``slimtorch optimize`` (the model is its ``model/``), or the run
+directory of ``slimtorch run`` / ``slimtorch demo`` (several stages: the final stage's model).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import UsageError
+
+ALLOWED = ("allowed: a folder written by st.save (holding model.json), the --out of `slimtorch train`/"
+           "`optimize` (its model/), or a `slimtorch run` directory (its final stage)")
+
+
+def model_dir(path: str | Path, flag: str = "path") -> Path:
+    """The saved-model folder ``path`` names.
+
+    Args:
+        path: a model folder, a ``train``/``optimize`` output folder, or a run directory.
+        flag: the argument's name for the error line.
+
+    Returns:
+        The folder holding the ``model.json`` to load.
+
+    Raises:
+        UsageError: the path does not exist or is none of the allowed folders (one line naming them).
+
+    Example:
+        >>> model_dir("runs/lenet5")  # doctest: +SKIP
+        PosixPath('runs/lenet5/model')
+    """
+    path = Path(path)
+    if (path / "model.json").is_file():
+        return path
+    if (path / "model" / "model.json").is_file():
+        return path / "model"
+    if not path.exists():
+        raise UsageError(f"{flag}: {path} does not exist; {ALLOWED}")
+    if not path.is_dir():
+        raise UsageError(f"{flag}: {path} is a file; give the folder that holds it ({ALLOWED})")
+    if (path / "stages").is_dir():
+        return _final_stage(path, flag)
+    raise UsageError(f"{flag}: {path} holds no saved model (no model.json); {ALLOWED}")
+
+
+def _final_stage(run: Path, flag: str) -> Path:
+    """The folder of a run's final stage, read from ``metrics.json``; an unfinished run names its stages."""
+    saved = [d for d in sorted((run / "stages").iterdir()) if (d / "model.json").is_file()]
+    try:
+        final = json.loads((run / "metrics.json").read_text()).get("final_stage")
+    except (OSError, ValueError, AttributeError):
+        final = None
+    for d in saved:
+        try:
+            stage = json.loads((d / "model.json").read_text()).get("extra", {}).get("stage")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if final is not None and stage == final:
+            return d
+    names = ", ".join(str(d) for d in saved) or "none yet"
+    raise UsageError(f"{flag}: {run} is a run that has not finished (no final stage in metrics.json); "
+                     f"give one of its saved stages: {names}")
