@@ -27,7 +27,10 @@ class _Builder:
         self.n = 0
 
     def const(self, name: str, array: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        # ascontiguousarray turns a 0-d array into shape (1,): onnxruntime then leaves DQ -> Add -> Q unfused
+        # (its QLinearAdd wants scalar scales), so the shape is put back
+        array = np.asarray(array)
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array).reshape(array.shape), name))
         return name
 
     def node(self, op: str, inputs: list[str], name: str, **attrs) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections import Counter
+
 import numpy as np
 import onnx
 import torch
@@ -22,6 +26,24 @@ def session(model: onnx.ModelProto | bytes, threads: int | None = None):
     so.add_session_config_entry("session.inter_op.allow_spinning", "0")
     data = model if isinstance(model, bytes) else model.SerializeToString()
     return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+
+
+def optimized_ops(model: onnx.ModelProto | bytes) -> Counter:
+    """Op types of ``model`` after onnxruntime's graph optimizations on this machine: what actually runs.
+
+    A QDQ graph that onnxruntime fuses fully runs as QLinearConv/QLinearAdd/QGemm with one QuantizeLinear
+    (the input) and one DequantizeLinear (the output); any other float op left between them is a layer
+    that runs in fp32 behind its own Q/DQ pair.
+    """
+    import onnxruntime as ort
+
+    data = model if isinstance(model, bytes) else model.SerializeToString()
+    so = ort.SessionOptions()
+    so.log_severity_level = 3  # its warning that the saved graph is machine-specific is expected here
+    with tempfile.TemporaryDirectory() as tmp:
+        so.optimized_model_filepath = os.path.join(tmp, "optimized.onnx")
+        ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+        return Counter(node.op_type for node in onnx.load(so.optimized_model_filepath).graph.node)
 
 
 class OrtEngine:
