@@ -1,7 +1,9 @@
 """The candidate search: a greedy path from the full model down, a bisection along it, then refinement.
 
-Greedy removal: from the full widths, repeatedly take the one-rung cut (one group, one step down its
+Greedy removal: from the full widths, repeatedly take the cut (one group, one or more rungs down its
 ladder) that saves the most cost (predicted latency, or parameters) per point of sensitivity lost.
+A cut may skip rungs: a width between two fast ones (12 channels where ONNX Runtime computes blocks of
+8) can cost more than the wider one, and a one-rung walk would have to pass through it.
 This orders every cut from "free" to "expensive" and yields a path of ever cheaper candidates.
 Accuracy after recovery training falls roughly monotonically along the path, so a bisection finds
 the cheapest candidate within the budget with log2(path length) trained candidates. Uniform ratios
@@ -32,19 +34,15 @@ def greedy_path(ladders: list[list[int]], lost: list[dict[int, float]], cost: Ca
         The path, starting with the full widths.
     """
     rank = gain_per_point(cost, lost)
-    rung = [0] * len(ladders)
     keep = tuple(lad[0] for lad in ladders)
     path = [keep]
     while True:
-        steps = {g: keep[:g] + (lad[rung[g] + 1],) + keep[g + 1:]
-                 for g, lad in enumerate(ladders) if rung[g] + 1 < len(lad)}
+        steps = [keep[:g] + (k,) + keep[g + 1:] for g, lad in enumerate(ladders) for k in lad[lad.index(keep[g]) + 1:]]
         if not steps:
             return path
         if prefetch:
-            prefetch(list(steps.values()))
-        g = max(steps, key=lambda g: rank(keep, steps[g]))
-        keep = steps[g]
-        rung[g] += 1
+            prefetch(steps)
+        keep = max(steps, key=lambda s: rank(keep, s))
         path.append(keep)
 
 
@@ -68,16 +66,18 @@ def uniform_seed(ladders: list[list[int]], ratio: float) -> Keep:
 
 def refine(keep: Keep, ladders: list[list[int]], rank: Callable[[Keep, Keep], float],
            passes: Callable[[Keep], bool | None]) -> Keep:
-    """Coordinate descent from a passing candidate: try one more rung of each group (highest ``rank`` first),
+    """Coordinate descent from a passing candidate: try one more cut of each group (highest ``rank`` first),
     move to the first that passes, repeat until none passes or ``passes`` says the time is up (None).
-    ``rank(current, step)`` orders the steps (the greedy path's savings per point lost)."""
+    ``rank(current, step)`` orders the steps (the greedy path's savings per point lost); a group's cut is its
+    next rung that saves anything (``rank`` > 0), so a width that costs more than the wider one is skipped."""
     tried: set[Keep] = set()
     while True:
         steps = []
         for g, lad in enumerate(ladders):
-            i = lad.index(keep[g])
-            if i + 1 < len(lad):
-                steps.append(keep[:g] + (lad[i + 1],) + keep[g + 1:])
+            lower = [keep[:g] + (k,) + keep[g + 1:] for k in lad[lad.index(keep[g]) + 1:]]
+            saving = [s for s in lower if rank(keep, s) > 0]
+            if saving:
+                steps.append(saving[0])
         moved = False
         for step in sorted((s for s in steps if s not in tried), key=lambda s: rank(keep, s), reverse=True):
             tried.add(step)

@@ -20,7 +20,10 @@ import torch
 from torch import nn
 
 from ..bench.counts import count_params, saved_bytes
+from ..bench.latency import MAX_SPREAD
+from ..bench.machine import machine_load
 from ..data.arrays import ArrayDataset
+from .clock import MARGIN_S, Clock
 from .greedy import bisect, gain_per_point, greedy_path, refine, uniform_seed
 from .int8 import int8_trial
 from .journal import Journal, data_fingerprint, fingerprint
@@ -35,6 +38,7 @@ from .trial import Trial, run_trial, time_models
 OBJECTIVES = ("latency", "size")
 SENS_ROWS = 512  # validation rows of the sensitivity scan: it ranks groups, it does not decide the budget
 SEED_RATIOS = (0.25, 0.5, 0.75)  # uniform recipes tried as seeds of the refinement
+INT8_SCORES = 6  # the int8 step costs about this many validation scorings (calibration, fallback checks, timing)
 TEMPERATURE, ALPHA = 4.0, 0.9  # the demo's distillation settings: recovery = distill from the original
 
 
@@ -141,7 +145,7 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
 
     _check(objective, batch_size, max_accuracy_drop, budget_minutes, data)
     say = log or (lambda msg: None)
-    t0, deadline = time.perf_counter(), time.perf_counter() + 60 * budget_minutes
+    clock = Clock(60 * budget_minutes)
     train_cfg = train or TrainConfig(epochs=1, batch_size=128, optimizer="sgd", lr=0.01, momentum=0.9,
                                      schedule="cosine")
     fit_data, val = split(data[0], val_rows)
@@ -152,7 +156,10 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     val_score, test_score = Scorer(val, model), Scorer(test, model)
     finish = _finisher(model, fit_data, train_cfg, recovery_epochs, val_score.labelled)
     space = space_of(model, example)
-    base_val, base_test = val_score(model), test_score(model)
+    t_score = time.perf_counter()
+    base_val = val_score(model)
+    clock.score_s = time.perf_counter() - t_score  # what scoring costs: the finish's estimates scale with it
+    base_test = test_score(model)
     ms, base_ms = time_models({"base": model}, model, x, BACKENDS)
     baseline = Trial(0, space.full, base_val, count_params(model), saved_bytes(model), ms["base"], base_ms,
                      test=base_test, model=model)
@@ -168,17 +175,24 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
         "model": fingerprint(model), "fit": data_fingerprint(fit_data.x, fit_data.y), "epochs": recovery_epochs,
         "val": data_fingerprint(val.x, val.y), "train": train_cfg.to_dict(), "batch": batch_size, "backends": BACKENDS})
     try:
-        _search(res, space, example, x, finish, val_score, deadline, say, journal)
+        _search(res, space, example, x, finish, val_score, clock, say, journal)
     except KeyboardInterrupt:
         int8 = False  # the user asked to stop: nothing new is started
         res.notes.append("interrupted (Ctrl-C): the best candidate found so far is kept")
     if journal is not None and journal.resumed:
         res.notes.append(f"resumed: {journal.resumed} finished trials reused from {resume_dir}")
-    _retime(res, x)
+    _retime(res, x, clock)
     _choose(res, test_score, base_test, say)
-    if int8:
+    if int8 and clock.left() < INT8_SCORES * clock.score_s:
+        clock.cut(f"the int8 step was not tried ({clock.left():.0f} s left, it needs about "
+                  f"{INT8_SCORES * clock.score_s:.0f} s)")
+    elif int8:
         _try_int8(res, fit_data, val_score, test_score, base_test, x, say)
-    res.seconds = time.perf_counter() - t0
+    res.notes.extend(clock.cuts)
+    res.seconds = clock.now()
+    if res.seconds > clock.budget + MARGIN_S:
+        res.notes.append(f"the call ran {res.seconds - clock.budget:.0f} s past its budget (a step that could not "
+                         "be cut midway)")
     return res
 
 
@@ -203,25 +217,47 @@ def _try_int8(res: OptimizeResult, calib: ArrayDataset, val_score: Scorer, test_
     res.notes.append(f"int8 of #{fp32.index} (#{trial.index}) {why}: the fp32 model is kept")
 
 
-def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Tensor, finish: Callable,
-            val_score: Scorer, deadline: float, say: Callable, journal: Journal | None = None) -> None:
-    """Table, rounding, sensitivity, greedy path, bisection, seeds, refinement; trials go to ``res.trials``."""
+def _setup(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Tensor, finish: Callable,
+           val_score: Scorer, clock: Clock, say: Callable) -> tuple[Any, list[list[int]], Callable]:
+    """Latency table, rounding, sensitivity scan and greedy path, within the setup's share of the budget:
+    ``(table, ladders, cost)``; what the budget cut is in ``clock.cuts``."""
     base = res.baseline
     table = build_table(base.model, space, example, base.backend, len(x))
+    table.expired = clock.setup_over
     table.calibrate()
     # rounding to a fast multiple is a latency matter; for size every channel counts (and the search then
     # depends on no timing: the same data gives the same candidates, which resuming relies on)
-    res.rounding = measure_multiple(table) if res.objective == "latency" else {
-        "multiple": 1, "layer": None, "ms": {}, "checked": [], "why": "objective size: channels not rounded"}
+    if res.objective == "latency" and clock.setup_over():
+        clock.cut("the channel multiple was not measured (channels not rounded)")
+    res.rounding = measure_multiple(table) if res.objective == "latency" and not clock.setup_over() else {
+        "multiple": 1, "layer": None, "ms": {}, "checked": [],
+        "why": "objective size: channels not rounded" if res.objective == "size" else "cut by the time budget"}
     ladders = [ladder(g.size, res.rounding["multiple"]) for g in space.groups]
     say(f"channel multiple on {base.backend}: {res.rounding['multiple']}; ladders {ladders}")
     rows = val_score.data.x[:SENS_ROWS], val_score.data.y[:SENS_ROWS]
     res.sensitivity = sensitivity(base.model, space, ladders, example, Scorer(ArrayDataset(*rows), base.model),
-                                  prepare=finish_bn(finish))
+                                  prepare=finish_bn(finish), expired=clock.setup_over)
+    scanned = sum(len(s) for s in res.sensitivity)
+    if scanned < sum(len(lad) for lad in ladders):
+        clock.cut(f"the sensitivity scan measured {scanned - len(ladders)} of {sum(map(len, ladders)) - len(ladders)}"
+                  " cuts (mildest first); the search only cuts as deep as was measured")
+        ladders = [[k for k in lad if k in s] for lad, s in zip(ladders, res.sensitivity)]
     cost = table.predict if res.objective == "latency" else _params(base.model, space)
     res.path = greedy_path(ladders, res.sensitivity, cost,
                            prefetch=lambda ks: table.fill([k for keep in ks for k in table.keys(keep)]))
-    say(f"greedy path of {len(res.path)} candidates; bisecting with {len(val_score.data)} validation rows")
+    if table.estimated:
+        clock.cut(f"{len(table.estimated)} latency-table entries were estimated from measured ones (scaled by "
+                  "multiply-adds), not measured")
+    table.expired = clock.search_over
+    say(f"setup {clock.now():.0f} s; greedy path of {len(res.path)} candidates")
+    return table, ladders, cost
+
+
+def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Tensor, finish: Callable,
+            val_score: Scorer, clock: Clock, say: Callable, journal: Journal | None = None) -> None:
+    """Setup, then bisection along the greedy path, seeds, refinement; trials go to ``res.trials``."""
+    base = res.baseline
+    table, ladders, cost = _setup(res, space, example, x, finish, val_score, clock, say)
 
     done: dict[Keep, Trial] = {}
 
@@ -229,9 +265,11 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
         if keep in done:
             return done[keep].val >= base.val - res.max_drop
         trial = journal.get(keep, len(res.trials) + 1) if journal is not None else None
-        if trial is None and time.perf_counter() > deadline:
-            if not any("time budget" in n for n in res.notes):
-                res.notes.append("the time budget ran out: the best candidate found so far is kept")
+        took = sorted(t.seconds for t in res.trials if t.seconds)
+        expect = took[len(took) // 2] if took else 0.0  # a trial takes about as long as the median one so far
+        if trial is None and clock.search_over(expect):
+            clock.cut(f"the search stopped after {len(res.trials)} trials (the next, ~{expect:.0f} s, would not "
+                      "leave time to finish): the best candidate found so far is kept")
             return None
         if trial is None:
             trial = run_trial(len(res.trials) + 1, keep, base.model, space, example, finish, val_score, x, BACKENDS)
@@ -271,17 +309,33 @@ def _best_passing(res: OptimizeResult) -> Trial | None:
     return min(passing, key=_objective(res)) if passing else None
 
 
-def _retime(res: OptimizeResult, x: torch.Tensor, finalists: int = 6) -> None:
+def _retime(res: OptimizeResult, x: torch.Tensor, clock: Clock, finalists: int = 6) -> None:
     """Time the best passing candidates again, together with the original, in one round-robin: a trial's own
-    timing was taken at another moment of a drifting machine, so the choice is made on timings taken together."""
+    timing was taken at another moment of a drifting machine, so the choice is made on timings taken together.
+    Up to 30 rounds, fewer when the budget has less time left; a spread over ``MAX_SPREAD`` is noted."""
     passing = sorted((t for t in res.trials if t.val >= res.baseline.val - res.max_drop), key=_objective(res))
     top = passing[:finalists]
     if res.objective != "latency" or not top:
         return
-    ms, base_ms = time_models({str(t.index): t.model for t in top}, res.baseline.model, x, BACKENDS, repeats=30)
+    per_round = 1e-3 * (res.baseline.baseline_ms + sum(sum(t.ms.values()) for t in top))
+    rounds = int(min(30, 0.3 * clock.left() / per_round - 3))  # a third of what is left; 3 warm-up rounds
+    if rounds < 5:
+        clock.cut("the finalists were not re-timed together (each keeps the timing of its own trial)")
+        return
+    spreads: dict[str, float] = {}
+    ms, base_ms = time_models({str(t.index): t.model for t in top}, res.baseline.model, x, BACKENDS, repeats=rounds,
+                              spreads=spreads)
     for t in top:
         t.ms, t.baseline_ms = ms[str(t.index)], base_ms
-    res.notes.append(f"finalists #{', #'.join(str(t.index) for t in top)} re-timed together (30 interleaved rounds)")
+        t.spread = spreads[f"{t.index}|{t.backend}"]
+    res.notes.append(f"finalists #{', #'.join(str(t.index) for t in top)} re-timed together ({rounds} interleaved "
+                     "rounds)")
+    compared = ["baseline|eager"] + [f"{t.index}|{t.backend}" for t in top]  # the timings the choice rests on
+    unsteady = {k: spreads[k] for k in compared if spreads[k] > MAX_SPREAD}
+    if unsteady:
+        worst = max(unsteady, key=unsteady.get)
+        res.notes.append(f"timing not stable: IQR/median up to {unsteady[worst]:.2f} (> {MAX_SPREAD:g}; {worst}) in "
+                         f"that re-timing, {machine_load().describe()}: treat speed ratios as rough")
 
 
 def _choose(res: OptimizeResult, test_score: Scorer, base_test: float, say: Callable) -> None:

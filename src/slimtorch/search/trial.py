@@ -37,6 +37,7 @@ class Trial:
     seconds: float = 0.0
     test: float | None = None
     int8: dict[str, Any] | None = None  # the int8 stage's settings when this candidate is the int8 model
+    spread: float | None = None  # IQR/median of the best backend's rounds (over MAX_SPREAD: not a stable timing)
     model: nn.Module | None = field(default=None, repr=False)
 
     @property
@@ -58,18 +59,22 @@ class Trial:
                 "bytes": self.bytes, "ms": {k: round(v, 4) for k, v in self.ms.items()}, "backend": self.backend,
                 "baseline_ms": round(self.baseline_ms, 4), "speedup": round(self.speedup, 3),
                 "predicted_ms": None if self.predicted_ms is None else round(self.predicted_ms, 4),
-                "seconds": round(self.seconds, 1), "int8": self.int8}
+                "seconds": round(self.seconds, 1), "int8": self.int8,
+                "spread": None if self.spread is None else round(self.spread, 3)}
 
 
 def time_models(models: dict[str, nn.Module], baseline: nn.Module, x: torch.Tensor, backends: tuple[str, ...],
-                repeats: int = 20, stat: str = "median") -> tuple[dict[str, dict[str, float]], float]:
+                repeats: int = 20, stat: str = "median", spreads: dict[str, float] | None = None,
+                ) -> tuple[dict[str, dict[str, float]], float]:
     """ms (``stat``: "median" or "min" over rounds) of every model on every backend and of ``baseline`` in
-    eager fp32, one interleaved run."""
+    eager fp32, one interleaved run; ``spreads`` (when given) receives each ``"name|backend"``'s IQR/median."""
     fns = {"baseline|eager": runner(baseline, x, "eager")}
     for name, model in models.items():
         for b in backends:
             fns[f"{name}|{b}"] = runner(model, x, b)
     t = compare_timings(fns, repeats=repeats, warmup=3)
+    if spreads is not None:
+        spreads.update({key: timing.spread for key, timing in t.items()})
     out: dict[str, dict[str, float]] = {name: {} for name in models}
     for key, timing in t.items():
         name, backend = key.split("|")
@@ -85,7 +90,9 @@ def run_trial(index: int, keep: Keep, base: nn.Module, space: Space, example: to
     t0 = time.perf_counter()
     model = finish(apply(copy.deepcopy(base), space, keep, example)).eval()
     val = score(model)
-    ms, base_ms = time_models({"c": model}, base, x, backends)
+    spreads: dict[str, float] = {}
+    ms, base_ms = time_models({"c": model}, base, x, backends, spreads=spreads)
     fastest, _ = time_models({"c": model}, base, x, backends, repeats=10, stat="min")
+    best = min(ms["c"], key=ms["c"].get)
     return Trial(index, tuple(keep), val, count_params(model), saved_bytes(model), ms["c"], base_ms,
-                 min_ms=fastest["c"], seconds=time.perf_counter() - t0, model=model)
+                 min_ms=fastest["c"], seconds=time.perf_counter() - t0, spread=spreads[f"c|{best}"], model=model)

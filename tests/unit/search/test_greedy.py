@@ -25,7 +25,15 @@ def test_free_cuts_are_ranked_by_savings_not_divided_by_zero():
 def test_prefetch_sees_every_step_before_cost():
     seen = []
     greedy_path([[3, 2, 1]], [{3: 0, 2: 1, 1: 2}], lambda k: k[0], prefetch=seen.append)
-    assert seen == [[(2,)], [(1,)]]
+    assert seen == [[(2,), (1,)], [(1,)]]
+
+
+def test_a_cut_may_skip_a_rung_that_costs_more_than_the_wider_width():
+    # 12 channels cost more than 16 (blocks of 8): the walk goes 16 -> 8 directly instead of through 12
+    block = {16: 2.0, 12: 2.5, 8: 1.0, 4: 0.9}
+    lost = [{16: 0.0, 12: 0.1, 8: 0.2, 4: 3.0}, {4: 0.0, 2: 5.0}]
+    path = greedy_path([[16, 12, 8, 4], [4, 2]], lost, lambda k: block[k[0]] + k[1])
+    assert path[1] == (8, 4) and (12, 4) not in path
 
 
 @pytest.mark.parametrize("n,last_ok", [(1, 0), (2, 1), (10, 0), (10, 3), (10, 9), (33, 17)])
@@ -61,7 +69,7 @@ def test_refine_moves_one_rung_while_the_budget_holds():
         tried.append(keep)
         return sum(keep) >= 5
 
-    rank = lambda cur, k: -k[0]  # noqa: E731  (cutting group 0 ranks first)
+    rank = lambda cur, k: 10 - k[0]  # noqa: E731  (cutting group 0 ranks first; every cut saves something)
     assert refine((4, 4), [[4, 2, 1], [4, 2, 1]], rank, passes) == (1, 4)
     assert tried == [(2, 4), (1, 4), (1, 2)]
 
@@ -69,7 +77,17 @@ def test_refine_moves_one_rung_while_the_budget_holds():
 def test_refine_stops_when_time_is_up():
     from slimtorch.search.greedy import refine
 
-    assert refine((4, 4), [[4, 2], [4, 2]], lambda cur, k: 0, lambda k: None) == (4, 4)
+    assert refine((4, 4), [[4, 2], [4, 2]], lambda cur, k: 1, lambda k: None) == (4, 4)
+
+
+def test_refine_skips_a_width_that_saves_nothing():
+    from slimtorch.search.greedy import refine
+
+    tried = []
+    cost = {16: 2.0, 12: 2.5, 8: 1.0}
+    rank = lambda cur, k: cost[cur[0]] - cost[k[0]]  # noqa: E731
+    assert refine((16,), [[16, 12, 8]], rank, lambda k: tried.append(k) or True) == (8,)
+    assert tried == [(8,)]  # 12 (slower than 16) was never trained
 
 
 def test_gain_per_point():

@@ -10,7 +10,7 @@ from slimtorch.search.space import space_of
 
 
 @pytest.mark.parametrize("n,m,expected", [(64, 8, [64, 48, 32, 24, 16, 8]), (32, 8, [32, 24, 16, 8]),
-                                          (16, 8, [16, 12, 8, 6, 4, 2, 1]),
+                                          (16, 8, [16, 8]), (12, 8, [12, 9, 6, 4, 3, 2, 1]),
                                           (6, 8, [6, 4, 3, 2, 1]), (16, 1, [16, 12, 8, 6, 4, 2, 1]),
                                           (1, 4, [1])])
 def test_ladder(n, m, expected):
