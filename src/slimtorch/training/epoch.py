@@ -81,7 +81,7 @@ def _micro_step(run: Run, b: int, x: torch.Tensor, y: torch.Tensor, last: bool, 
             loss = run.loss_fn(outputs, y)
             if run.hooks:
                 loss = _hooked_loss(run.hooks, run.state, outputs, loss)
-        (loss * run.weights[b] if run.weights is not None else loss).backward()
+        (_times(loss, run.weights[b]) if run.weights is not None else loss).backward()
     rows_b = y.shape[0]
     sums.seen += rows_b
     if run.loss_item_per_step:  # .item() costs nothing on CPU: check every step, sum in Python
@@ -135,10 +135,17 @@ def _epoch_metrics(run: Run, sums: _Sums, lr: float, seconds: float) -> dict[str
             "eval_loss": math.nan, "eval_accuracy": math.nan}
 
 
+def _times(loss: torch.Tensor, weight: float) -> torch.Tensor:
+    """``loss * weight`` with the weight as a 0-dim tensor of the loss's dtype and device: the same numbers,
+    and a backward pass that works on backends that trace a Python scalar as a float64 constant (torch's
+    lazy-tensor backend made float64 gradient products there, failing at the gradient norm)."""
+    return loss * torch.full((), weight, dtype=loss.dtype, device=loss.device)
+
+
 def _hooked_loss(hooks: list[Hook], state: State, outputs: torch.Tensor, task_loss: torch.Tensor) -> torch.Tensor:
     state.outputs = outputs
     weight = math.prod(getattr(h, "task_loss_weight", 1.0) for h in hooks)
-    loss = task_loss * weight if weight != 1.0 else task_loss
+    loss = _times(task_loss, weight) if weight != 1.0 else task_loss
     for h in hooks:
         extra = h.extra_loss(state)
         if extra is not None:
