@@ -25,8 +25,10 @@ from torch import nn
 
 # query projections and how many of q/k/v their output holds (GPT-2's c_attn is q|k|v)
 Q_PROJ = {"query": 1, "q_proj": 1, "q_lin": 1, "q": 1, "c_attn": 3, "qkv": 3}
+K_PROJ = ("key", "k_proj", "k_lin", "k")  # a separate key projection: its heads are the key/value heads (GQA)
 UP_PROJ = ("intermediate.dense", "mlp.fc1", "mlp.c_fc", "ffn.lin1", "mlp.up_proj")
 HIDDEN, HEADS, HEAD_DIM = "hidden_size", "num_attention_heads", "head_dim"
+KV_HEADS = "num_key_value_heads"
 INTERMEDIATE = ("intermediate_size", "n_inner", "ffn_dim")
 HEAD_ATTRS = ("num_attention_heads", "num_heads", "n_head")
 
@@ -39,17 +41,24 @@ def _width(m: nn.Module) -> int | None:
     return int(w.shape[-1]) if type(m).__name__ == "Conv1D" and w is not None else None
 
 
-def _attention(model: nn.Module) -> list[tuple[nn.Module, int, int]]:
-    """``(module, head size, query width)`` of every attention module with a known query projection."""
+def _child_width(m: nn.Module, child: str) -> int | None:
+    sub = getattr(m, child, None)
+    return _width(sub) if isinstance(sub, nn.Module) else None
+
+
+def _attention(model: nn.Module) -> list[tuple[nn.Module, int, int, int]]:
+    """``(module, head size, query width, key width)`` of every attention module with a known query projection
+    (the key width is the query width where q, k and v share one projection)."""
     out = []
     for m in model.modules():
         head = getattr(m, "head_dim", None) or getattr(m, "attention_head_size", None)
         if not isinstance(head, int) or head <= 0:
             continue
         for child, per in Q_PROJ.items():
-            width = _width(getattr(m, child, None)) if isinstance(getattr(m, child, None), nn.Module) else None
+            width = _child_width(m, child)
             if width is not None and width % per == 0:
-                out.append((m, head, width // per))
+                key = next((w for w in map(lambda k: _child_width(m, k), K_PROJ) if w is not None), None)
+                out.append((m, head, width // per, key if per == 1 and key is not None else width // per))
                 break
     return out
 
@@ -68,13 +77,20 @@ def _measured(model: nn.Module, cfg) -> tuple[dict, list[str]]:
     elif ups and field is not None and getattr(cfg, field) != next(iter(ups)):
         updates[field] = next(iter(ups))
     attn = _attention(model)
-    heads = {width // head for _, head, width in attn}
+    heads = {width // head for _, head, width, _ in attn}
     if len(heads) > 1:
         notes.append(f"attention heads differ across layers ({sorted(heads)})")
     elif heads and isinstance(getattr(cfg, HEADS, None), int) and getattr(cfg, HEADS) != next(iter(heads)):
         updates[HEADS] = next(iter(heads))
-        if hasattr(cfg, HEAD_DIM) or updates.get(HIDDEN, getattr(cfg, HIDDEN, 0)) // updates[HEADS] != attn[0][1]:
-            updates[HEAD_DIM] = attn[0][1]  # heads keep their size: only models that read config.head_dim follow
+    n_heads = updates.get(HEADS, getattr(cfg, HEADS, None))
+    if attn and len(heads) == 1 and (HEADS in updates or HIDDEN in updates) and isinstance(n_heads, int) and (
+            hasattr(cfg, HEAD_DIM) or updates.get(HIDDEN, getattr(cfg, HIDDEN, 0)) // n_heads != attn[0][1]):
+        updates[HEAD_DIM] = attn[0][1]  # heads keep their size: only models that read config.head_dim follow
+    kv = {key // head for _, head, _, key in attn}
+    if len(kv) > 1:
+        notes.append(f"key/value heads differ across layers ({sorted(kv)})")
+    elif kv and isinstance(getattr(cfg, KV_HEADS, None), int) and getattr(cfg, KV_HEADS) != next(iter(kv)):
+        updates[KV_HEADS] = next(iter(kv))  # grouped-query attention: whole key/value groups went with their heads
     return updates, notes
 
 
@@ -90,20 +106,34 @@ def _mismatches(model: nn.Module, cfg) -> list[str]:
     return [f"{k} {want[k]} instead of {got[k]}" for k in got if want.get(k, got[k]) != got[k]]
 
 
-def _set_module_attrs(attn: list[tuple[nn.Module, int, int]], hidden: int | None) -> list[tuple]:
-    """Set each attention module's own copies of its sizes; returns ``[(module, attr, old value)]`` changed."""
-    changed = []
-    for m, head, width in attn:
+def _module_changes(attn: list[tuple[nn.Module, int, int, int]], hidden: int | None) -> list[tuple]:
+    """``[(module, attr, old, new)]``: each attention module's own copies of its sizes that the cut left stale."""
+    changes = []
+    for m, head, width, key in attn:
         values = {a: width // head for a in HEAD_ATTRS}
-        values.update(all_head_size=width, split_size=width)
+        values.update(all_head_size=width, split_size=width, num_key_value_heads=key // head,
+                      num_key_value_groups=width // key)
         if hidden is not None:
             values["embed_dim"] = hidden
-        for attr, value in values.items():
+        for attr, new in values.items():
             old = getattr(m, attr, None)
-            if isinstance(old, int) and not isinstance(old, bool) and old != value:
-                changed.append((m, attr, old))
-                setattr(m, attr, value)
-    return changed
+            if isinstance(old, int) and not isinstance(old, bool) and old != new:
+                changes.append((m, attr, old, new))
+    return changes
+
+
+def _set_module_attrs(changes: list[tuple], calls: list, run, compare) -> None:
+    """Apply ``changes`` unless the model's outputs move: a forward that reads an attribute in a way the cut
+    did not foresee keeps the old value. Verification passed with the old values, so nothing to change means
+    no forward to run (the Llama family, BERT: the surgery already set what their forwards read)."""
+    if not changes:
+        return
+    before = run(calls)
+    for m, attr, _, new in changes:
+        setattr(m, attr, new)
+    if compare(run(calls), before) is not None:
+        for m, attr, old, _ in changes:
+            setattr(m, attr, old)
 
 
 def sync(model: nn.Module, calls: list, run, compare) -> list[str]:
@@ -122,12 +152,8 @@ def sync(model: nn.Module, calls: list, run, compare) -> list[str]:
     if cfg is None or not hasattr(cfg, "to_dict") or not hasattr(type(model), "config_class"):
         return []
     updates, notes = _measured(model, cfg)
-    attn = _attention(model)
-    before = run(model, calls) if attn else None
-    changed = _set_module_attrs(attn, updates.get(HIDDEN, getattr(cfg, HIDDEN, None)))
-    if changed and compare(run(model, calls), before) is not None:  # the forward reads an attribute differently
-        for m, attr, old in changed:
-            setattr(m, attr, old)
+    changes = _module_changes(_attention(model), updates.get(HIDDEN, getattr(cfg, HIDDEN, None)))
+    _set_module_attrs(changes, calls, lambda c: run(model, c), compare)
     candidate = copy.deepcopy(cfg)
     for k, v in updates.items():
         setattr(candidate, k, v)
@@ -141,8 +167,8 @@ def sync(model: nn.Module, calls: list, run, compare) -> list[str]:
         if f in updates:
             setattr(cfg, f, updates[f])
     if HEAD_DIM in updates:
-        notes.append(f"{updates[HEADS]} heads of size {updates[HEAD_DIM]} per layer, a head size "
-                     f"{type(cfg).__name__} derives as hidden_size // num_attention_heads")
+        notes.append(f"{updates.get(HEADS, getattr(cfg, HEADS))} heads of size {updates[HEAD_DIM]} per layer, "
+                     f"a head size {type(cfg).__name__} derives as hidden_size // num_attention_heads")
     wrong = _mismatches(model, cfg)
     shown = "; ".join(wrong[:2]) + (f" and {len(wrong) - 2} more" if len(wrong) > 2 else "")
     why = "; ".join(notes) or "widths the config has no field for"

@@ -101,3 +101,60 @@ def test_a_model_without_a_transformers_config_has_no_notes():
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).eval()
     st.prune(model, st.ChannelPrune(ratio=0.5), example_inputs=torch.randn(2, 4))
     assert report(model).notes == []
+
+
+def _decoder(name, **kw):
+    """A tiny grouped-query-attention decoder as benchmarks/prune_zoo.py builds it (4 heads, 2 key/value)."""
+    def build():
+        cfg = getattr(transformers, f"{name}Config")(vocab_size=96, hidden_size=32, num_hidden_layers=2,
+                                                     num_attention_heads=4, num_key_value_heads=2,
+                                                     intermediate_size=64, max_position_embeddings=64,
+                                                     num_labels=3, pad_token_id=0, **kw)
+        return getattr(transformers, f"{name}ForSequenceClassification")(cfg), _ids()
+
+    return build
+
+
+@pytest.mark.parametrize("name", ["Gemma", "Qwen3", "Mistral"])
+def test_grouped_query_attention_widths_go_into_the_config(name):
+    model, xs = _pruned(_decoder(name, head_dim=8))
+    cfg, attn = model.config, model.model.layers[0].self_attn
+    assert (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim) == (2, 1, 8)  # whole groups went
+    assert attn.q_proj.out_features == 16 and attn.k_proj.out_features == 8
+    assert report(model).notes == []
+    fresh = type(model)(cfg).eval()  # what from_pretrained builds: the pruned state dict loads strictly
+    fresh.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        for x in xs:
+            torch.testing.assert_close(fresh(x).logits, model(x).logits)
+
+
+def test_attention_attributes_are_set_without_a_forward_when_none_is_stale(monkeypatch):
+    from slimtorch.pruning import hf_config
+
+    calls = []
+    model, _ = _pruned(_bert)  # BERT's surgery already set its modules' sizes: nothing left to check
+    attn = hf_config._attention(model)
+    assert attn and hf_config._module_changes(attn, None) == []
+    hf_config._set_module_attrs([], [], lambda c: calls.append(c), None)
+    assert calls == []
+
+
+def test_a_stale_attribute_the_forward_reads_differently_is_put_back():
+    class Attn(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head_dim, self.num_heads, self.q_proj = 4, 4, torch.nn.Linear(8, 8)  # q width 8: 2 heads of 4
+
+        def forward(self, x):
+            return self.q_proj(x) * self.num_heads  # reads the attribute: 2 would change the outputs
+
+    m = Attn()
+    x = torch.randn(2, 8)
+    from slimtorch.pruning import hf_config
+    from slimtorch.pruning.verify import compare, run
+
+    changes = hf_config._module_changes(hf_config._attention(m), None)
+    assert (m, "num_heads", 4, 2) in changes
+    hf_config._set_module_attrs(changes, [((x,), {})], lambda c: run(m, c), compare)
+    assert m.num_heads == 4
