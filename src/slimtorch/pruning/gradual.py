@@ -19,7 +19,7 @@ from typing import Any
 from torch import nn
 
 from ..config import Config, ConfigError, check_choice, check_range
-from ..hooks import Hook, State
+from ..hooks import Hook, State, hook_config
 from ..registry import HandlerContext, handler, register
 from .masks import Masks
 from .schedules import cubic_sparsity, iterative_sparsity
@@ -77,7 +77,7 @@ class _MaskedHook(Hook):
     cfg: _MaskedBase
 
     def __init__(self, cfg_cls: type, cfg: Config | None, kwargs: dict[str, Any]):
-        self.cfg = cfg if cfg is not None else cfg_cls(**kwargs)
+        self.cfg = hook_config(cfg_cls, cfg, kwargs)  # a config of another hook, or both, is a TypeError
         self.masks: Masks | None = None
         self.sparsity = 0.0
         self.model: nn.Module | None = None

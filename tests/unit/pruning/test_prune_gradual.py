@@ -11,6 +11,7 @@ from torch import nn
 from slimtorch.data.arrays import ArrayDataset
 from slimtorch.hooks import State
 from slimtorch.pruning import GradualPrune, IterativePrune, cubic_sparsity, iterative_sparsity
+from slimtorch.pruning.gradual import GradualPruneConfig, IterativePruneConfig
 from slimtorch.pruning.masks import prunable
 
 
@@ -111,3 +112,15 @@ def test_hooks_work_inside_fit():
     cfg = TrainConfig(epochs=3, batch_size=16, optimizer="sgd", lr=0.1, momentum=0.9, quiet=True)
     fit(model, data, cfg, hooks=[IterativePrune(final_sparsity=0.75, rounds=3, epochs_per_round=1)])
     assert _sparsity(model)[0] == pytest.approx(0.75, abs=0.01)
+
+
+@pytest.mark.parametrize("make", [lambda: GradualPrune(IterativePruneConfig(final_sparsity=0.5)),
+                                  lambda: IterativePrune(GradualPruneConfig(final_sparsity=0.5, end_step=10)),
+                                  lambda: GradualPrune(0.9),
+                                  lambda: GradualPrune(GradualPruneConfig(final_sparsity=0.5, end_step=10),
+                                                       final_sparsity=0.9)])
+def test_a_config_of_another_hook_or_a_config_and_fields_is_refused(make):
+    """Before the hooks shared hooks.hook_config, these were accepted and ran another schedule (or ignored
+    the fields given by name)."""
+    with pytest.raises(TypeError, match="settings by name"):
+        make()
