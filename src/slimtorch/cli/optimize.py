@@ -31,7 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                                                 "the result may lose")
     p.add_argument("--objective", default="latency", help="latency | size")
     p.add_argument("--batch-size", type=int, default=64, help="batch the latency is measured at")
-    p.add_argument("--minutes", type=float, default=15.0, help="time budget of the search")
+    p.add_argument("--minutes", type=float, default=15.0,
+                   help="time budget of the search, its setup included (timing the original, latency table, "
+                        "sensitivity scan: cut when they would overrun, as the report's notes say); training a zoo "
+                        "MODEL comes before it")
     p.add_argument("--epochs", type=int, default=TRAIN["epochs"], help="baseline training epochs (zoo MODEL)")
     p.add_argument("--recovery-epochs", type=int, default=1, help="distillation epochs after the cuts")
     p.add_argument("--val-rows", type=int, default=None, help="validation rows split off the end of the training data")

@@ -160,9 +160,11 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     base_val = val_score(model)
     clock.score_s = time.perf_counter() - t_score  # what scoring costs: the finish's estimates scale with it
     base_test = test_score(model)
-    ms, base_ms = time_models({"base": model}, model, x, BACKENDS)
+    spreads: dict[str, float] = {}
+    ms, base_ms = time_models({"base": model}, model, x, BACKENDS, spreads=spreads)
     baseline = Trial(0, space.full, base_val, count_params(model), saved_bytes(model), ms["base"], base_ms,
                      test=base_test, model=model)
+    baseline.spread = spreads[f"base|{baseline.backend}"]
     res = OptimizeResult(model=model, baseline=baseline, objective=objective, metric=val_score.metric,
                          max_drop=max_accuracy_drop, batch_size=batch_size, groups=space.groups, example=x)
     res.recipe = recipe_for(recipe, model, fit_data, train_cfg, recovery_epochs, TEMPERATURE, ALPHA)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from ..bench.latency import MAX_SPREAD
 from ..bench.report import figure, frontier, html_table, markdown_table, png
 
 HEADER = ["#", "kept channels per group", "val", "test", "params", "bytes", "ms (best backend)", "backend",
-          "speedup", "predicted ms"]
+          "speedup", "IQR/median", "predicted ms"]
 
 
 def rows(res: Any) -> list[list[str]]:
@@ -18,8 +19,16 @@ def rows(res: Any) -> list[list[str]]:
         mark = " *" if t is res.chosen else ""
         out.append([f"{t.index}{mark}", " ".join(map(str, t.keep)), f"{t.val:.2f}",
                     "-" if t.test is None else f"{t.test:.2f}", f"{t.params:,}", f"{t.bytes:,}", f"{t.best_ms:.3f}",
-                    t.backend, f"{t.speedup:.2f}x", "-" if t.predicted_ms is None else f"{t.predicted_ms:.3f}"])
+                    t.backend, f"{t.speedup:.2f}x", _spread(t),
+                    "-" if t.predicted_ms is None else f"{t.predicted_ms:.3f}"])
     return out
+
+
+def _spread(t: Any) -> str:
+    """The timing's IQR/median, flagged when over MAX_SPREAD (the rounds disagree: the ms is rough)."""
+    if t.spread is None:
+        return "-"
+    return f"{t.spread:.2f}" + (" (unstable)" if t.spread > MAX_SPREAD else "")
 
 
 def plot(res: Any) -> bytes | None:

@@ -23,3 +23,34 @@ def test_candidates_that_fail_the_test_set_are_named_as_such():
     _choose(res, test_score=lambda m: 80.0, base_test=90.0, say=lambda msg: None)
     assert res.chosen is res.baseline
     assert res.notes == ["no candidate kept the budget on the test set: the original is returned"]
+
+
+def test_an_unsteady_retiming_is_said_in_the_notes_and_the_report(monkeypatch):
+    import importlib
+    import time
+
+    from slimtorch.search.clock import Clock
+    from slimtorch.search.report import rows
+    from slimtorch.search.trial import Trial
+
+    opt = importlib.import_module("slimtorch.search.optimize")
+
+    def fake_time_models(models, baseline, x, backends, repeats=20, stat="median", spreads=None):
+        spreads.update({"baseline|eager": 0.05, "1|eager": 0.6, "1|onnxruntime": 0.1})
+        return {"1": {"eager": 2.0, "onnxruntime": 1.0}}, 4.0
+
+    monkeypatch.setattr(opt, "time_models", fake_time_models)
+    cand = Trial(1, (2,), 90.0, 10, 100, {"eager": 2.0, "onnxruntime": 1.0}, 4.0, model="m")
+    base = Trial(0, (4,), 90.0, 20, 200, {"eager": 4.0}, 4.0, model="b")
+    res = SimpleNamespace(trials=[cand], baseline=base, max_drop=0.5, objective="latency", notes=[], chosen=cand)
+    opt._retime(res, x=None, clock=Clock(600.0))
+    assert cand.spread == 0.1 and not any(n.startswith("timing not stable") for n in res.notes)  # eager is not used
+    monkeypatch.setattr(opt, "time_models", lambda *a, spreads=None, **k: (
+        spreads.update({"baseline|eager": 0.4, "1|eager": 0.1, "1|onnxruntime": 0.3}) or
+        ({"1": {"eager": 2.0, "onnxruntime": 1.0}}, 4.0)))
+    opt._retime(res, x=None, clock=Clock(600.0))
+    assert any(n.startswith("timing not stable: IQR/median up to 0.40") for n in res.notes), res.notes
+    assert rows(res)[1][-2] == "0.30 (unstable)"
+    short = Clock(1.0, start=time.perf_counter() - 2)  # no time left for a re-timing: said, not done
+    opt._retime(res, x=None, clock=short)
+    assert len(short.cuts) == 1 and "not re-timed" in short.cuts[0]
