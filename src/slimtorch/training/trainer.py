@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 import slimtorch.training.distributed as dist_
 
-from ..data.arrays import in_memory_tensors
+from ..data.arrays import ArrayDataset, in_memory_tensors
 from ..data.labels import check_labels
 from ..hooks import Hook
 from .config import TrainConfig
@@ -43,7 +44,8 @@ def fit(model: nn.Module, train_data: Dataset, cfg: TrainConfig | None = None, e
 
     Args:
         model: the model to train (in place).
-        train_data: an ArrayDataset (sliced directly, fastest) or a map-style dataset of ``(x, y)``.
+        train_data: an ArrayDataset (sliced directly, fastest), a map-style dataset of ``(x, y)``, or an
+            ``(x, y)`` pair of tensors.
         cfg: the training config (default ``TrainConfig()``).
         eval_data: evaluated after each epoch (accuracy and loss) when given.
         hooks: compression / distillation / logging hooks.
@@ -53,6 +55,7 @@ def fit(model: nn.Module, train_data: Dataset, cfg: TrainConfig | None = None, e
 
     Raises:
         NonFiniteLossError: the loss became NaN/Inf (message names epoch and step).
+        TypeError: data that is not a dataset nor an ``(x, y)`` pair (a tensor alone, a DataLoader).
         ValueError: empty dataset, no trainable parameters, or labels of in-memory data (ArrayDataset,
             two-tensor TensorDataset) that do not suit the loss, e.g. negative class ids (checked before training).
 
@@ -61,6 +64,8 @@ def fit(model: nn.Module, train_data: Dataset, cfg: TrainConfig | None = None, e
         >>> history.last()["eval_accuracy"]  # doctest: +SKIP
     """
     cfg = cfg or TrainConfig()
+    train_data = as_dataset(train_data, "train_data")
+    eval_data = None if eval_data is None else as_dataset(eval_data, "eval_data")
     _check_labels(cfg, train_data, eval_data)
     run = build_run(model, train_data, cfg, list(hooks))
     run.net.train()  # once: hooks may then put parts in eval mode (e.g. frozen BN statistics) and it stays so
@@ -73,6 +78,27 @@ def fit(model: nn.Module, train_data: Dataset, cfg: TrainConfig | None = None, e
             metrics["eval_loss"], metrics["eval_accuracy"] = ev["loss"], ev["accuracy"]
         _end_epoch(run, epoch, metrics, monitored=metrics["eval_loss"] if eval_data is not None else metrics["loss"])
     return _finalize(run)
+
+
+def as_dataset(data: object, name: str) -> Dataset:
+    """``data`` as a dataset of ``(x, y)`` rows: a dataset as it is, an ``(x, y)`` pair of tensors as an
+    ArrayDataset (as ``st.distill`` takes it); anything else is one line naming what is allowed.
+
+    Raises:
+        TypeError: a tensor alone (no labels), a DataLoader, or another object.
+    """
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        return ArrayDataset(data[0], data[1], name)  # its own check: one label per row
+    if isinstance(data, Dataset):
+        return data
+    allowed = "allowed: a dataset of (x, y) rows (st.data.load gives them) or an (x, y) pair of tensors"
+    if isinstance(data, torch.Tensor):
+        raise TypeError(f"{name}: a tensor of inputs alone has no labels; {allowed} (to recover a pruned model "
+                        "from the original without labels: st.distill)")
+    if isinstance(data, DataLoader):
+        raise TypeError(f"{name}: got a DataLoader; st.fit batches and shuffles itself (TrainConfig.batch_size, "
+                        f"shuffle, num_workers): pass its dataset; {allowed}")
+    raise TypeError(f"{name}: got {type(data).__name__}; {allowed}")
 
 
 def _check_labels(cfg: TrainConfig, train_data: Dataset, eval_data: Dataset | None) -> None:
