@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from .channel_pad import pad_layer, plan
 from .graph import qpoint_of
 
 OPSET = 17
@@ -50,16 +51,18 @@ class _Builder:
         return lambda: self.node("DequantizeLinear", [q, sc, zp], value)
 
 
-def qdq_model(qm: Any, int8: bool = True) -> onnx.ModelProto:
+def qdq_model(qm: Any, int8: bool = True, pad_channels: bool = True) -> onnx.ModelProto:
     """The int8 QDQ ONNX graph of ``qm`` (weights int8 per channel, biases int32, activations uint8).
 
     With ``int8=False`` the same network in fp32 (dequantized weights, no Q/DQ): the fp32
-    onnxruntime baseline the int8 speed is compared with.
+    onnxruntime baseline the int8 speed is compared with. With ``pad_channels`` hidden conv widths
+    that onnxruntime's kernels run slowly (a pruned 101) carry zero channels up to a fast width
+    (:mod:`.channel_pad`): every output is the same.
 
     Raises:
         ValueError: an adaptive average pool to a size other than 1x1 (needs static shapes).
     """
-    b, src = _Builder(int8), qpoint_of(qm.ops)
+    b, src, widths = _Builder(int8), qpoint_of(qm.ops), plan(qm, pad_channels)
     env: dict[str, str] = {}
     for op in qm.ops:
         kind, name = op["op"], op["name"]
@@ -71,7 +74,7 @@ def qdq_model(qm: Any, int8: bool = True) -> onnx.ModelProto:
             b.nodes.append(helper.make_node("Identity", xs, ["output"], name="output"))
             break
         if kind in ("conv", "linear"):
-            y = _layer(b, qm, op, xs[0], qm.act(src[op["in"][0]])[0])
+            y = _layer(b, qm, op, xs[0], qm.act(src[op["in"][0]])[0], widths)
         elif kind == "add":
             y = b.node("Add", xs, name)
         elif kind in ("relu", "relu6"):
@@ -116,26 +119,34 @@ def _clamp_is_implied(act: str | None, scale: float, zp: int, act_range: tuple[i
     return act == "relu" or zp + round(6.0 / scale) >= act_range[1]
 
 
-def _layer(b: _Builder, qm: Any, op: dict, x: str, s_in: float) -> str:
+def _weights(b: _Builder, qm: Any, op: dict, s_in: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(weight, bias, weight scales) as the graph stores them: int8/int32 codes with their scales, or float
+    (layers kept in float, and every layer of the fp32 graph) with None."""
     n = op["name"]
-    if not b.int8 and not op.get("float"):
-        ws = getattr(qm, f"{n}_ws").double()
-        shape = (-1,) + (1,) * (getattr(qm, f"{n}_wq").dim() - 1)
-        w = b.const(f"{n}__w", (getattr(qm, f"{n}_wq").double() * ws.reshape(shape)).float().numpy())
-        bias = b.const(f"{n}__b", (getattr(qm, f"{n}_bq").double() * ws * s_in).float().numpy())
-    elif op.get("float"):
-        w = b.const(f"{n}__w", getattr(qm, f"{n}_wf").numpy())
-        bias = b.const(f"{n}__b", getattr(qm, f"{n}_bf").numpy())
+    if op.get("float"):
+        return getattr(qm, f"{n}_wf").numpy(), getattr(qm, f"{n}_bf").numpy(), None
+    ws = getattr(qm, f"{n}_ws").double()
+    wq, bq = getattr(qm, f"{n}_wq"), getattr(qm, f"{n}_bq")
+    if not b.int8:
+        w = (wq.double() * ws.reshape((-1,) + (1,) * (wq.dim() - 1))).float().numpy()
+        return w, (bq.double() * ws * s_in).float().numpy(), None
+    return wq.numpy(), bq.numpy(), ws.numpy()
+
+
+def _layer(b: _Builder, qm: Any, op: dict, x: str, s_in: float, widths: dict[str, int]) -> str:
+    n = op["name"]
+    w, bias, ws, groups = pad_layer(op, *_weights(b, qm, op, s_in), widths)
+    if ws is None:
+        w, bias = b.const(f"{n}__w", w), b.const(f"{n}__b", bias)
     else:
-        ws = getattr(qm, f"{n}_ws").double()
-        wq = b.const(f"{n}__wq", getattr(qm, f"{n}_wq").numpy())
-        w = b.node("DequantizeLinear", [wq, b.const(f"{n}__ws", ws.float().numpy()),
-                                        b.const(f"{n}__wz", np.zeros(ws.shape, np.int8))], n, axis=0)
-        bq = b.const(f"{n}__bq", getattr(qm, f"{n}_bq").numpy())
-        bias = b.node("DequantizeLinear", [bq, b.const(f"{n}__bs", (ws * s_in).float().numpy()),
-                                           b.const(f"{n}__bz", np.zeros(ws.shape, np.int32))], n, axis=0)
+        zeros = np.zeros(ws.shape, np.int8)
+        w = b.node("DequantizeLinear", [b.const(f"{n}__wq", w), b.const(f"{n}__ws", ws.astype(np.float32)),
+                                        b.const(f"{n}__wz", zeros)], n, axis=0)
+        bias = b.node("DequantizeLinear", [b.const(f"{n}__bq", bias),
+                                           b.const(f"{n}__bs", (ws.astype(np.float64) * s_in).astype(np.float32)),
+                                           b.const(f"{n}__bz", zeros.astype(np.int32))], n, axis=0)
     if op["op"] == "conv":
         p = op["padding"]
         return b.node("Conv", [x, w, bias], n, strides=op["stride"], pads=p + p, dilations=op["dilation"],
-                      group=op["groups"])
+                      group=groups)
     return b.node("Gemm", [x, w, bias], n, transB=1)
