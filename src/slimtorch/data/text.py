@@ -73,9 +73,31 @@ def encode(sentences: list[str], name: str = "minilm", max_length: int = 128) ->
     return torch.from_numpy(ids)
 
 
+def _lines(path: str) -> list[str]:
+    """The file's lines: UTF-8 with or without a byte-order mark (Windows editors write one), any line ends.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a folder, or not UTF-8 (UTF-16 is named as such).
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"text:{path}: is a folder; allowed: a UTF-8 text file, one sentence a line "
+                         "(photos in a folder: images:DIR)")
+    if not p.is_file():
+        raise FileNotFoundError(f"text:{path}: no such file")
+    raw = p.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise ValueError(f"text:{path}: UTF-16 text; allowed: UTF-8 (save the file as UTF-8)")
+    try:
+        return raw.decode("utf-8-sig").splitlines()  # -sig: a leading BOM is not part of the first sentence
+    except UnicodeDecodeError as err:
+        raise ValueError(f"text:{path}: not UTF-8 text (byte {err.start}); save the file as UTF-8") from None
+
+
 def text(path: str, tokenizer: str = "minilm", max_length: int = 128, test_fraction: float = 0.2,
          seed: int = 0) -> tuple:
-    """Sentences of a UTF-8 file (one per line, blank lines skipped) as token-id arrays.
+    """Sentences of a UTF-8 file (one per line, blank lines skipped, a byte-order mark ignored) as token ids.
 
     Args:
         path: the text file.
@@ -89,16 +111,9 @@ def text(path: str, tokenizer: str = "minilm", max_length: int = 128, test_fract
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not UTF-8, no sentences, or bad options.
+        ValueError: a folder, not UTF-8, no sentences, or bad options.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"text:{path}: no such file")
-    try:
-        lines = [s.strip() for s in p.read_text(encoding="utf-8").splitlines()]
-    except UnicodeDecodeError as err:
-        raise ValueError(f"text:{path}: not UTF-8 text (byte {err.start}); save the file as UTF-8") from None
-    sentences = [s for s in lines if s]
+    sentences = [s for s in (line.strip() for line in _lines(path)) if s]
     if not sentences:
         raise ValueError(f"text:{path}: no sentences (one per line expected)")
     x = encode(sentences, tokenizer, max_length).numpy()

@@ -33,7 +33,9 @@ def test_load_text_file(tmp_path):
     assert [CLS, HELLO, SEP, 0] in rows and [CLS, HELLO, WORLD, SEP] in rows
 
 
-@pytest.mark.parametrize("content, match", [(b"\n\n", "no sentences"), (b"\xff\xfe bad", "not UTF-8")])
+@pytest.mark.parametrize("content, match", [(b"\n\n", "no sentences"), (b"\xff\xfe bad", "UTF-16 text"),
+                                            (b"ok\n\xff bad", "not UTF-8"),
+                                            ("\ufeff\r\n \r\n".encode(), "no sentences")])  # a BOM is no sentence
 def test_bad_files_one_line(tmp_path, content, match):
     f = tmp_path / "s.txt"
     f.write_bytes(content)
@@ -46,3 +48,17 @@ def test_bad_inputs():
         encode("hello")
     with pytest.raises(ValueError, match="unknown tokenizer"):
         encode(["a"], name="gpt")
+
+
+def test_a_windows_file_with_a_bom_and_crlf_reads_as_the_same_sentences(tmp_path):
+    plain, windows = tmp_path / "plain.txt", tmp_path / "windows.txt"
+    plain.write_bytes(b"hello world\nhello\nworld\n")
+    windows.write_bytes("\ufeffhello world\r\n\r\n \r\nhello\r\nworld\r\n".encode())
+    a, _ = st.data.load(f"text:{plain}", test_fraction=0)
+    b, _ = st.data.load(f"text:{windows}", test_fraction=0)
+    assert b.x.tolist() == a.x.tolist() == [[CLS, HELLO, WORLD, SEP], [CLS, HELLO, SEP, 0], [CLS, WORLD, SEP, 0]]
+
+
+def test_a_folder_is_named_as_one(tmp_path):
+    with pytest.raises(ValueError, match="is a folder; allowed: a UTF-8 text file.*images:DIR"):
+        st.data.load(f"text:{tmp_path}")
