@@ -40,8 +40,12 @@ def load_data(spec: Any) -> tuple[Any, Any]:
     name = spec.name
     prefix, sep, path = name.partition(":")
     if sep and prefix in ("npz", "csv", "text", "images"):
-        if not (Path(path).is_dir() if prefix == "images" else Path(path).is_file()):
-            raise ConfigError("data.name", f"file not found: {path}")
+        folder = prefix == "images"
+        if not (Path(path).is_dir() if folder else Path(path).is_file()):
+            if not Path(path).exists():
+                raise ConfigError("data.name", f"{'folder' if folder else 'file'} not found: {path}")
+            raise ConfigError("data.name", f"{name}: {path} is a {'file' if folder else 'folder'}; allowed: "
+                                           f"{'a folder of .jpg/.png photos' if folder else 'a file'}")
     elif name not in data.names():
         raise ConfigError("data.name", f"unknown dataset {name!r}; allowed: {', '.join(data.names())}")
     try:
