@@ -13,7 +13,8 @@ threads not spinning), at batch 1 and 16:
 * ``onnxruntime fp32 (dense)``; ``onnxruntime quantize_static (dense)``: the peer on the unpruned model;
 * ``onnxruntime quantize_static (pruned)``: the peer on our pruned model;
 * ``slimtorch int8 (pruned)``: ``st.quantize(pruned, st.Int8())`` written by ``st.export_onnx``, run by
-  onnxruntime (the graph the ``onnxruntime`` backend runs).
+  onnxruntime (the graph the ``onnxruntime`` backend runs); beside it the same graph without the channel
+  padding of ``slimtorch.quantization.channel_pad`` (what the padding gains).
 
 Each row keeps median, IQR and min over the rounds; ratios are given on medians and on minima (the least
 disturbed round: a loaded machine inflates medians unevenly). The ops onnxruntime runs after its graph
@@ -38,6 +39,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
 import slimtorch as st
@@ -45,6 +47,8 @@ from slimtorch.bench.counts import count_macs
 from slimtorch.bench.latency import compare_timings, threads_note
 from slimtorch.bench.machine import available_cpus, machine_load
 from slimtorch.quantization.backends.onnxruntime import optimized_ops, session
+from slimtorch.quantization.onnx_compat import make_loadable
+from slimtorch.quantization.qdq import qdq_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from post_training_images import KEEP, photos  # noqa: E402
@@ -54,6 +58,7 @@ from results_file import write_section  # noqa: E402
 RESULTS = Path(__file__).parent / "results" / "post_training.json"
 KEY = "mobilenet_v2_int8_speed"
 BASE, OURS, PEER = "torch eager fp32 (dense)", "slimtorch int8 (pruned)", "onnxruntime quantize_static (pruned)"
+UNPADDED = "slimtorch int8 (pruned, widths unpadded)"  # the same graph without channel_pad: what padding gains
 SHOWN_OPS = ("QLinearConv", "QLinearAdd", "QGemm", "QuantizeLinear", "DequantizeLinear", "Conv", "Add", "Clip",
              "Transpose")
 
@@ -82,9 +87,11 @@ def onnx_files(m: dict, tmp: Path) -> dict[str, Path]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         peer_dense, peer_pruned = ort_static(ref_fp32, m["xc"]), ort_static(pruned_fp32, m["xc"])
+    unpadded = tmp / "ours_int8_unpadded.onnx"
+    onnx.save(make_loadable(qdq_model(m["qm"], pad_channels=False)), str(unpadded))
     return {"onnxruntime fp32 (dense)": ref_fp32, "onnxruntime quantize_static (dense)": peer_dense,
             PEER: peer_pruned, "onnxruntime fp32 (pruned)": pruned_fp32,
-            OURS: st.export_onnx(m["qm"], tmp / "ours_int8.onnx")}
+            OURS: st.export_onnx(m["qm"], tmp / "ours_int8.onnx"), UNPADDED: unpadded}
 
 
 def checks(m: dict, files: dict[str, Path], threads: int) -> dict:
@@ -111,6 +118,12 @@ def _rows(x: torch.Tensor, b: int) -> torch.Tensor:
     return x[torch.arange(b) % len(x)].contiguous()
 
 
+def _versus(ours, other) -> dict:
+    """How many times faster ``ours`` is than ``other``, on medians and on minima, and whether the IQRs overlap."""
+    return {"median": other.median / ours.median, "min": other.min / ours.min,
+            "iqr_overlap": not (ours.q3 < other.q1 or other.q3 < ours.q1)}
+
+
 def time_batch(m: dict, files: dict[str, Path], b: int, threads: int, repeats: int, warmup: int) -> dict:
     """All candidates at batch ``b``, interleaved: per row median/IQR/min, ratios vs torch and ours vs the peer."""
     x = _rows(m["held"], b)
@@ -127,8 +140,7 @@ def time_batch(m: dict, files: dict[str, Path], b: int, threads: int, repeats: i
                 "min_ms": v.min * 1e3, "x_vs_torch_fp32": base.median / v.median,
                 "x_vs_torch_fp32_min": base.min / v.min} for k, v in t.items()}
     return {"rows": rows, "rounds": repeats,
-            "ours_vs_peer_pruned": {"median": t[PEER].median / t[OURS].median, "min": t[PEER].min / t[OURS].min,
-                                    "iqr_overlap": not (t[OURS].q3 < t[PEER].q1 or t[PEER].q3 < t[OURS].q1)},
+            "ours_vs_peer_pruned": _versus(t[OURS], t[PEER]), "padded_vs_unpadded": _versus(t[OURS], t[UNPADDED]),
             "load_before": before.to_dict(), "load_after": after.to_dict(), "loadavg": list(os.getloadavg())}
 
 
@@ -163,9 +175,11 @@ def table(sec: dict) -> None:
         for name, r in s["rows"].items():
             print(f"  {name:<40}{r['median_ms']:9.2f}{r['iqr_ms']:8.2f}{r['min_ms']:9.2f}"
                   f"{r['x_vs_torch_fp32']:9.2f}{r['x_vs_torch_fp32_min']:9.2f}")
-        v = s["ours_vs_peer_pruned"]
-        print(f"  ours vs quantize_static (pruned): {v['median']:.2f}x on medians, {v['min']:.2f}x on minima"
-              f"{' (IQRs overlap)' if v['iqr_overlap'] else ''}")
+        for key, what in (("ours_vs_peer_pruned", "ours vs quantize_static (pruned)"),
+                          ("padded_vs_unpadded", "ours vs ours unpadded")):
+            v = s[key]
+            print(f"  {what}: {v['median']:.2f}x on medians, {v['min']:.2f}x on minima"
+                  f"{' (IQRs overlap)' if v['iqr_overlap'] else ''}")
     c = sec["checks"]
     print(f"ours vs simulation: max {c['ours_vs_simulation_steps']['max']:.2f} steps, top-1 agreement "
           f"{c['ours_vs_simulation_steps']['top1_agreement']:.3f}; ops run: {c['onnxruntime_ops']}")

@@ -40,14 +40,19 @@ class _Builder:
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
-    def qdq(self, x: str, value: str, s: float, z: int) -> Callable[[], str]:
+    def qdq(self, x: str, value: str, s: float, z: int, widen: int = 0) -> Callable[[], str]:
         """Quantize ``x`` to uint8; returns a function that makes a fresh DequantizeLinear for each consumer
-        (onnxruntime fuses DQ -> op -> Q into an int8 kernel only when each DQ has a single consumer)."""
+        (onnxruntime fuses DQ -> op -> Q into an int8 kernel only when each DQ has a single consumer).
+
+        ``widen``: channels of zero point codes (the value 0) appended to the codes of an NCHW ``x``."""
         if not self.int8:
             return lambda: x
         sc = self.const(f"{value}__s", np.array(s, dtype=np.float32))
         zp = self.const(f"{value}__z", np.array(z, dtype=np.uint8))
         q = self.node("QuantizeLinear", [x, sc, zp], value)
+        if widen:
+            pads = self.const(f"{value}__pads", np.array([0, 0, 0, 0, 0, widen, 0, 0], np.int64))
+            q = self.node("Pad", [q, pads, zp], value)
         return lambda: self.node("DequantizeLinear", [q, sc, zp], value)
 
 
@@ -57,18 +62,19 @@ def qdq_model(qm: Any, int8: bool = True, pad_channels: bool = True) -> onnx.Mod
     With ``int8=False`` the same network in fp32 (dequantized weights, no Q/DQ): the fp32
     onnxruntime baseline the int8 speed is compared with. With ``pad_channels`` hidden conv widths
     that onnxruntime's kernels run slowly (a pruned 101) carry zero channels up to a fast width
-    (:mod:`.channel_pad`): every output is the same.
+    (:mod:`.channel_pad`), and an RGB input runs as 4 channels in the int8 graph: every output is the same.
 
     Raises:
         ValueError: an adaptive average pool to a size other than 1x1 (needs static shapes).
     """
-    b, src, widths = _Builder(int8), qpoint_of(qm.ops), plan(qm, pad_channels)
+    b, src, widths = _Builder(int8), qpoint_of(qm.ops), plan(qm, pad_channels, pad_input=int8)
     env: dict[str, str] = {}
     for op in qm.ops:
         kind, name = op["op"], op["name"]
         xs = [env[v]() for v in op["in"]]
         if kind == "input":
-            env[op["out"]] = b.qdq("input", name, *qm.act(name))
+            widen = widths.get(op["out"], 0) and widths[op["out"]] - op["shape"][0]
+            env[op["out"]] = b.qdq("input", name, *qm.act(name), widen=widen)
             continue
         if kind == "output":
             b.nodes.append(helper.make_node("Identity", xs, ["output"], name="output"))

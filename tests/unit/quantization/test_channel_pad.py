@@ -50,7 +50,13 @@ def test_plan_pads_only_conv_to_conv_values(block):
     out = {op["module"]: op["out"] for op in qm.ops if op["op"] == "conv"}
     # the expanded value and the depthwise output behind it; not project (feeds an add), not side (a pool)
     assert plan(qm) == {out["expand"]: 48, out["dw"]: 48}
-    assert plan(qm, enabled=False) == {}
+    assert plan(qm, pad_input=True) == {out["expand"]: 48, out["dw"]: 48, qm.ops[0]["out"]: 4}  # RGB as 4
+    assert plan(qm, enabled=False, pad_input=True) == {}
+
+
+def test_grey_input_is_not_padded(tiny, tiny_x):
+    qm = quantize(tiny, Int8(backend="integer", calib_batches=1), tiny_x)
+    assert qm.ops[0]["out"] not in plan(qm, pad_input=True)  # 1 -> 4 channels would quadruple the stem
 
 
 @pytest.mark.parametrize("int8", [True, False])
@@ -66,6 +72,8 @@ def test_padded_graph_gives_the_same_outputs(block, int8):
     key = "wq" if int8 else "w"
     assert shapes[f"expand__{key}"] == (48, 16, 1, 1) and shapes[f"dw__{key}"] == (48, 1, 3, 3)
     assert shapes[f"project__{key}"] == (16, 48, 1, 1) and shapes[f"side__{key}"] == (37, 16, 1, 1)
+    assert shapes[f"stem__{key}"] == ((16, 4, 3, 3) if int8 else (16, 3, 3, 3))  # the uint8 input is padded
+    assert any(n.op_type == "Pad" for n in padded.graph.node) == int8
     if int8:
         pad = numpy_helper.to_array(next(t for t in padded.graph.initializer if t.name == "expand__wq"))[45:]
         assert not pad.any()
