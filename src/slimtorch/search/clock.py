@@ -33,6 +33,7 @@ class Clock:
     start: float = field(default_factory=time.perf_counter)
     cuts: list[str] = field(default_factory=list)
     score_s: float = 0.0  # seconds one validation scoring takes (set by the search; the finish scales with it)
+    rounds: int = 20  # timed rounds the original and the table's entries get (fewer when the budget is short)
 
     def now(self) -> float:
         """Seconds since the start."""

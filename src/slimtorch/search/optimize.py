@@ -161,7 +161,8 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     clock.score_s = time.perf_counter() - t_score  # what scoring costs: the finish's estimates scale with it
     base_test = test_score(model)
     spreads: dict[str, float] = {}
-    ms, base_ms = time_models({"base": model}, model, x, BACKENDS, spreads=spreads)
+    clock.rounds = _rounds(model, x, clock)
+    ms, base_ms = time_models({"base": model}, model, x, BACKENDS, repeats=clock.rounds, spreads=spreads)
     baseline = Trial(0, space.full, base_val, count_params(model), saved_bytes(model), ms["base"], base_ms,
                      test=base_test, model=model)
     baseline.spread = spreads[f"base|{baseline.backend}"]
@@ -198,6 +199,20 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     return res
 
 
+def _rounds(model: nn.Module, x: torch.Tensor, clock: Clock) -> int:
+    """Timed rounds of the original (and of the latency table's entries): 20, fewer when that would take more
+    than 3% of the budget (a slow model, a loaded machine, a short budget); at least 5."""
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        model(x)
+    one = time.perf_counter() - t0  # eager fp32; the ORT backends are faster: 4 x bounds a round
+    rounds = int(min(20, 0.03 * clock.budget / (4 * one) - 3))
+    if rounds < 20:
+        clock.cut(f"the original and the latency table were timed over {max(rounds, 5)} rounds, not 20 (one eager "
+                  f"call took {1e3 * one:.0f} ms)")
+    return max(rounds, 5)
+
+
 def _try_int8(res: OptimizeResult, calib: ArrayDataset, val_score: Scorer, test_score: Scorer, base_test: float,
               x: torch.Tensor, say: Callable) -> None:
     """The chosen model in int8 (``int8.py``): chosen instead when it keeps the budget and wins on the objective."""
@@ -223,15 +238,17 @@ def _setup(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Te
            val_score: Scorer, clock: Clock, say: Callable) -> tuple[Any, list[list[int]], Callable]:
     """Latency table, rounding, sensitivity scan and greedy path, within the setup's share of the budget:
     ``(table, ladders, cost)``; what the budget cut is in ``clock.cuts``."""
-    base = res.baseline
-    table = build_table(base.model, space, example, base.backend, len(x))
-    table.expired = clock.setup_over
-    table.calibrate()
+    base, table = res.baseline, None
+    if res.objective == "latency":  # the size objective's cost is the parameter count: no table to time
+        table = build_table(base.model, space, example, base.backend, len(x))
+        table.expired = clock.setup_over
+        table.repeats = min(table.repeats, clock.rounds)
+        table.calibrate()
     # rounding to a fast multiple is a latency matter; for size every channel counts (and the search then
     # depends on no timing: the same data gives the same candidates, which resuming relies on)
-    if res.objective == "latency" and clock.setup_over():
+    if table is not None and clock.setup_over():
         clock.cut("the channel multiple was not measured (channels not rounded)")
-    res.rounding = measure_multiple(table) if res.objective == "latency" and not clock.setup_over() else {
+    res.rounding = measure_multiple(table) if table is not None and not clock.setup_over() else {
         "multiple": 1, "layer": None, "ms": {}, "checked": [],
         "why": "objective size: channels not rounded" if res.objective == "size" else "cut by the time budget"}
     ladders = [ladder(g.size, res.rounding["multiple"]) for g in space.groups]
@@ -244,15 +261,17 @@ def _setup(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Te
         clock.cut(f"the sensitivity scan measured {scanned - len(ladders)} of {sum(map(len, ladders)) - len(ladders)}"
                   " cuts (mildest first); the search only cuts as deep as was measured")
         ladders = [[k for k in lad if k in s] for lad, s in zip(ladders, res.sensitivity)]
-    cost = table.predict if res.objective == "latency" else _params(base.model, space)
-    res.path = greedy_path(ladders, res.sensitivity, cost,
+    if table is None:
+        res.path = greedy_path(ladders, res.sensitivity, _params(base.model, space))
+        return None, ladders, _params(base.model, space)
+    res.path = greedy_path(ladders, res.sensitivity, table.predict,
                            prefetch=lambda ks: table.fill([k for keep in ks for k in table.keys(keep)]))
     if table.estimated:
         clock.cut(f"{len(table.estimated)} latency-table entries were estimated from measured ones (scaled by "
                   "multiply-adds), not measured")
     table.expired = clock.search_over
     say(f"setup {clock.now():.0f} s; greedy path of {len(res.path)} candidates")
-    return table, ladders, cost
+    return table, ladders, table.predict
 
 
 def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Tensor, finish: Callable,
@@ -270,12 +289,13 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
         took = sorted(t.seconds for t in res.trials if t.seconds)
         expect = took[len(took) // 2] if took else 0.0  # a trial takes about as long as the median one so far
         if trial is None and clock.search_over(expect):
-            clock.cut(f"the search stopped after {len(res.trials)} trials (the next, ~{expect:.0f} s, would not "
-                      "leave time to finish): the best candidate found so far is kept")
+            nxt = f"the next, ~{expect:.0f} s," if expect else "a trial"
+            clock.cut(f"the search stopped after {len(res.trials)} trials ({nxt} would not leave time to finish): "
+                      "the best candidate found so far is kept")
             return None
         if trial is None:
             trial = run_trial(len(res.trials) + 1, keep, base.model, space, example, finish, val_score, x, BACKENDS)
-            trial.predicted_ms = 1e3 * table.predict(keep)
+            trial.predicted_ms = None if table is None else 1e3 * table.predict(keep)
             if journal is not None:
                 journal.put(trial)
         res.trials.append(trial)
@@ -293,7 +313,7 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
     if best is not None:
         say(f"refining #{best.index} one rung at a time")
         refine(best.keep, ladders, gain_per_point(cost, res.sensitivity), passes)
-    pairs = [(t.predicted_ms, t.min_ms[base.backend]) for t in res.trials]
+    pairs = [(t.predicted_ms, t.min_ms[base.backend]) for t in res.trials if t.predicted_ms is not None]
     res.table_error = prediction_error(pairs)
 
 

@@ -48,7 +48,7 @@ def test_a_slow_sensitivity_scan_is_cut_and_the_call_ends_within_its_budget(trai
     wall = time.perf_counter() - t0
     assert wall <= budget_s + MARGIN_S + 2.0  # + the test set's scoring of the chosen model (stated margin)
     measured = sum(len(s) for s in res.sensitivity) - len(res.sensitivity)
-    assert 0 < measured < sum(len(s) for s in res.sensitivity) + 20
+    assert measured < 4  # 4 cuts (64 -> 48, 32, 16; 32 -> 16): not all measured (how many depends on the load)
     assert any("sensitivity scan measured" in n for n in res.notes), "\n".join(res.notes) + str(res.sensitivity)
     c = res.chosen
     assert c.test >= res.baseline.test - 2.0  # a cut search is smaller, never wrong
