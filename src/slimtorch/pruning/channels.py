@@ -20,8 +20,9 @@ from torch import nn
 import slimtorch.pruning.hf_config as hf_config
 
 from .. import io
+from .fisher import global_cut
 from .graph import Graph, as_calls, trace
-from .importance import taylor_grads, unit_scores
+from .importance import CALIBRATED, taylor_grads, unit_scores
 from .plan import KIND
 from .reconstruct import calib_batches
 from .report import Row, attach
@@ -59,7 +60,9 @@ def select(graph: Graph, scores: dict[int, float], units: dict[int, np.ndarray],
     for u, spaces in spaces_by_unit(graph, np.fromiter(units, dtype=np.int64)).items():
         members.setdefault(spaces, []).append(u)
     cut: set[int] | None = None
-    if cfg.scope == "global":
+    if cfg.scope == "global" and getattr(cfg, "scoring", None) == "fisher":
+        cut = global_cut(members, scores, cfg.ratio)  # one scale for every unit: no per-group normalisation
+    elif cfg.scope == "global":
         ranked = []
         for us in members.values():
             mean = float(np.mean([scores[u] for u in us])) or 1.0
@@ -123,7 +126,7 @@ def groups_of(
     kind = getattr(cfg, "scoring", cfg.importance)  # "auto" resolved by the config
     if kind == "taylor" and data is not None:
         taylor_grads(model, data, loss_fn)
-    calib = calib_batches(data, limit=512) if kind == "activation" and data is not None else None
+    calib = calib_batches(data, limit=512) if kind in CALIBRATED and data is not None else None
     units = graph.units()
     return graph, select(graph, unit_scores(model, graph, units, kind, cfg.seed, calib=calib), units, cfg)
 

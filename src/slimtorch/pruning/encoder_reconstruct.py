@@ -18,7 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .reconstruct import _objective, _Stop, calib_batches, reconstruct, run_until_stop, solve
+from .layer_solve import objective as _objective
+from .layer_solve import solve
+from .reconstruct import _Stop, calib_batches, reconstruct, run_until_stop
 
 # (projection, the LayerNorm that reads projection + residual), relative to a block
 PAIRS = (("attention.output.dense", "attention.output.LayerNorm"), ("output.dense", "output.LayerNorm"))

@@ -5,7 +5,11 @@ criteria do): ``l1`` = sum |w|, ``l2`` = sqrt(sum w^2), ``taylor`` = sum |w * dL
 gradients), ``bn_scale`` = sum |gamma| of the BatchNorms in the group (groups without BN fall
 back to l2), ``activation`` = the energy a channel sends into the layers that read it on calibration
 inputs (``E[x_c^2] * ||W[:, c]||^2`` summed over its consumers: what removing it takes out of their
-outputs; needs ``calib_data``), ``random`` = uniform noise (a baseline).
+outputs; needs ``calib_data``), ``fisher`` = how far removing the unit alone moves the model's output on
+calibration inputs (Gauss-Newton diagonal, ``fisher.py``; one scale for every unit of the model; needs
+``calib_data``), ``obs`` = the error a Linear reader keeps after re-solving without the unit (greedy
+Optimal Brain Surgeon, ``obs.py``; the cost reconstruction cannot remove; needs ``calib_data``),
+``random`` = uniform noise (a baseline).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from torch import nn
 from .graph import Graph
 from .surgery import _tensor, param_specs
 
-KINDS = ("l1", "l2", "bn_scale", "taylor", "activation", "random")
+KINDS = ("l1", "l2", "bn_scale", "taylor", "activation", "fisher", "obs", "random")
+CALIBRATED = ("activation", "fisher", "obs")  # kinds that run the model on calib_data
 
 
 def _per_position(t: torch.Tensor, dim: int, kind: str) -> np.ndarray:
@@ -68,6 +73,16 @@ def unit_scores(
     if kind == "activation":
         per_root = np.bincount(graph.root, weights=activation_scores(model, graph, calib), minlength=len(graph.root))
         return {u: float(per_root[u]) for u in units}
+    if kind == "fisher":
+        from .fisher import fisher_scores
+
+        per_unit = fisher_scores(model, graph, calib, seed=seed)
+        return {u: float(per_unit[u]) for u in units}
+    if kind == "obs":
+        from .obs import obs_scores
+
+        per = obs_scores(model, graph, calib)
+        return {u: per.get(u, 0.0) for u in units}
     base = element_scores(model, graph, "l2" if kind == "bn_scale" else kind)
     per_root = np.bincount(graph.root, weights=base, minlength=len(graph.root))  # a unit's id is its root
     out = {u: float(per_root[u]) for u in units}

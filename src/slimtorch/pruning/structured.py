@@ -14,7 +14,7 @@ from ..config import Config, check_choice, check_range
 from ..registry import HandlerContext, handler, register
 from .channels import PruneWarning, plan_channels, prune_channels, select  # noqa: F401  (public names)
 from .encoder_reconstruct import reconstruct_any
-from .importance import KINDS
+from .importance import CALIBRATED, KINDS
 from .reconstruct import prune_then_reconstruct
 
 
@@ -25,12 +25,14 @@ class ChannelPrune(Config):
 
     Args:
         ratio: fraction of each group's channels (neurons, heads) removed, in [0, 1).
-        importance: "auto" | "l1" | "l2" | "bn_scale" | "taylor" | "activation" | "random". "activation"
-            scores each channel by the energy it sends into the layers reading it on ``calib_data``;
+        importance: "auto" | "l1" | "l2" | "bn_scale" | "taylor" | "activation" | "fisher" | "random".
+            "activation" scores each channel by the energy it sends into the layers reading it on ``calib_data``;
+            "fisher" by how far removing it moves the model's output there (``fisher.py``);
             "auto" (the default) is "activation" with ``reconstruct=True`` (calibration data is there
             anyway), else "l2".
         scope: "layer" (the ratio in every group) or "global" (one ranking over all groups,
-            scores normalised by their group mean).
+            scores normalised by their group mean; with "fisher" raw scores, ranked across groups of the
+            same size, so each kind of unit - heads, FFN neurons - loses ``ratio`` of its units).
         round_to: keep a multiple of this many channels per group (SIMD-friendly widths).
         ignore: names or regexes of layers whose output size is kept.
         seed: for ``importance="random"``.
@@ -52,7 +54,7 @@ class ChannelPrune(Config):
 
     @property
     def needs_calibration(self) -> bool:  # reconstruction and activation scores read calibration activations
-        return self.reconstruct or self.importance == "activation"
+        return self.reconstruct or self.importance in CALIBRATED
 
     @property
     def scoring(self) -> str:
@@ -76,7 +78,7 @@ class ChannelPrune(Config):
 @handler(ChannelPrune)
 def _channel_prune(model: nn.Module, cfg: ChannelPrune, ctx: HandlerContext) -> nn.Module:
     # activation scores run on the calibration inputs; taylor scores on labelled batches
-    data = ctx.calib_data if cfg.scoring == "activation" else ctx.data
+    data = ctx.calib_data if cfg.scoring in CALIBRATED else ctx.data
     if cfg.reconstruct:
         return prune_then_reconstruct(model, ctx.calib_data, lambda m: prune_channels(
             m, cfg, ctx.example_inputs, data, ctx.loss_fn), solver=reconstruct_any)
