@@ -1,11 +1,17 @@
 """st.optimize against torch eager fp32 and against the best uniform prune ratio, measured in one run.
 
 For each model (LeNet-5 on MNIST; resnet_cifar-20 on MNIST): train the original on the first training
-rows (the last 5,000 validate the search; the 10,000 test images only check the budget), then
+rows (cached in ``$SLIMTORCH_BENCH_CACHE``, default ``~/.cache/slimtorch-bench``: a trained original is
+reused by later runs; the last 5,000 training rows (2,500 for resnet20, whose trials score slowly)
+validate the search and are never trained on; the search's recovery trains on the first rows the original
+saw (4,000 for resnet20); the 10,000 test images only check the budget), then
 - ``objective="latency"``: the searched model's speedup over the original in torch eager fp32 at batch 64,
-- uniform ChannelPrune ratios 0.25 / 0.5 / 0.75 with the same recovery (BN re-estimate + 1 epoch of
-  distillation): the best one that keeps the same test budget,
-- ``objective="size"``: bytes on disk against that uniform model,
+  the search's wall and CPU seconds beside it (the target: found in <= 10 CPU-minutes),
+- uniform ChannelPrune ratios (``UNIFORM``, mildest first, until two fail) with the same recovery (BN
+  re-estimate + 1 epoch of distillation on the same rows), each also in int8 (the search's int8 step:
+  per-layer fp32 fallback, fastest int8 engine) where it keeps the budget: the fastest of them that keeps
+  the same test budget is "the best uniform",
+- ``objective="size"``: bytes on disk against the smallest uniform model (fp32 and int8) within the budget,
 and one final interleaved timing of all of them at batch 64 and at batch 1 (median of 40 / 80 rounds, each
 model on its fastest backend of torch eager / ONNX Runtime fp32 / ONNX Runtime fp32 with the batch-as-channels
 first convolution; IQR/median spread kept, rounds over 25% flagged as unstable). Threads: 1
@@ -19,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import importlib
 import json
+import os
 import sys
 import time
 import warnings
@@ -30,6 +38,7 @@ import torch
 
 import slimtorch as st
 from slimtorch.bench.latency import MAX_SPREAD, compare_timings
+from slimtorch.bench.machine import machine_load
 from slimtorch.data.arrays import ArrayDataset
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -37,12 +46,37 @@ from results_file import write_section  # noqa: E402
 
 opt = importlib.import_module("slimtorch.search.optimize")
 latency_table = importlib.import_module("slimtorch.search.latency_table")
+int8_step = importlib.import_module("slimtorch.search.int8")
 BACKENDS = latency_table.BACKENDS
 OUT = Path(__file__).parent / "results" / "optimize.json"
-MODELS = {"lenet5": ({"name": "lenet5"}, 3, None),  # name -> (zoo spec, baseline epochs, training rows used)
-          "resnet20": ({"name": "resnet_cifar", "depth": 20, "in_channels": 1}, 1, 8000)}
+# name -> (zoo spec, baseline epochs, training rows of the original, rows the search's recovery trains on)
+MODELS = {"lenet5": ({"name": "lenet5"}, 3, None, None),
+          "resnet20": ({"name": "resnet_cifar", "depth": 20, "in_channels": 1}, 3, 16000, 4000)}
+UNIFORM = (0.25, 0.5, 0.625, 0.75, 0.875)
 TRAIN = dict(batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, schedule="cosine", warmup_epochs=0.2)
 BATCH, DROP, VAL = 64, 0.5, 5000
+SEARCH_VAL = {"resnet20": 2500}  # validation rows of the search: fewer where a trial's scoring is slow
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SLIMTORCH_BENCH_CACHE", Path.home() / ".cache" / "slimtorch-bench"))
+
+
+def trained(key: str, spec: dict, fit_data: ArrayDataset, cfg) -> tuple[torch.nn.Module, float]:
+    """The original trained on ``fit_data`` with ``cfg``, from the cache when the same (model, rows, settings,
+    torch) trained before; ``(model, training seconds)`` (0 when cached)."""
+    h = hashlib.sha256(json.dumps([spec, cfg.to_dict(), torch.__version__], sort_keys=True).encode())
+    h.update(fit_data.x.numpy().tobytes())
+    h.update(fit_data.y.numpy().tobytes())
+    where = cache_dir() / f"{key}-{h.hexdigest()[:16]}"
+    if (where / "model.json").is_file():
+        return st.load(where).eval(), 0.0
+    torch.manual_seed(cfg.seed)
+    model = st.models.build(spec["name"], **{k: v for k, v in spec.items() if k != "name"})
+    t0 = time.perf_counter()
+    st.fit(model, fit_data, cfg)
+    st.save(model.eval(), where)
+    return model, time.perf_counter() - t0
 
 
 def uniform(model, fit_data, val, test, finish, ratio):
@@ -51,8 +85,7 @@ def uniform(model, fit_data, val, test, finish, ratio):
         warnings.simplefilter("ignore")
         pruned = st.prune(copy.deepcopy(model), st.ChannelPrune(ratio=ratio), example_inputs=fit_data.x[:1])
     pruned = finish(pruned)
-    acc = lambda m, d: 100 * st.bench.evaluate(m, d)["accuracy"]  # noqa: E731
-    return pruned, acc(pruned, val), acc(pruned, test)
+    return pruned, _acc(pruned, val), _acc(pruned, test)
 
 
 def final_timing(models: dict, baseline, x: torch.Tensor, repeats: int) -> dict:
@@ -78,65 +111,106 @@ def final_timing(models: dict, baseline, x: torch.Tensor, repeats: int) -> dict:
             "baseline_spread": round(base.spread, 3), "models": rows, "unstable": unstable}
 
 
-def run_model(key: str, minutes: float, quick: bool) -> dict:
-    spec, epochs, subset = MODELS[key]
-    t_all = time.perf_counter()
-    train, test = st.data.load("mnist", normalize=True, flatten=False, seed=0)  # what a recipe's data: loads
+def search_data(key: str, quick: bool):
+    """``(original's training rows, the search's train = recovery rows + validation rows, test, epochs)``: the
+    recovery rows are the first rows the original trained on; the last ``VAL`` training rows validate."""
+    spec, epochs, subset, search_rows = MODELS[key]
+    full, test = st.data.load("mnist", normalize=True, flatten=False, seed=0)  # what a recipe's data: loads
     if quick:
-        subset = 4000
-    if subset:
-        train = ArrayDataset(torch.cat([train.x[:subset], train.x[-VAL:]]),
-                             torch.cat([train.y[:subset], train.y[-VAL:]]), train.name)
-    fit_data, val = opt.split(train, VAL)
-    cfg = st.TrainConfig(epochs=1 if quick else epochs, quiet=True, **TRAIN)
-    torch.manual_seed(cfg.seed)
-    model = st.models.build(spec["name"], **{k: v for k, v in spec.items() if k != "name"})
-    t0 = time.perf_counter()
-    st.fit(model, fit_data, cfg)
-    train_s = time.perf_counter() - t0
-    model.eval()
-    recovery = cfg.replace(lr=0.01)
-    common = dict(batch_size=BATCH, max_accuracy_drop=DROP, budget_minutes=minutes, recovery_epochs=1,
-                  train=recovery, val_rows=VAL, log=lambda m: print(f"[{key}] {m}", flush=True))
+        subset, search_rows, epochs = 4000, 2000, 1
+    rows = subset or len(full) - VAL
+    base_fit = ArrayDataset(full.x[:rows], full.y[:rows], full.name)
+    n = search_rows or rows
+    v = SEARCH_VAL.get(key, VAL)  # the last v rows (never trained on: the original's rows end VAL rows earlier)
+    train = ArrayDataset(torch.cat([full.x[:n], full.x[-v:]]), torch.cat([full.y[:n], full.y[-v:]]), full.name)
+    return base_fit, train, test, epochs
+
+
+def sweep_uniform(model, fit_data, val, test, finish, base_val: float, base_test: float) -> dict:
+    """Uniform ratios mildest first until two miss the test budget; the two most pruned that keep it also in
+    int8 (the search's int8 step), kept when the int8 model keeps the budget too (val and test, as the search's
+    int8 step is judged). name -> (model, val, test, meets)."""
+    out, misses = {}, 0
+    for ratio in UNIFORM:
+        m, v, t = uniform(model, fit_data, val, test, finish, ratio)
+        out[f"uniform{ratio}"] = (m, v, t, t >= base_test - DROP)
+        print(f"uniform {ratio}: val {v:.2f} test {t:.2f} ({'keeps' if out[f'uniform{ratio}'][3] else 'misses'} "
+              "the budget)", flush=True)
+        misses += t < base_test - DROP
+        if misses == 2:
+            break
+    for name in [n for n, u in out.items() if u[3]][-2:]:
+        try:
+            q = int8_step.quantize_candidate(out[name][0], fit_data, DROP, BATCH)
+        except (ValueError, RuntimeError, TypeError) as err:
+            print(f"{name} int8 not possible: {err}", flush=True)
+            continue
+        qv, qt = _acc(q, val), _acc(q, test)
+        print(f"{name} int8 ({q.backend}): val {qv:.2f} test {qt:.2f}", flush=True)
+        out[f"{name}-int8"] = (q, qv, qt, qt >= base_test - DROP and qv >= base_val - DROP)
+    return out
+
+
+def _acc(m, d) -> float:
+    return 100 * st.bench.evaluate(m, d)["accuracy"]
+
+
+def run_model(key: str, minutes: float, quick: bool, size_minutes: float) -> dict:
+    t_all = time.perf_counter()
+    spec = MODELS[key][0]
+    base_fit, train, test, epochs = search_data(key, quick)
+    cfg = st.TrainConfig(epochs=epochs, quiet=True, **TRAIN)
+    model, train_s = trained(key, spec, base_fit, cfg)
+    val_rows = SEARCH_VAL.get(key, VAL)
+    fit_data, val = opt.split(train, val_rows)
+    recovery = cfg.replace(lr=0.01, epochs=1)
+    common = dict(batch_size=BATCH, max_accuracy_drop=DROP, recovery_epochs=1, train=recovery, val_rows=val_rows,
+                  log=lambda m: print(f"[{key}] {m}", flush=True))
     runs = {}
-    for objective in ("latency", "size"):
-        t0 = time.perf_counter()
-        res = opt.optimize(model, (train, test), objective=objective, **common)
-        runs[objective] = (res, time.perf_counter() - t0)
+    for objective, budget in (("latency", minutes), ("size", size_minutes)):
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = opt.optimize(model, (train, test), objective=objective, budget_minutes=budget, **common)
+        runs[objective] = (res, time.perf_counter() - t0, time.process_time() - c0, budget)
         print(res.summary(), flush=True)
     finish = opt._finisher(model, fit_data, recovery, 1, True)
     base_test = runs["latency"][0].baseline.test
-    uniforms = {}
-    for ratio in (0.25, 0.5, 0.75):
-        m, v, t = uniform(model, fit_data, val, test, finish, ratio)
-        uniforms[ratio] = (m, v, t)
-        print(f"[{key}] uniform {ratio}: val {v:.2f} test {t:.2f}", flush=True)
-    ok = [r for r, (_, _, t) in uniforms.items() if t >= base_test - DROP]
+    uniforms = sweep_uniform(model, fit_data, val, test, finish, runs["latency"][0].baseline.val, base_test)
     models = {"latency": runs["latency"][0].best, "size": runs["size"][0].best}
-    models.update({f"uniform{r}": uniforms[r][0] for r in uniforms})
+    models.update({name: u[0] for name, u in uniforms.items()})
     x = fit_data.x[torch.arange(BATCH) % len(fit_data)].contiguous()
+    load_before = machine_load().describe()
     timing = {b: final_timing(models, model, x[:b].contiguous(), 40 if b > 1 else 80) for b in (BATCH, 1)}
-    best = {name: row["ms"] for name, row in timing[BATCH]["models"].items()}
-    base_ms = timing[BATCH]["baseline_ms"]
+    rows = timing[BATCH]["models"]
     size = {name: st.bench.saved_bytes(m) for name, m in models.items()}
     size["original"] = st.bench.saved_bytes(model)
-    best_uniform = min(ok, key=lambda r: best[f"uniform{r}"]) if ok else None
+    ok = [name for name, u in uniforms.items() if u[3]]
+    best_uniform = min(ok, key=lambda n: rows[n]["ms"]) if ok else None
+    smallest_uniform = min(ok, key=lambda n: size[n]) if ok else None
     out = {"model": key, "threads": torch.get_num_threads(), "batch": BATCH, "max_drop": DROP,
-           "train_rows": len(fit_data), "val_rows": VAL, "baseline_train_s": round(train_s, 1),
-           "original": {"test": base_test, "eager_ms": base_ms, "bytes": size["original"]},
-           "timing": {str(b): t for b, t in timing.items()}, "best_backend_ms": best, "bytes": size,
-           "uniform": {str(r): {"val": v, "test": t, "meets_budget": r in ok} for r, (_, v, t) in uniforms.items()},
-           "best_uniform_ratio": best_uniform, "seconds_total": round(time.perf_counter() - t_all, 1)}
-    for objective, (res, secs) in runs.items():
-        out[objective] = {**res.to_dict(), "search_seconds": round(secs, 1), "test": res.chosen.test}
-    out["speedup_vs_eager"] = base_ms / best["latency"]
+           "original_train_rows": len(base_fit), "original_epochs": epochs, "search_train_rows": len(fit_data),
+           "val_rows": val_rows, "baseline_train_s": round(train_s, 1) or "cached",
+           "load": {"before_final_timing": load_before, "after": machine_load().describe()},
+           "original": {"test": base_test, "eager_ms": timing[BATCH]["baseline_ms"], "bytes": size["original"]},
+           "timing": {str(b): t for b, t in timing.items()}, "bytes": size,
+           "uniform": {name: {"val": v, "test": t, "meets_budget": ok} for name, (_, v, t, ok) in uniforms.items()},
+           "best_uniform": best_uniform, "smallest_uniform": smallest_uniform,
+           "seconds_total": round(time.perf_counter() - t_all, 1)}
+    for objective, (res, secs, cpu, budget) in runs.items():
+        out[objective] = {**res.to_dict(), "budget_minutes": budget, "search_seconds": round(secs, 1),
+                          "search_cpu_seconds": round(cpu, 1), "test": res.chosen.test}
+    out["speedup_vs_eager"] = rows["latency"]["speedup"]
     out["speedup_vs_eager_batch1"] = timing[1]["models"]["latency"]["speedup"]
     if best_uniform is not None:
-        out["uniform_speedup_vs_eager"] = base_ms / best[f"uniform{best_uniform}"]
-        out["speedup_vs_best_uniform"] = best[f"uniform{best_uniform}"] / best["latency"]
-        out["size_vs_best_uniform"] = size[f"uniform{best_uniform}"] / size["size"]
-    keys = ("speedup_vs_eager", "speedup_vs_eager_batch1", "uniform_speedup_vs_eager", "speedup_vs_best_uniform",
-            "size_vs_best_uniform", "best_uniform_ratio")
+        u, lat = rows[best_uniform], rows["latency"]
+        out["uniform_speedup_vs_eager"] = u["speedup"]
+        out["speedup_vs_best_uniform"] = u["ms"] / lat["ms"]  # ratio of medians, same round-robin
+        out["speedup_vs_best_uniform_min_rounds"] = u["min_ms"] / lat["min_ms"]  # least disturbed rounds
+        out["spread"] = {"latency": lat["spread"], best_uniform: u["spread"]}
+    if smallest_uniform is not None:
+        out["size_vs_smallest_uniform"] = size[smallest_uniform] / size["size"]
+    keys = ("speedup_vs_eager", "speedup_vs_eager_batch1", "uniform_speedup_vs_eager", "best_uniform",
+            "speedup_vs_best_uniform", "speedup_vs_best_uniform_min_rounds", "spread", "smallest_uniform",
+            "size_vs_smallest_uniform")
     print(json.dumps({k: out.get(k) for k in keys}, indent=1), flush=True)
     return out
 
@@ -145,6 +219,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="lenet5,resnet20")
     ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--size-minutes", type=float, default=6.0, help="budget of the objective=size search")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--retime", metavar="DIR", help="only time DIR/model (written by slimtorch optimize) against "
                                                     "DIR/original again, 3 x more rounds (a quieter moment)")
@@ -153,7 +228,7 @@ def main() -> None:
         _merge(f"retime:{Path(args.retime).name}", retime(Path(args.retime)))
         return
     for key in args.models.split(","):
-        _merge(key + ("-quick" if args.quick else ""), run_model(key, args.minutes, args.quick))
+        _merge(key + ("-quick" if args.quick else ""), run_model(key, args.minutes, args.quick, args.size_minutes))
 
 
 def retime(run_dir: Path) -> dict:
