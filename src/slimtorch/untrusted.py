@@ -60,6 +60,23 @@ def check_meta(meta: dict[str, Any], path: Path) -> None:
     if not isinstance(enc, dict) or not all(isinstance(e, dict) and isinstance(e.get("parts"), list)
                                             and isinstance(e.get("codec"), str) for e in enc.values()):
         raise ModelFileError(f"{path}: 'encodings' must map tensor names to {{codec, meta, parts}}")
+    _check_extra(meta.get("extra", {}), path)
+
+
+# the metadata slimtorch itself writes into 'extra' and reads back (the CLI sizes inputs and names classes by it)
+_EXTRA = {"input_shape": ("a list of positive integers", lambda v: isinstance(v, list) and all(
+              isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in v)),
+          "classes": ("a list of strings", lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v)),
+          "stage": ("a string", lambda v: isinstance(v, str))}
+
+
+def _check_extra(extra: Any, path: Path) -> None:
+    """'extra' is an object, and the fields slimtorch reads back from it have their types."""
+    if not isinstance(extra, dict):
+        raise ModelFileError(f"{path}: 'extra' must be an object, got {type(extra).__name__}")
+    for key, (allowed, ok) in _EXTRA.items():
+        if extra.get(key) is not None and not ok(extra[key]):  # null: not recorded (classes of numeric labels)
+            raise ModelFileError(f"{path}: extra.{key} is {json.dumps(extra[key])[:60]}; allowed: {allowed}")
 
 
 def check_factory(spec: dict[str, Any], trust_factory: bool | Iterable[str], source: Path | str) -> None:

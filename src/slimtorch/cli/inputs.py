@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from . import UsageError
+
+MAX_VALUES = 1 << 28  # a random batch of at most 1 GiB of float32 (64 images of 3x1024x1024 are 201M values)
 
 
 def random_batch(shape: str | None, rows: int, missing: str):
@@ -14,7 +18,8 @@ def random_batch(shape: str | None, rows: int, missing: str):
         missing: what to advise when ``shape`` is missing (after "--input-shape: ").
 
     Raises:
-        UsageError: no shape, or one that is not comma-separated integers.
+        UsageError: no shape, one that is not comma-separated positive integers, or a batch over
+            ``MAX_VALUES`` values.
 
     Example:
         >>> random_batch("1,28,28", 2, "give one").shape
@@ -24,10 +29,16 @@ def random_batch(shape: str | None, rows: int, missing: str):
 
     if not shape:
         raise UsageError(f"--input-shape: {missing}")
+    allowed = "allowed: comma-separated positive integers like 3,32,32"
     try:
         dims = [int(s) for s in str(shape).split(",") if s.strip()]
     except ValueError:
-        raise UsageError(f"--input-shape: got {shape!r}; allowed: comma-separated integers like 3,32,32") from None
+        raise UsageError(f"--input-shape: got {shape!r}; {allowed}") from None
+    if not dims or any(d < 1 for d in dims):
+        raise UsageError(f"--input-shape: got {shape!r}; {allowed}")
+    if rows * math.prod(dims) > MAX_VALUES:  # checked before allocating: a typo must not take the machine's memory
+        raise UsageError(f"--input-shape: {shape} makes {rows * math.prod(dims):,} values for a batch of {rows}; "
+                         f"allowed: at most {MAX_VALUES:,} ({MAX_VALUES * 4 >> 20} MiB of float32)")
     return torch.randn(rows, *dims, generator=torch.Generator().manual_seed(0))
 
 

@@ -43,10 +43,14 @@ def _model(args: argparse.Namespace):
 
     if Path(args.model).is_dir() or args.model not in models.names():
         path = _folder(args.model, models.names())
+        try:  # load first: it checks model.json (a list or broken JSON is one line) before anything reads it
+            model = io.load(path, trust_factory=args.trust_factory)
+        except ValueError as err:
+            raise UsageError(f"model: cannot load {path}: {err}") from None
         meta = json.loads((path / "model.json").read_text())
         shape = args.input_shape or ",".join(map(str, meta.get("extra", {}).get("input_shape") or []))
         extra = {k: v for k, v in meta.get("extra", {}).items() if k != "input_shape"}  # class names & co.
-        return io.load(path, trust_factory=args.trust_factory), shape, extra
+        return model, shape, extra
     return models.build(args.model), args.input_shape or ZOO_INPUTS.get(args.model), {}
 
 

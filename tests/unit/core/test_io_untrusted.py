@@ -83,6 +83,13 @@ def test_huge_declared_sparse_shape_is_refused(tmp_path):
      r"model.safetensors: .*(truncated|outside the file)"),
     (lambda d: (d / "model.safetensors").write_bytes(b"\x01"), r"model.safetensors: truncated"),
     (lambda d: (d / "model.safetensors").write_bytes(b"\xff" * 64), r"safetensors: truncated or not a safetensors"),
+    (lambda d: _edit_json(d, lambda m: m.update(extra=[])), r"model.json: 'extra' must be an object, got list"),
+    (lambda d: _edit_json(d, lambda m: m.update(extra={"input_shape": [-4]})),
+     r"model.json: extra.input_shape is \[-4\]; allowed: a list of positive integers"),
+    (lambda d: _edit_json(d, lambda m: m.update(extra={"input_shape": "1,28,28"})),
+     r"extra.input_shape is \"1,28,28\""),
+    (lambda d: _edit_json(d, lambda m: m.update(extra={"classes": 5})), r"extra.classes is 5; allowed: a list of"),
+    (lambda d: _edit_json(d, lambda m: m.update(extra={"stage": [1]})), r"extra.stage is \[1\]; allowed: a string"),
 ])
 def test_damaged_files_are_one_line_errors_naming_the_file(saved, damage, match):
     damage(saved)
@@ -130,3 +137,9 @@ def test_onnx_export_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         st.export_onnx(model, path, example_inputs=torch.randn(1, 4))
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+def test_extra_fields_slimtorch_writes_load_back(saved):
+    _edit_json(saved, lambda m: m.update(extra={"input_shape": [1, 28, 28], "classes": None, "stage": "train",
+                                                "anything": {"else": [1]}}))
+    assert st.load(saved)(torch.zeros(1, 1, 28, 28)).shape == (1, 10)

@@ -1,0 +1,39 @@
+"""Folders and shapes a user hands `slimtorch prune`/`bench` that are wrong: one line, exit 2, nothing
+allocated. prune read model.json before loading it (a list or broken JSON was a traceback), a tampered
+extra.input_shape reached torch.randn, and --input-shape 100000,100000 tried to allocate 80 GB."""
+
+import json
+
+import pytest
+import torch
+
+import slimtorch as st
+from slimtorch.cli import main
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    st.save(st.models.build("mlp", widths=[4, 3, 2]), tmp_path / "m", extra={"input_shape": [4]})
+    return tmp_path / "m"
+
+
+@pytest.mark.parametrize("command", ["prune", "bench"])
+@pytest.mark.parametrize("meta, words", [("{not json", "not valid JSON"), ("[1, 2]", "expected a JSON object"),
+                                         ('{"extra": {"input_shape": [-4]}}', "extra.input_shape is [-4]")])
+def test_a_broken_model_json_is_one_line(saved, capsys, command, meta, words):
+    if meta.startswith('{"extra"'):
+        meta = json.dumps({**json.loads((saved / "model.json").read_text()), **json.loads(meta)})
+    (saved / "model.json").write_text(meta)
+    assert main([command, str(saved), "--repeats", "1"] if command == "bench" else [command, str(saved)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "model.json" in err, err
+
+
+@pytest.mark.parametrize("shape, words", [("100000,100000", "values for a batch of 2; allowed: at most"),
+                                          ("0", "positive integers"), ("-3", "positive integers"),
+                                          ("3,x", "positive integers")])
+def test_bad_input_shapes_are_refused_before_allocating(saved, capsys, shape, words):
+    assert main(["prune", str(saved), f"--input-shape={shape}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("slimtorch: error: --input-shape:") and words in err, err
