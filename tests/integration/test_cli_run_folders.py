@@ -67,3 +67,13 @@ def test_prune_of_neither_a_zoo_name_nor_a_folder_is_one_line(tmp_path, capsys):
     assert main(["prune", str(tmp_path / "lenet"), "--ratio", "0.5"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lenet5" in err and "st.save" in err
+
+
+def test_files_from_other_libraries_are_named_with_the_way_in(tmp_path):
+    torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "weights.pth")
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text("{}")
+    with pytest.raises(UsageError, match=r"pickled PyTorch file, which slimtorch never opens.*weights_only=True"):
+        model_dir(tmp_path / "weights.pth")
+    with pytest.raises(UsageError, match=r"Hugging Face save_pretrained folder .*st.save\(model, DIR, spec="):
+        model_dir(tmp_path / "hf")

@@ -16,6 +16,9 @@ ALLOWED = ("allowed: a folder written by st.save (holding model.json), the --out
            "`optimize` (its model/), or a `slimtorch run` directory (its final stage)")
 
 
+PICKLES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
+
+
 def model_dir(path: str | Path, flag: str = "path") -> Path:
     """The saved-model folder ``path`` names.
 
@@ -41,9 +44,17 @@ def model_dir(path: str | Path, flag: str = "path") -> Path:
     if not path.exists():
         raise UsageError(f"{flag}: {path} does not exist; {ALLOWED}")
     if not path.is_dir():
+        if path.suffix.lower() in PICKLES:
+            raise UsageError(f"{flag}: {path} is a pickled PyTorch file, which slimtorch never opens (unpickling runs "
+                             "code); load its weights into your model (torch.load(..., weights_only=True)) and "
+                             f"st.save(model, DIR, spec=...); {ALLOWED}")
         raise UsageError(f"{flag}: {path} is a file; give the folder that holds it ({ALLOWED})")
     if (path / "stages").is_dir():
         return _final_stage(path, flag)
+    if (path / "config.json").is_file():
+        raise UsageError(f"{flag}: {path} looks like a Hugging Face save_pretrained folder (config.json), which "
+                         "slimtorch does not rebuild; load it with transformers and st.save(model, DIR, spec="
+                         f"{{'factory': ...}}); {ALLOWED}")
     raise UsageError(f"{flag}: {path} holds no saved model (no model.json); {ALLOWED}")
 
 
