@@ -46,12 +46,13 @@ import slimtorch as st
 from slimtorch.bench.counts import count_macs
 from slimtorch.bench.latency import compare_timings, threads_note
 from slimtorch.bench.machine import available_cpus, machine_load
+from slimtorch.data.images import images, sample_photos
 from slimtorch.quantization.backends.onnxruntime import optimized_ops, session
 from slimtorch.quantization.onnx_compat import make_loadable
 from slimtorch.quantization.qdq import qdq_model
 
 sys.path.insert(0, str(Path(__file__).parent))
-from post_training_images import KEEP, photos  # noqa: E402
+from post_training_images import KEEP  # noqa: E402
 from quantization_peers import ort_static  # noqa: E402
 from results_file import write_section  # noqa: E402
 
@@ -59,14 +60,22 @@ RESULTS = Path(__file__).parent / "results" / "post_training.json"
 KEY = "mobilenet_v2_int8_speed"
 BASE, OURS, PEER = "torch eager fp32 (dense)", "slimtorch int8 (pruned)", "onnxruntime quantize_static (pruned)"
 UNPADDED = "slimtorch int8 (pruned, widths unpadded)"  # the same graph without channel_pad: what padding gains
-SHOWN_OPS = ("QLinearConv", "QLinearAdd", "QGemm", "QuantizeLinear", "DequantizeLinear", "Conv", "Add", "Clip",
+SHOWN_OPS = ("QLinearConv", "QLinearAdd", "QGemm", "QuantizeLinear", "DequantizeLinear", "Pad", "Conv", "Add", "Clip",
              "Transpose")
+
+
+def crops(part: str, n: int, seed: int) -> torch.Tensor:
+    """``n`` random 224x224 crops (ImageNet-normalised) of each bundled photo of ``part`` ("calib" or "eval")."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = sample_photos(Path(tmp, part), part, crops=n, size=256, seed=seed)
+        return torch.from_numpy(images(str(folder), test_fraction=0)[0])
 
 
 def build(ratio: float, calib_crops: int, eval_crops: int) -> dict:
     """The dense and pruned models, our int8 model and the calibration / held-out crops."""
     reference = st.models.build("mobilenet_v2", pretrained=True).eval()
-    xc, held = photos(calib_crops, eval_crops)
+    xc, held = crops("calib", calib_crops, 0), crops("eval", eval_crops, 1)
+    xc = torch.cat([xc, xc.flip(-1)])  # mirrored crops: twice the calibration rows
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pruned = st.prune(copy.deepcopy(reference), st.ChannelPrune(ratio=ratio, ignore=KEEP),
@@ -76,7 +85,7 @@ def build(ratio: float, calib_crops: int, eval_crops: int) -> dict:
                          xc)
         quantize_s = time.perf_counter() - t0
     macs = count_macs(pruned, xc[:1]) / count_macs(reference, xc[:1])
-    return {"reference": reference, "pruned": pruned, "qm": qm, "xc": xc, "held": held.x, "macs_ratio": macs,
+    return {"reference": reference, "pruned": pruned, "qm": qm, "xc": xc, "held": held, "macs_ratio": macs,
             "quantize_s": quantize_s}
 
 
