@@ -1,5 +1,7 @@
 """Channel padding of the exported graph: fast widths for onnxruntime's kernels, the same outputs."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +9,7 @@ import torch.nn.functional as F
 from onnx import numpy_helper
 from torch import nn
 
+import slimtorch as st
 from slimtorch.quantization import Int8, quantize
 from slimtorch.quantization.backends.onnxruntime import optimized_ops, session
 from slimtorch.quantization.channel_pad import padded_width, plan
@@ -85,3 +88,23 @@ def test_padded_graph_within_the_tested_steps_of_the_simulation(block):
     out = session(qdq_model(qm)).run(None, {"input": x.numpy()})[0]
     steps = np.abs(out - qm.simulate(x).numpy()) / qm.act(qm.ops[-2]["out"])[0]
     assert steps.max() <= 2.0 + 1e-3
+
+
+def test_pruned_mobilenet_v2_runs_fused_and_padded():
+    """A pruned MobileNetV2 (hidden widths such as 67): every layer an int8 kernel, its hidden widths padded,
+    the outputs bitwise those of the unpadded graph."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 64, 64)
+    keep = [r"features\.0\.0", r"features\.1\.conv\.1", r"features\.\d+\.conv\.2"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = st.prune(st.models.build("mobilenet_v2", num_classes=10).eval(),
+                         st.ChannelPrune(ratio=0.3, ignore=keep), example_inputs=x[:2])
+    qm = quantize(model, Int8(backend="integer", calib_batches=1), x)
+    widths = plan(qm)
+    assert len(widths) >= 20 and all(w % 8 == 0 for w in widths.values())
+    padded = qdq_model(qm)
+    ops = optimized_ops(padded)
+    assert (ops["QLinearConv"], ops["QLinearAdd"], ops["QuantizeLinear"], ops["DequantizeLinear"]) == (52, 10, 1, 1)
+    got, want = (session(p).run(None, {"input": x.numpy()})[0] for p in (padded, qdq_model(qm, pad_channels=False)))
+    np.testing.assert_array_equal(got, want)
