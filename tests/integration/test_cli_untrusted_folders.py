@@ -37,3 +37,13 @@ def test_bad_input_shapes_are_refused_before_allocating(saved, capsys, shape, wo
     assert main(["prune", str(saved), f"--input-shape={shape}"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("slimtorch: error: --input-shape:") and words in err, err
+
+
+def test_pruning_a_quantized_folder_is_refused_not_a_verified_no_op(tmp_path, capsys):
+    train, _ = st.data.load("digits", limit=32)
+    torch.manual_seed(0)
+    st.save(st.quantize(st.models.build("mlp", widths=[64, 8, 10]), st.Int8(), calib_data=train), tmp_path / "q",
+            extra={"input_shape": [1, 8, 8]})
+    assert main(["prune", str(tmp_path / "q")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is quantized (int8)" in err and "prune before quantizing" in err

@@ -47,11 +47,21 @@ def _model(args: argparse.Namespace):
             model = io.load(path, trust_factory=args.trust_factory)
         except ValueError as err:
             raise UsageError(f"model: cannot load {path}: {err}") from None
+        _check_float(model, path)
         meta = json.loads((path / "model.json").read_text())
         shape = args.input_shape or ",".join(map(str, meta.get("extra", {}).get("input_shape") or []))
         extra = {k: v for k, v in meta.get("extra", {}).items() if k != "input_shape"}  # class names & co.
         return model, shape, extra
     return models.build(args.model), args.input_shape or ZOO_INPUTS.get(args.model), {}
+
+
+def _check_float(model, path: Path) -> None:
+    """A quantized model has no float channels to rank: pruning it would report a verified no-op."""
+    from ..quantization.qmodel import QuantizedModel
+
+    if isinstance(model, QuantizedModel):
+        raise UsageError(f"model: {path} is quantized (int8); channel pruning works on the float model: prune "
+                         "before quantizing (a run's earlier stage folders hold the float models)")
 
 
 def _folder(given: str, zoo: list[str]) -> Path:
