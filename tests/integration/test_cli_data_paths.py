@@ -46,3 +46,11 @@ def test_a_decompression_bomb_is_a_value_error_from_the_api(tmp_path):
     _png_header(tmp_path / "a.png", 100_000, 100_000)
     with pytest.raises(ValueError, match=r"^images:.*too large to decode safely.*10000000000 pixels"):
         st.data.load(f"images:{tmp_path}")
+
+
+def test_a_missing_relative_data_path_names_the_folder_it_was_read_from(tmp_path, saved, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", saved, "--data", "text:recipes/sentences.txt", "--repeats", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"file not found: recipes/sentences.txt (relative to the current folder, {tmp_path})" in err

@@ -43,7 +43,8 @@ def load_data(spec: Any) -> tuple[Any, Any]:
         folder = prefix == "images"
         if not (Path(path).is_dir() if folder else Path(path).is_file()):
             if not Path(path).exists():
-                raise ConfigError("data.name", f"{'folder' if folder else 'file'} not found: {path}")
+                where = "" if Path(path).is_absolute() else f" (relative to the current folder, {Path.cwd()})"
+                raise ConfigError("data.name", f"{'folder' if folder else 'file'} not found: {path}{where}")
             raise ConfigError("data.name", f"{name}: {path} is a {'file' if folder else 'folder'}; allowed: "
                                            f"{'a folder of .jpg/.png photos' if folder else 'a file'}")
     elif name not in data.names():
