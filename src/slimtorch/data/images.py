@@ -209,3 +209,43 @@ def photos(size: int = 224, crops: int = 32, normalize: bool = True, seed: int =
         x_train, y_train = images(str(calib), size=size, test_fraction=0, normalize=normalize)[:2]
         x_test, y_test = images(str(held), size=size, test_fraction=0, normalize=normalize)[:2]
     return x_train, y_train, x_test, y_test, None
+
+
+def mix_crops(x, photo, n: int, seed: int = 0, area: tuple[float, float] = (0.2, 0.5)):
+    """``n`` new calibration inputs, each a crop with a patch of a crop of another photo pasted in (CutMix).
+
+    Natural statistics stay (every pixel is from a photo) while the scenes mix, so a layer's least
+    squares or a distillation sees more combinations than the few bundled photos hold; half of them
+    are mirrored.
+
+    Args:
+        x: (N, C, H, W) tensor of crops; photo: (N,) photo id of each crop (a patch always comes from a
+            crop of a different photo when there are two or more).
+        n: how many mixed inputs.
+        area: range of the pasted patch's share of the area.
+
+    Returns:
+        (n, C, H, W) tensor.
+
+    Example:
+        >>> mixed = mix_crops(x_calib, y_photo, 64)                     # doctest: +SKIP
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    photo = torch.as_tensor(photo)
+    base = torch.randint(len(x), (n,), generator=gen)
+    out = x[base].clone()
+    h, w = x.shape[-2:]
+    for i in range(n):
+        others = (photo != photo[base[i]]).nonzero().flatten()
+        others = others if len(others) else torch.arange(len(x))
+        src = x[others[torch.randint(len(others), (1,), generator=gen)]][0]
+        share = area[0] + (area[1] - area[0]) * float(torch.rand(1, generator=gen))
+        ph, pw = max(1, round(h * share**0.5)), max(1, round(w * share**0.5))
+        top = int(torch.randint(h - ph + 1, (1,), generator=gen))
+        left = int(torch.randint(w - pw + 1, (1,), generator=gen))
+        out[i, :, top:top + ph, left:left + pw] = src[:, top:top + ph, left:left + pw]
+        if i % 2:
+            out[i] = out[i].flip(-1)
+    return out

