@@ -1,23 +1,29 @@
 """MiniLM (all-MiniLM-L6-v2) post-training: 25% of heads and FFN neurons removed without labels, then int8.
 
 Steps, each measured on held-out sentences against the unpruned model (embedding cosine mean/worst,
-nearest-neighbour agreement): plain ``ChannelPrune`` (l2), with encoder reconstruction (calibration
-sentences only), then label-free recovery (``st.distill`` with ``alpha=1``: cosine to the original's
-embeddings), then dynamic int8. Two held-out sets: the hand-written paraphrase pairs of
-``quantization_sentences.SENTENCES[60:]`` (nearest neighbours are meaningful there) and sentences of
-the offline fortune corpus's evaluation half; calibration uses its other half plus the hand-written
-``CALIBRATION`` and ``SENTENCES[:60]``, so no sentence is on both sides. Speed: torch eager fp32 of the
-original against the pruned fp32 and int8 models, interleaved, batch 32, median and IQR of the
-repeats, torch pinned to 2 threads. Results go to benchmarks/results/post_training.json under the
-key "minilm" only (the file's other keys are kept).
+nearest-neighbour agreement): plain ``ChannelPrune`` (l2), the configured scores (``CONFIG``) with encoder
+reconstruction (calibration sentences only), then label-free recovery (``st.distill`` with ``alpha=1``:
+cosine to the original's embeddings), then dynamic int8 two ways: torch's (``st.DynamicInt8``) and
+onnxruntime's ``quantize_dynamic`` on the exported pruned model (per-channel weights). Two held-out sets:
+the hand-written paraphrase pairs of ``quantization_sentences.SENTENCES[60:]`` (nearest neighbours are
+meaningful there) and sentences of the offline fortune corpus's evaluation half; calibration uses its
+other half plus the hand-written ``CALIBRATION`` and ``SENTENCES[:60]``, so no sentence is on both sides.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/post_training_text.py [--quick]
+Speed: torch eager fp32 of the original (the baseline) against the pruned model in torch fp32 and dynamic
+int8, and in onnxruntime fp32 and dynamic int8, beside the peer: onnxruntime's ``quantize_dynamic`` of the
+unpruned model. Interleaved rounds, batch 32, medians with IQR and the ratio of minima (least-disturbed
+rounds), torch and onnxruntime pinned to 2 threads, the load average before and after. ``--speed-only``
+repeats the timing alone (for a quiet machine): the same cut without the reconstruction has the same widths.
+Results go to benchmarks/results/post_training.json under the key "minilm" only (other keys are kept).
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/post_training_text.py [--quick | --speed-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import sys
@@ -35,12 +41,16 @@ from slimtorch.data.sentences import offline_sentences
 from slimtorch.data.text import encode
 
 sys.path.insert(0, str(Path(__file__).parent))
+from ort_dynamic import ort_models  # noqa: E402
 from quantization_sentences import CALIBRATION, SENTENCES  # noqa: E402
 from results_file import write_section  # noqa: E402
 
 THREADS = 2
 RATIO = 0.25
 LR = 1e-4  # AdamW, cosine decay: at 5e-5 one epoch of a few hundred sentences left the cosine where it was
+N_CALIB = 600  # fortune sentences beside the hand-written ones
+# fisher scores (one scale for heads and neurons of every block), allocated across blocks, widths rounded
+CONFIG = st.ChannelPrune(ratio=RATIO, importance="fisher", scope="layer", reconstruct=True)
 OUT = Path(__file__).parent / "results" / "post_training.json"
 
 
@@ -63,12 +73,11 @@ def _scores(model, reference, held: dict[str, ArrayDataset]) -> dict:
     return out
 
 
-def _prune(reference, importance: str, calib: list[torch.Tensor] | None) -> tuple[torch.nn.Module, float]:
+def _prune(reference, cfg: st.ChannelPrune, calib: list[torch.Tensor] | None) -> tuple[torch.nn.Module, float]:
     model = copy.deepcopy(reference)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cfg = st.ChannelPrune(ratio=RATIO, importance=importance, reconstruct=calib is not None)
         model = st.prune(model, cfg, example_inputs=SENTENCES_X[:4], calib_data=calib)
     return model, time.perf_counter() - start
 
@@ -83,11 +92,24 @@ def _recover(model, reference, calib_x: torch.Tensor, epochs: int, lr: float) ->
     return model.eval(), time.perf_counter() - start, dict(st.distill_report(model) or {})
 
 
-def _speed(reference, candidates: dict, x: torch.Tensor, repeats: int) -> dict:
+def _speed(reference, pruned, calib_x: torch.Tensor, repeats: int) -> tuple[dict, dict]:
+    """Batch-32 latency of the original (torch fp32, the baseline) against every fast path, interleaved.
+
+    Returns the speed section and the models timed (the ORT ones get fidelity rows in :func:`run`).
+    """
+    x = encode(SENTENCES[:32])
+    ort_orig, ort_pruned = ort_models(reference, x, THREADS), ort_models(pruned, x, THREADS)
+    models = {"torch fp32 pruned": pruned,
+              "torch dynamic int8 pruned": st.quantize(copy.deepcopy(pruned), st.DynamicInt8(smooth=0.7),
+                                                       calib_data=calib_x[:256]),
+              "torch dynamic int8 (original)": st.quantize(copy.deepcopy(reference), st.DynamicInt8(), calib_data=None),
+              "ORT fp32 (original)": ort_orig["fp32"], "ORT dynamic int8 (original; peer)": ort_orig["int8"],
+              "ORT fp32 pruned": ort_pruned["fp32"], "ORT dynamic int8 pruned (ours)": ort_pruned["int8"]}
     fns = {"torch fp32 (original)": lambda: reference(x)}
-    fns.update({k: (lambda m=m: m(x)) for k, m in candidates.items()})
+    fns.update({k: (lambda m=m: m(x)) for k, m in models.items()})
     load = os.getloadavg()[0]
-    timings = compare_timings(fns, repeats=repeats, warmup=2)
+    with torch.no_grad():
+        timings = compare_timings(fns, repeats=repeats, warmup=2)
     base = timings["torch fp32 (original)"]
     # the ratio of minima (least-disturbed rounds) beside the ratio of medians: on a loaded machine the medians
     # mostly measure the other jobs
@@ -95,12 +117,15 @@ def _speed(reference, candidates: dict, x: torch.Tensor, repeats: int) -> dict:
                 "x_vs_torch_fp32_min": round(base.min / t.min, 3),
                 "x_range": [round(base.q1 / t.q3, 3), round(base.q3 / t.q1, 3)]} for k, t in timings.items()}
     # a shared machine: the 1-minute load average before and after says whether the ratios can be trusted
-    return {"load_average": [round(load, 2), round(os.getloadavg()[0], 2)], "cpus": os.cpu_count(), **rows}
+    section = {"load_average": [round(load, 2), round(os.getloadavg()[0], 2)], "cpus": os.cpu_count(),
+               "threads": f"{threads_note()}; onnxruntime intra_op={THREADS}, no spinning", "batch": 32,
+               "tokens": int(x.shape[1]), **rows}
+    return section, models
 
 
 def run(quick: bool = False) -> dict:
     """Every step of the MiniLM case; returns the JSON section (also printed as a table)."""
-    n_calib, epochs = (300, 1) if quick else (600, 3)
+    n_calib, epochs = (300, 1) if quick else (N_CALIB, 3)
     calib_sentences = CALIBRATION + SENTENCES[:60] + offline_sentences("calib", n_calib)
     held = {"paraphrase pairs (60)": _held(SENTENCES[60:], "sentences-eval"),
             "fortunes eval (200)": _held(offline_sentences("eval", 200), "fortunes-eval")}
@@ -108,34 +133,30 @@ def run(quick: bool = False) -> dict:
     calib_x = encode(calib_sentences)
     reference = st.models.build("minilm").eval()
     steps = {}
-    plain, secs = _prune(reference, "l2", None)
+    plain, secs = _prune(reference, st.ChannelPrune(ratio=RATIO, importance="l2"), None)
     steps["pruned l2, no reconstruction"] = {"seconds": round(secs, 1), **_scores(plain, reference, held)}
-    importance = "activation" if _has_activation() else "l2"
-    try:
-        rec, secs = _prune(reference, importance, calib)
-    except ValueError as err:  # activation scores not wired into ChannelPrune yet: say so, use l2
-        print(f"importance={importance!r} failed ({err}); using l2", flush=True)
-        importance = "l2"
-        rec, secs = _prune(reference, importance, calib)
-    steps[f"pruned {importance} + reconstruction"] = {"seconds": round(secs, 1), **_scores(rec, reference, held)}
+    rec, secs = _prune(reference, CONFIG, calib)
+    steps[f"pruned {CONFIG.importance} ({CONFIG.scope}) + reconstruction"] = {
+        "seconds": round(secs, 1), **_scores(rec, reference, held)}
     print(json.dumps(steps, indent=1), flush=True)
     recovered, secs, report = _recover(copy.deepcopy(rec), reference, calib_x, epochs, LR)
     steps["+ label-free distillation"] = {"seconds": round(secs, 1), "epochs": epochs, "lr": LR, "kept_epoch":
                                           report.get("kept_epoch"), **_scores(recovered, reference, held)}
-    qmodel = st.quantize(copy.deepcopy(recovered), st.DynamicInt8(smooth=0.7), calib_data=calib_x[:256])
-    steps["+ dynamic int8"] = _scores(qmodel, reference, held)
-    x32 = encode(SENTENCES[:32])
-    speed = _speed(reference, {"pruned fp32": recovered, "pruned + dynamic int8": qmodel}, x32, 5 if quick else 11)
+    speed, timed = _speed(reference, recovered, calib_x, 5 if quick else 11)
+    steps["+ torch dynamic int8"] = _scores(timed["torch dynamic int8 pruned"], reference, held)
+    steps["+ ORT dynamic int8 (per channel)"] = _scores(timed["ORT dynamic int8 pruned (ours)"], reference, held)
+    steps["unpruned, ORT dynamic int8 (peer)"] = _scores(timed["ORT dynamic int8 (original; peer)"], reference, held)
     params = sum(p.numel() for p in recovered.parameters()) / sum(p.numel() for p in reference.parameters())
-    return {"ratio": RATIO, "importance": importance, "calib_sentences": len(calib_sentences),
-            "held_out": {k: len(v) for k, v in held.items()}, "params_ratio": round(params, 4),
-            "threads": threads_note(), "batch": 32, "steps": steps, "speed": speed}
+    return {"ratio": RATIO, "importance": CONFIG.importance, "scope": CONFIG.scope, "round_to": CONFIG.round_to,
+            "calib_sentences": len(calib_sentences), "held_out": {k: len(v) for k, v in held.items()},
+            "params_ratio": round(params, 4), "widths": _widths(recovered), "threads": threads_note(), "batch": 32,
+            "steps": steps, "speed": speed}
 
 
-def _has_activation() -> bool:
-    from slimtorch.pruning.importance import KINDS
-
-    return "activation" in KINDS
+def _widths(model) -> list[list[int]]:
+    """Per block: [attention heads kept, FFN neurons kept] (global allocation varies them)."""
+    return [[blk.attention.self.query.out_features // blk.attention.self.attention_head_size,
+             blk.intermediate.dense.out_features] for blk in model.bert.encoder.layer]
 
 
 SENTENCES_X = encode(SENTENCES[:8])
@@ -160,32 +181,29 @@ def table(section: dict) -> None:
               f"range {t['x_range']}")
 
 
-def retime(repeats: int = 11) -> dict:
-    """Speed only, on a quieter machine: the pruned shapes (l2 cut, same widths as every step) need no solve.
-
-    Latency depends on the layer widths, not on the weights' values, so an l2 cut at the same ratio
-    times exactly what the reconstructed, distilled model would.
-    """
+def speed_only(repeats: int = 11) -> dict:
+    """Speed only (for a quieter machine): the same cut without the reconstruction (latency depends on the widths,
+    not on the weights' values, and the scores that choose the widths are computed before any solve)."""
+    sentences = CALIBRATION + SENTENCES[:60] + offline_sentences("calib", N_CALIB)
     reference = st.models.build("minilm").eval()
-    pruned, _ = _prune(reference, "l2", None)
-    qmodel = st.quantize(copy.deepcopy(pruned), st.DynamicInt8(), calib_data=None)
-    whole = st.quantize(copy.deepcopy(reference), st.DynamicInt8(), calib_data=None)
-    return _speed(reference, {"pruned fp32": pruned, "pruned + dynamic int8": qmodel,
-                              "unpruned + dynamic int8": whole}, encode(SENTENCES[:32]), repeats)
+    pruned, _ = _prune(reference, dataclasses.replace(CONFIG, reconstruct=False), _batches(sentences))
+    speed, _ = _speed(reference, pruned, encode(sentences), repeats)
+    return {**speed, "widths": _widths(pruned)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer calibration sentences, one recovery epoch")
-    ap.add_argument("--retime", action="store_true", help="only the speed rows again (kept beside the first)")
+    ap.add_argument("--speed-only", action="store_true", help="only the speed rows again (replace the section's)")
     args = ap.parse_args()
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
-    if args.retime:
+    if args.speed_only:
         section = json.loads(OUT.read_text())["minilm"]
-        section["speed_retimed"] = retime()
+        section.pop("speed_retimed", None)
+        section["speed"] = speed_only()
         write(section)
-        print(json.dumps(section["speed_retimed"], indent=1))
+        print(json.dumps(section["speed"], indent=1))
         return
     section = run(args.quick)
     write(section)
