@@ -30,7 +30,7 @@ def parse_scalar(text: str) -> Any:
     try:
         return yaml.load(text, Loader=_Loader) if text.strip() else None
     except yaml.YAMLError as err:
-        raise ConfigError("", f"cannot parse value {text!r}: {str(err).splitlines()[0]}") from None
+        raise ConfigError("--set", f"cannot parse value {text!r}: {str(err).splitlines()[0]}") from None
 
 
 def _toml() -> Any:
@@ -51,7 +51,7 @@ def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError("recipe", f"file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a Windows editor's byte-order mark is not TOML
     except UnicodeDecodeError as err:
         raise ConfigError("recipe", f"{path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     toml = _toml() if path.suffix == ".toml" else None

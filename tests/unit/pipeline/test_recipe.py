@@ -125,6 +125,8 @@ def test_overrides(expr, check):
     ("stages[3].channel_prune.ratio=0.5", r"^stages\[3\]: is 'int8'; set stages\[3\]\.int8\.FIELD"),
     ("train..lr=1", r"^--set: cannot read field path"),
     ("report.title.x=1", r"^report\.title: is not a mapping"),
+    ("model=[1", r"^--set: cannot parse value '\[1'"),
+    ("model=!!python/object/apply:os.system [echo]", r"^--set: cannot parse value .*could not determine a constructor"),
 ])
 def test_bad_overrides(expr, message):
     with pytest.raises(ConfigError, match=message):
@@ -170,6 +172,13 @@ def test_recipe_file_errors(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match=r"^recipe: .* must hold a mapping"):
         read_recipe_file(tmp_path / "list.yaml")
+
+
+@pytest.mark.parametrize("name, text", [("w.toml", '[model]\r\nname = "mlp"\r\n'),
+                                        ("w.yaml", "model: {name: mlp}\r\n")])
+def test_a_recipe_saved_with_a_byte_order_mark_reads_as_without(tmp_path, name, text):
+    (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + text.encode())  # Windows Notepad's UTF-8
+    assert read_recipe_file(tmp_path / name) == {"model": {"name": "mlp"}}
 
 
 def test_data_section_config_is_dataconfig_and_the_old_name_warns():
