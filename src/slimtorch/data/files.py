@@ -121,7 +121,8 @@ def csv_file(path: str, test_fraction: float = 0.2, seed: int = 0, normalize: bo
     if not p.is_file():
         raise FileNotFoundError(f"csv:{path}: no such file")
     try:
-        with open(p, newline="", encoding="utf-8") as f:
+        # -sig: Excel's "CSV UTF-8" starts with a byte-order mark, which made the first row a "header" (dropped)
+        with open(p, newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.reader(f, delimiter=delimiter) if r and any(c.strip() for c in r)]
     except UnicodeDecodeError as err:
         raise ValueError(f"csv:{path}: not UTF-8 text (byte {err.start}); save the table as UTF-8 CSV") from None

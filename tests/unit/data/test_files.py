@@ -168,3 +168,17 @@ def test_npz_that_is_no_plain_archive_is_one_line_naming_the_file(tmp_path, writ
     msg = str(err.value)
     assert msg.startswith(f"npz:{path}: {says}") and "\n" not in msg
     assert msg.endswith("allowed: numeric arrays x, y[, x_test, y_test] (labels may be strings) saved with np.savez")
+
+
+@pytest.mark.parametrize("header", ["", "a,b,label\r\n"])
+def test_csv_with_a_byte_order_mark_keeps_every_row(tmp_path, header):
+    """Excel's "CSV UTF-8" starts with a BOM: the first data row read as a header and was silently dropped."""
+    rows = "".join(f"{i}.0,{2 * i},{i % 2}\r\n" for i in range(6))
+    plain, excel = tmp_path / "plain.csv", tmp_path / "excel.csv"
+    plain.write_text(header + rows, encoding="utf-8", newline="")
+    excel.write_bytes(b"\xef\xbb\xbf" + (header + rows).encode())
+    a = st.data.load(f"csv:{plain}", normalize=False, test_fraction=0.5)
+    b = st.data.load(f"csv:{excel}", normalize=False, test_fraction=0.5)
+    for x, y in zip(a, b):
+        assert torch.equal(x.x, y.x) and torch.equal(x.y, y.y)
+    assert len(b[0]) + len(b[1]) == 6
