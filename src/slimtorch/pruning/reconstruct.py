@@ -126,7 +126,7 @@ def _solvable(m: nn.Module) -> bool:
     return isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.padding_mode == "zeros")
 
 
-def reconstruct(original: nn.Module, pruned: nn.Module, plan: Plan, calib: Any, *, ridge: float | str = 1e-3,
+def reconstruct(original: nn.Module, pruned: nn.Module, plan: Plan, calib: Any, *, ridge: float | str = "auto",
                 scope: str = "downstream", match_bn: bool = True, batch_size: int = 32,
                 limit: int | None = 512, positions: int = 256, holdout: float = 0.25) -> dict[str, Any]:
     """Re-solve the pruned model's layers so they follow the original on calibration inputs (in place).
@@ -137,7 +137,8 @@ def reconstruct(original: nn.Module, pruned: nn.Module, plan: Plan, calib: Any, 
         plan: ``{layer: {role: kept indices}}`` that made ``pruned`` from ``original``.
         calib: unlabeled inputs: a tensor, a dataset with ``.x``, or batches.
         ridge: strength of the pull towards the cut weights (times the mean diagonal of the Gram matrix),
-            or "auto": per layer, the value of ``layer_solve.RIDGES`` that fits held-out rows best.
+            or "auto" (the default): per layer, the value of ``layer_solve.RIDGES`` whose solve on the other
+            rows fits the held-out rows best (none: the layer stays as cut).
         scope: "downstream" (every conv/linear from the first one that reads pruned channels) or
             "consumers" (only the layers that read pruned channels).
         match_bn: re-estimate BatchNorm statistics after each solved layer (original's mean and variance).
