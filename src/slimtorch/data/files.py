@@ -132,10 +132,12 @@ def csv_file(path: str, test_fraction: float = 0.2, seed: int = 0, normalize: bo
         raise ValueError(f"csv:{path}: no data rows")
     width = len(rows[0])
     if width < 2:
-        raise ValueError(f"csv:{path}: need at least 2 columns (features..., label), got {width}")
+        raise ValueError(f"csv:{path}: need at least 2 columns (features..., label), got {width}"
+                         f"{_delimiter_hint(rows, delimiter)}")
     for i, r in enumerate(rows):
         if len(r) != width:
-            raise ValueError(f"csv:{path}: data row {i + 1} has {len(r)} cells; expected {width}")
+            raise ValueError(f"csv:{path}: data row {i + 1} has {len(r)} cells; expected {width}"
+                             f"{_delimiter_hint(rows, delimiter)}")
         for j, cell in enumerate(r[:-1]):
             value = _number(cell)
             if value is None or not math.isfinite(value):
@@ -146,6 +148,12 @@ def csv_file(path: str, test_fraction: float = 0.2, seed: int = 0, normalize: bo
     numbers = [_number(c) for c in cells]
     y = np.array(cells) if any(v is None for v in numbers) else np.array(numbers, dtype=np.float64)
     return _finish(x, y, None, None, test_fraction, seed, normalize, f"csv:{path}")
+
+
+def _delimiter_hint(rows: list[list[str]], delimiter: str) -> str:
+    """How to read a table cut by another delimiter (a European Excel export uses ';'), or nothing."""
+    other = next((d for d in (";", "\t", "|") if d != delimiter and d in delimiter.join(rows[0])), None)
+    return f"; its rows hold {other!r}: pass the option delimiter={other!r}" if other else ""
 
 
 def _is_header(rows: list[list[str]]) -> bool:

@@ -182,3 +182,15 @@ def test_csv_with_a_byte_order_mark_keeps_every_row(tmp_path, header):
     for x, y in zip(a, b):
         assert torch.equal(x.x, y.x) and torch.equal(x.y, y.y)
     assert len(b[0]) + len(b[1]) == 6
+
+
+def test_csv_with_another_delimiter_names_the_option(tmp_path):
+    f = tmp_path / "semi.csv"
+    f.write_text("1;2;0\n3;4;1\n5;6;0\n7;8;1\n")  # a European Excel export: ';' between cells
+    with pytest.raises(ValueError, match=r"got 1; its rows hold ';': pass the option delimiter=';'"):
+        st.data.load(f"csv:{f}")
+    (tmp_path / "commas.csv").write_text("1,5;2;0\n3;4;1\n")  # decimal commas: ragged rows
+    with pytest.raises(ValueError, match=r"row 2 has 1 cells; expected 2; its rows hold ';'"):
+        st.data.load(f"csv:{tmp_path / 'commas.csv'}")
+    train, test = st.data.load(f"csv:{f}", delimiter=";", test_fraction=0.5)
+    assert len(train) + len(test) == 4
