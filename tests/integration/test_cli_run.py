@@ -103,7 +103,7 @@ def test_bench_input_shape_from_the_flag_or_the_model(run_dir, capsys):
     capsys.readouterr()
     assert main(["bench", folder, "--input-shape", "a,b"]) == 2
     assert capsys.readouterr().err.strip() == ("slimtorch: error: --input-shape: got 'a,b'; allowed: comma-separated "
-                                               "integers like 3,32,32")
+                                               "positive integers like 3,32,32")
 
 
 def test_bench_bad_path(tmp_path, capsys):
