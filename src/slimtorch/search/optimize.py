@@ -37,7 +37,7 @@ from .trial import Trial, run_trial, time_models
 
 OBJECTIVES = ("latency", "size")
 SENS_ROWS = 512  # validation rows of the sensitivity scan: it ranks groups, it does not decide the budget
-SEED_RATIOS = (0.25, 0.5, 0.75)  # uniform recipes tried as seeds of the refinement
+SEED_RATIOS = (0.125, 0.25, 0.5, 0.75)  # uniform recipes tried as seeds of the refinement, mildest first
 INT8_SCORES = 6  # the int8 step costs about this many validation scorings (calibration, fallback checks, timing)
 TEMPERATURE, ALPHA = 4.0, 0.9  # the demo's distillation settings: recovery = distill from the original
 
