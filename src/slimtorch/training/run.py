@@ -130,6 +130,7 @@ def resume(run: Run) -> None:
         return
     s = ckpt["state"]
     _check_resumable(s.get("config", {}), run.cfg)
+    _check_same_model(s["model"], run.model, run.cfg.out)
     run.model.load_state_dict(s["model"])
     run.optimizer.load_state_dict(s["optimizer"])
     run.schedule.load_state_dict(s["schedule"])
@@ -166,3 +167,17 @@ def _check_resumable(saved: dict, cfg: TrainConfig) -> None:
         diffs = ", ".join(f"{k}: checkpoint {saved[k]!r} vs now {now[k]!r}" for k in changed)
         raise ConfigError("resume", f"the checkpoint in {cfg.out} was trained with other settings ({diffs}); "
                                     "use the same settings or a new out= directory")
+
+
+def _check_same_model(saved: dict, model: nn.Module, out: str | None) -> None:
+    """Refuse a checkpoint of another architecture (other data sized the model: 2 classes then, 10 now) in one
+    line, before load_state_dict's multi-line size-mismatch error."""
+    now = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    then = {k: tuple(v.shape) for k, v in saved.items()}
+    diffs = [f"{k} {list(then[k])} vs now {list(now[k])}" for k in now if k in then and then[k] != now[k]]
+    diffs += [f"{k} only in the {where}" for keys, other, where in ((now, then, "model now"), (then, now, "checkpoint"))
+              for k in keys if k not in other]
+    if diffs:
+        shown = "; ".join(diffs[:2]) + (f" and {len(diffs) - 2} more" if len(diffs) > 2 else "")
+        raise ConfigError("resume", f"the checkpoint in {out} holds another model ({shown}); resume with the model "
+                                    "and data it was trained with, or use a new out= directory")

@@ -185,3 +185,16 @@ def test_accelerator_loss_path_matches_the_per_step_path(poison_row):
         assert results[1]["accuracy"] == pytest.approx(results[0]["accuracy"], rel=1e-12)
     else:
         assert results[0] == results[1] == (1, 6)
+
+
+def test_resuming_with_another_model_is_one_line(tmp_path):
+    """Other data sized the model (2 classes then, 10 now): a one-line ConfigError, not torch's size-mismatch dump."""
+    from slimtorch.config import ConfigError
+
+    x = torch.randn(16, 4)
+    cfg = TrainConfig(epochs=1, batch_size=8, quiet=True, out=str(tmp_path))
+    fit(nn.Linear(4, 2), ArrayDataset(x, torch.arange(16) % 2), cfg)
+    with pytest.raises(ConfigError, match=r"^resume: the checkpoint in .* holds another model \(weight \[2, 4\] "
+                                          r"vs now \[10, 4\]; bias \[2\] vs now \[10\]\)") as err:
+        fit(nn.Linear(4, 10), ArrayDataset(x, torch.arange(16) % 10), cfg.replace(epochs=2, resume=True))
+    assert "\n" not in str(err.value)
