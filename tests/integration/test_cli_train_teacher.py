@@ -63,3 +63,12 @@ def test_alpha_flag_takes_auto_and_names_what_it_allows(tmp_path, capsys):
     assert main(BASE + ["--out", str(tmp_path / "s"), "--teacher", teacher, "--alpha", "high"]) == 2
     assert "--alpha: invalid value 'high'; allowed: a number in [0, 1] or 'auto'" in capsys.readouterr().err
     assert main(BASE + ["--out", str(tmp_path / "a"), "--teacher", teacher, "--alpha", "auto"]) == 0
+
+
+def test_teacher_given_as_the_out_folder_of_an_earlier_train(tmp_path, capsys):
+    first = BASE + ["--model-arg", "widths=[64,8,10]", "--out", str(tmp_path / "t")]
+    assert main(first) == 0  # writes t/model; users pass t, as to prune and bench
+    argv = BASE + ["--model-arg", "widths=[64,4,10]", "--out", str(tmp_path / "s"), "--teacher", str(tmp_path / "t")]
+    assert main(argv) == 0
+    assert main(BASE + ["--out", str(tmp_path / "x"), "--teacher", str(tmp_path)]) == 2  # holds no model
+    assert "--teacher: " in capsys.readouterr().err

@@ -172,11 +172,16 @@ def _build_model(name: str, kwargs: dict[str, Any], train: Any, loss: str):
 
 def _distill_hook(args: argparse.Namespace):
     """The Distill hook the distillation flags describe (``--teacher`` given)."""
+    from pathlib import Path
+
     from .. import io
     from ..config import ConfigError
     from ..distillation import Distill
     from . import UsageError
+    from .folders import model_dir
 
+    if Path(args.distill_teacher).is_dir():  # the --out of an earlier train, or a run directory, as prune/bench
+        args.distill_teacher = str(model_dir(args.distill_teacher, "--teacher"))
     flags = args._distill_flags
     cfg = flags.build(args)
     try:
