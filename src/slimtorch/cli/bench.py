@@ -23,9 +23,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="dataset for accuracy and real inputs (e.g. mnist, digits)")
     p.add_argument("--input-shape", default=None, metavar="C,H,W",
                    help="per-sample input shape when no --data is given and the model does not record it")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64], metavar="N")
-    p.add_argument("--backends", nargs="+", default=["eager", "onnxruntime"], choices=["eager", "onnxruntime"])
-    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64], metavar="N",
+                   help="batch sizes to time (default: 1 64)")
+    p.add_argument("--backends", nargs="+", default=["eager", "onnxruntime"], choices=["eager", "onnxruntime"],
+                   help="where to run it besides torch eager (default: eager onnxruntime)")
+    p.add_argument("--repeats", type=int, default=20, help="interleaved timing rounds per batch size (default: 20)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the measurements as JSON")
     p.add_argument("--trust-factory", action="store_true",
                    help="allow a saved model whose model.json names a factory ('package.module:function'): "
