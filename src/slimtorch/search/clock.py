@@ -2,8 +2,9 @@
 
 ``budget_minutes`` bounds the whole ``st.optimize`` call. The setup (timing the original, the per-layer
 latency table, the rounding check, the sensitivity scan) may use at most ``SETUP_SHARE`` of it; the
-trials stop early enough to leave ``FINISH_SHARE`` for the finish (re-timing the finalists, scoring them
-on the test set, the int8 step), which shrinks its own work to what is left. A step that cannot finish
+trials stop early enough to leave ``FINISH_SHARE`` (or the finish's own estimate ``finish_s``, when larger)
+for the finish (re-timing the finalists, scoring them on the test set, the int8 step), which shrinks its
+own work to what is left. A step that cannot finish
 in time is cut, and each cut is one line in the result's notes, so a short budget gives an honest,
 smaller search instead of an overrun. The stated margin (:data:`MARGIN_S` plus one scoring of the
 chosen model on the test set) is what a call may still run past the budget.
@@ -33,6 +34,7 @@ class Clock:
     start: float = field(default_factory=time.perf_counter)
     cuts: list[str] = field(default_factory=list)
     score_s: float = 0.0  # seconds one validation scoring takes (set by the search; the finish scales with it)
+    finish_s: float = 0.0  # the search's estimate of what its finish needs (used when more than FINISH_SHARE)
     rounds: int = 20  # timed rounds the original and the table's entries get (fewer when the budget is short)
 
     def now(self) -> float:
@@ -48,8 +50,8 @@ class Clock:
         return self.now() > SETUP_SHARE * self.budget
 
     def search_over(self, next_cost: float = 0.0) -> bool:
-        """A trial expected to take ``next_cost`` seconds would eat into the finish's share."""
-        return self.now() + next_cost > (1 - FINISH_SHARE) * self.budget
+        """A trial expected to take ``next_cost`` seconds would eat into the time kept for the finish."""
+        return self.now() + next_cost > self.budget - max(FINISH_SHARE * self.budget, self.finish_s)
 
     def over(self) -> bool:
         """The whole budget is spent."""

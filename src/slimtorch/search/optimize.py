@@ -38,7 +38,9 @@ from .trial import Trial, run_trial, time_models
 OBJECTIVES = ("latency", "size")
 SENS_ROWS = 512  # validation rows of the sensitivity scan: it ranks groups, it does not decide the budget
 SEED_RATIOS = (0.125, 0.25, 0.5, 0.75)  # uniform recipes tried as seeds of the refinement, mildest first
-INT8_SCORES = 6  # the int8 step costs about this many validation scorings (calibration, fallback checks, timing)
+# the int8 step costs about this many validation scorings per conv/linear layer (its per-layer sensitivity and
+# fallback checks; ResNet-20, 21 layers: ~40 scorings measured, where a flat 6 let the call overrun by 219 s)
+INT8_SCORES_PER_LAYER = 2
 TEMPERATURE, ALPHA = 4.0, 0.9  # the demo's distillation settings: recovery = distill from the original
 
 
@@ -162,6 +164,8 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     base_test = test_score(model)
     spreads: dict[str, float] = {}
     clock.rounds = _rounds(model, x, clock)
+    int8_s = INT8_SCORES_PER_LAYER * len(space.layers) * clock.score_s if int8 else 0.0
+    clock.finish_s = int8_s + 3 * clock.score_s * len(test) / max(len(val), 1)  # + three candidates scored on test
     ms, base_ms = time_models({"base": model}, model, x, BACKENDS, repeats=clock.rounds, spreads=spreads)
     baseline = Trial(0, space.full, base_val, count_params(model), saved_bytes(model), ms["base"], base_ms,
                      test=base_test, model=model)
@@ -186,9 +190,8 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
         res.notes.append(f"resumed: {journal.resumed} finished trials reused from {resume_dir}")
     _retime(res, x, clock)
     _choose(res, test_score, base_test, say)
-    if int8 and clock.left() < INT8_SCORES * clock.score_s:
-        clock.cut(f"the int8 step was not tried ({clock.left():.0f} s left, it needs about "
-                  f"{INT8_SCORES * clock.score_s:.0f} s)")
+    if int8 and clock.left() < int8_s:
+        clock.cut(f"the int8 step was not tried ({clock.left():.0f} s left, it needs about {int8_s:.0f} s)")
     elif int8:
         _try_int8(res, fit_data, val_score, test_score, base_test, x, say)
     res.notes.extend(clock.cuts)

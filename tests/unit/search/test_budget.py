@@ -27,6 +27,8 @@ def test_clock_shares():
     assert clock.setup_over() == (40 > 100 * SETUP_SHARE)
     assert not clock.search_over() and clock.search_over(next_cost=100 * (1 - FINISH_SHARE) - 39)
     assert 59 < clock.left() <= 60 and not clock.over()
+    clock.finish_s = 55.0  # a finish estimated longer than FINISH_SHARE keeps its own time
+    assert clock.search_over(next_cost=6) and not clock.search_over(next_cost=4)
     clock.cut("x")
     clock.cut("x")
     assert clock.cuts == ["time budget (1.66667 min): x"]
