@@ -47,3 +47,9 @@ def test_pruning_a_quantized_folder_is_refused_not_a_verified_no_op(tmp_path, ca
     assert main(["prune", str(tmp_path / "q")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is quantized (int8)" in err and "prune before quantizing" in err
+
+
+def test_a_batch_size_too_large_to_build_is_refused_before_allocating(saved, capsys):
+    assert main(["bench", str(saved), "--batch-sizes", "1", "1000000000", "--repeats", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--batch-sizes: 1,000,000,000 samples of [4] make 4,000,000,000 values" in err

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import UsageError
 from .folders import model_dir
-from .inputs import TEXT_MODELS, random_batch, sentence_batch
+from .inputs import MAX_VALUES, TEXT_MODELS, random_batch, sentence_batch
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -46,6 +46,16 @@ def _example(args: argparse.Namespace, meta: dict):
         return sentence_batch(64), None
     shape = args.input_shape or ",".join(map(str, meta.get("extra", {}).get("input_shape") or [])) or None
     return random_batch(shape, 64, "the model does not record its input shape; give --data or --input-shape"), None
+
+
+def _check_batch_sizes(batch_sizes: list[int], example) -> None:
+    """The largest timed batch fits the random-batch bound, checked before it is built (10^9 rows of 4 values
+    took the machine's memory)."""
+    largest = max(batch_sizes) * example[0].numel()
+    if largest > MAX_VALUES:
+        raise UsageError(f"--batch-sizes: {max(batch_sizes):,} samples of {list(example.shape[1:])} make {largest:,} "
+                         f"values; allowed: at most {MAX_VALUES:,} per batch (here up to "
+                         f"{MAX_VALUES // example[0].numel():,} samples)")
 
 
 def _check_inputs(model, example, flag: str) -> None:
@@ -93,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"path: cannot load {folder}: {err}") from None
     meta = json.loads((folder / "model.json").read_text())  # checked by load
     example, test = _example(args, meta)
+    _check_batch_sizes(args.batch_sizes, example)
     _check_inputs(model, example, "--data" if args.data else "--input-shape")
     _check_classes(meta, test)
     label = meta.get("extra", {}).get("stage") or folder.name
