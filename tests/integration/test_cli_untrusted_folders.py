@@ -53,3 +53,15 @@ def test_a_batch_size_too_large_to_build_is_refused_before_allocating(saved, cap
     assert main(["bench", str(saved), "--batch-sizes", "1", "1000000000", "--repeats", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--batch-sizes: 1,000,000,000 samples of [4] make 4,000,000,000 values" in err
+
+
+@pytest.mark.parametrize("command", ["prune", "bench"])
+def test_an_output_path_under_a_file_is_refused_before_the_work(saved, tmp_path, capsys, command):
+    (tmp_path / "file.txt").write_text("x")
+    target = str(tmp_path / "file.txt" / "out")
+    argv = (["prune", str(saved), "--out", target] if command == "prune"
+            else ["bench", str(saved), "--json", target, "--repeats", "1", "--batch-sizes", "1"])
+    assert main(argv) == 2
+    err = capsys.readouterr()
+    assert err.err.count("\n") == 1 and f"{tmp_path / 'file.txt'} is a file, not a folder" in err.err
+    assert err.out == ""  # refused before pruning or timing anything

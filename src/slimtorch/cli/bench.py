@@ -15,6 +15,7 @@ from pathlib import Path
 from . import UsageError
 from .folders import model_dir
 from .inputs import MAX_VALUES, TEXT_MODELS, random_batch, sentence_batch
+from .outputs import check_writable, write_error
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -96,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-sizes: got {args.batch_sizes}; allowed: integers >= 1")
     if args.repeats < 1:
         raise UsageError(f"--repeats: got {args.repeats}; allowed: an integer >= 1")
+    if args.json:
+        check_writable(args.json, "--json")  # before minutes of timing, not after
     folder = model_dir(args.path)
     try:
         model = load(folder, trust_factory=args.trust_factory)
@@ -120,7 +123,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from ..io import write_json
 
-        write_json(args.json, result)
+        try:
+            write_json(args.json, result)
+        except OSError as err:
+            raise write_error(err, args.json, "--json") from None
     return 0
 
 

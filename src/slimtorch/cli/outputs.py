@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from . import UsageError
@@ -26,3 +27,26 @@ def refuse_overwrite(folder: str | Path, flag: str, force: bool, other: str = ""
         return
     ways = ", ".join(w for w in (other, "--force to overwrite it") if w)
     raise UsageError(f"{flag}: {folder} already holds a saved model; pass {ways}, or choose another folder")
+
+
+def check_writable(path: str | Path, flag: str) -> None:
+    """Refuse, before any work, an output path under a file or a folder the user may not write to.
+
+    Raises:
+        UsageError: one line naming the flag, the path and why.
+
+    Example:
+        >>> check_writable("/tmp/out/report.json", "--json")
+    """
+    ancestor = Path(path).absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{flag}: cannot write {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag}: cannot write {path}: no permission to write in {ancestor}")
+
+
+def write_error(err: OSError, path: str | Path, flag: str) -> UsageError:
+    """An OSError met while writing ``path`` as one line naming the flag (not the temp file's name)."""
+    return UsageError(f"{flag}: cannot write {path}: {err.strerror or type(err).__name__}")

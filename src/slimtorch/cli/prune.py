@@ -16,7 +16,7 @@ from pathlib import Path
 from . import UsageError
 from .folders import ALLOWED, model_dir
 from .inputs import TEXT_MODELS, random_batch, sentence_batch
-from .outputs import refuse_overwrite
+from .outputs import check_writable, refuse_overwrite, write_error
 
 # per-sample input of the zoo models that take images or feature vectors
 ZOO_INPUTS = {"mlp": "784", "lenet300": "784", "lenet5": "1,28,28", "lenet5_caffe": "1,28,28",
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ChannelPrune(ratio=args.ratio, importance=args.importance)  # a bad value is one ConfigError line
     if args.out:
         refuse_overwrite(args.out, "--out", args.force)
+        check_writable(Path(args.out) / "model.json", "--out")
     model, shape, extra = _model(args)
     x = _example(model, shape, args.input_shape)
     before = bench.count_params(model)
@@ -109,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         from .. import io
 
-        io.save(model, args.out, extra={**extra, "input_shape": list(x.shape[1:])})
+        try:
+            io.save(model, args.out, extra={**extra, "input_shape": list(x.shape[1:])})
+        except OSError as err:
+            raise write_error(err, args.out, "--out") from None
         print(f"saved to {args.out}")
     return 0
