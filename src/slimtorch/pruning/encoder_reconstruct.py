@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .layer_solve import objective as _objective
-from .layer_solve import solve
+from .layer_solve import pick_ridge, solve
 from .reconstruct import _Stop, calib_batches, reconstruct, run_until_stop
 
 # (projection, the LayerNorm that reads projection + residual), relative to a block
@@ -94,39 +94,51 @@ def _run(block: nn.Module, entry: tuple, names: tuple[str, ...]) -> tuple[torch.
 
 @torch.no_grad()
 def _solve_pair(block: nn.Module, entries: list[tuple], targets: list[torch.Tensor], reals: list[torch.Tensor],
-                pair: tuple[str, str], ridge: float) -> dict[str, Any]:
-    """Re-solve ``pair``'s projection so projection + residual meets the original's LayerNorm input."""
+                pair: tuple[str, str], ridge: float | str) -> dict[str, Any]:
+    """Re-solve ``pair``'s projection so projection + residual meets the original's LayerNorm input.
+
+    ``ridge="auto"``: the last quarter of the batches is held out to pick the ridge (:func:`pick_ridge`), then
+    the solve uses every batch; when no solve fits the held-out rows better than the cut weights, they stay.
+    """
     dense_name, norm_name = pair
     dense = block.get_submodule(dense_name)
-    gram = cross = None
-    for entry, target, real in zip(entries, targets, reals):
+    held_from = len(entries) - len(entries) // 4 if ridge == "auto" and len(entries) >= 4 else len(entries)
+    sums: list[torch.Tensor | None] = [None, None, None, None]  # gram, cross of the fit rows, then the held rows
+    for i, (entry, target, real) in enumerate(zip(entries, targets, reals)):
         _, box = _run(block, entry, pair)
         x, ln_in = box[dense_name][real].double(), box[norm_name][real].double()
         residual = ln_in - nn.functional.linear(x, dense.weight.double(), dense.bias.double())
         a = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
         t = target[real].double() - residual
-        gram = a.T @ a if gram is None else gram + a.T @ a
-        cross = a.T @ t if cross is None else cross + a.T @ t
+        k = 0 if i < held_from else 2
+        sums[k] = a.T @ a if sums[k] is None else sums[k] + a.T @ a
+        sums[k + 1] = a.T @ t if sums[k + 1] is None else sums[k + 1] + a.T @ t
     prior = torch.cat([dense.weight.detach().double().T, dense.bias.detach().double()[None]], 0)
-    fitted = solve(gram[None], cross[None], prior[None], ridge)[0]
+    chosen: float | None = ridge if ridge != "auto" else 1e-2
+    gram, cross = sums[0], sums[1]
+    if sums[2] is not None:
+        chosen = pick_ridge((gram[None], cross[None]), (sums[2][None], sums[3][None]), prior[None])
+        gram, cross = gram + sums[2], cross + sums[3]
+    fitted = prior if chosen is None else solve(gram[None], cross[None], prior[None], chosen)[0]
     before, after = _objective(gram, cross, prior), _objective(gram, cross, fitted)
-    ok = bool(torch.isfinite(fitted).all()) and after <= before
+    ok = chosen is not None and bool(torch.isfinite(fitted).all()) and after <= before
     if ok:
-        with torch.no_grad():
-            dense.weight.copy_(fitted[:-1].T.to(dense.weight.dtype))
-            dense.bias.copy_(fitted[-1].to(dense.bias.dtype))
-    return {"name": dense_name, "before": before, "after": after, "solved": ok}
+        dense.weight.copy_(fitted[:-1].T.to(dense.weight.dtype))
+        dense.bias.copy_(fitted[-1].to(dense.bias.dtype))
+    return {"name": dense_name, "before": before, "after": after, "solved": ok, "ridge": chosen}
 
 
 def reconstruct_encoder(original: nn.Module, pruned: nn.Module, batches: list[torch.Tensor],
-                        ridge: float = 1e-2) -> dict[str, Any]:
+                        ridge: float | str = "auto") -> dict[str, Any]:
     """Re-solve every block's two output projections of ``pruned`` (in place), block after block.
 
     Args:
         original: the unpruned model (same block names as ``pruned``).
         pruned: the model after heads/neurons were cut inside its blocks.
         batches: calibration inputs (token ids: padding positions are left out of the fit).
-        ridge: pull towards the current weights (times the mean diagonal of the Gram matrix).
+        ridge: pull towards the current weights (times the mean diagonal of the Gram matrix); "auto" (the
+            default) picks it per projection on the last quarter of the batches (with 4 or more batches; else
+            1e-2): with few calibration tokens per weight a fixed small ridge overfits them.
 
     Returns:
         ``{"layers": [{name, before, after, solved}], "solved": n}`` with the least-squares objective
@@ -164,9 +176,9 @@ def reconstruct_any(original: nn.Module, pruned: nn.Module, plan: dict[str, Any]
     """Encoder blocks (every cut inside BERT-style blocks): :func:`reconstruct_encoder`; else the per-layer solve.
 
     ``options`` go to :func:`slimtorch.pruning.reconstruct.reconstruct`; the encoder path reads ``ridge``
-    (1e-2 by default) and ``batch_size``/``limit`` only through the batches.
+    ("auto" by default) and ``batch_size``/``limit`` only through the batches.
     """
     if covers(pruned, plan):
         batches = calib_batches(calib, options.get("batch_size", 32), options.get("limit", 512))
-        return reconstruct_encoder(original, pruned, batches, ridge=options.get("ridge", 1e-2))
+        return reconstruct_encoder(original, pruned, batches, ridge=options.get("ridge", "auto"))
     return reconstruct(original, pruned, plan, calib, **options)

@@ -25,9 +25,10 @@ class ChannelPrune(Config):
 
     Args:
         ratio: fraction of each group's channels (neurons, heads) removed, in [0, 1).
-        importance: "auto" | "l1" | "l2" | "bn_scale" | "taylor" | "activation" | "fisher" | "random".
+        importance: "auto" | "l1" | "l2" | "bn_scale" | "taylor" | "activation" | "fisher" | "obs" | "random".
             "activation" scores each channel by the energy it sends into the layers reading it on ``calib_data``;
-            "fisher" by how far removing it moves the model's output there (``fisher.py``);
+            "fisher" by how far removing it moves the model's output there (``fisher.py``); "obs" by the error
+            its Linear readers keep after a least-squares re-fit without it (``obs.py``);
             "auto" (the default) is "activation" with ``reconstruct=True`` (calibration data is there
             anyway), else "l2".
         scope: "layer" (the ratio in every group) or "global" (one ranking over all groups,

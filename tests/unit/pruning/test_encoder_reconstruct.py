@@ -103,3 +103,22 @@ def test_channel_prune_with_reconstruct_takes_the_encoder_path():
         ref, a, b = model(x), plain(x), solved(x)
     assert solved.bert.encoder.layer[0].intermediate.dense.out_features == 32
     assert (b - ref).norm() < 0.7 * (a - ref).norm()
+
+
+def test_auto_ridge_is_picked_on_held_out_batches_and_generalises():
+    from slimtorch.pruning.encoder_reconstruct import reconstruct_encoder
+    from slimtorch.pruning.layer_solve import RIDGES
+
+    model, x = _tiny(), _ids(128, 12)
+    pruned = _pruned(model, 0.5, x)
+    cut = copy.deepcopy(pruned)
+    report = reconstruct_encoder(model, pruned, [x[i:i + 16] for i in range(0, 128, 16)])  # 8 batches: 2 held out
+    now, before = dict(pruned.named_modules()), dict(cut.named_modules())
+    for row in report["layers"]:
+        assert row["ridge"] is None or row["ridge"] in RIDGES
+        if not row["solved"]:  # no ridge fitted the held-out rows better: the cut weights stay
+            torch.testing.assert_close(now[row["name"]].weight, before[row["name"]].weight)
+    held = _ids(64, 12, seed=7)  # sentences no solve saw
+    with torch.no_grad():
+        ref, a, b = model(held), cut(held), pruned(held)
+    assert (b - ref).norm() < (a - ref).norm()
