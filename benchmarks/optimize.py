@@ -52,7 +52,7 @@ OUT = Path(__file__).parent / "results" / "optimize.json"
 # name -> (zoo spec, baseline epochs, training rows of the original, rows the search's recovery trains on)
 MODELS = {"lenet5": ({"name": "lenet5"}, 3, None, None),
           "resnet20": ({"name": "resnet_cifar", "depth": 20, "in_channels": 1}, 3, 16000, 4000)}
-UNIFORM = (0.25, 0.5, 0.625, 0.75, 0.875)
+UNIFORM = (0.125, 0.25, 0.5, 0.625, 0.75, 0.875)
 TRAIN = dict(batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, schedule="cosine", warmup_epochs=0.2)
 BATCH, DROP, VAL = 64, 0.5, 5000
 SEARCH_VAL = {"resnet20": 2500}  # validation rows of the search: fewer where a trial's scoring is slow
@@ -173,9 +173,9 @@ def run_model(key: str, minutes: float, quick: bool, size_minutes: float) -> dic
         runs[objective] = (res, time.perf_counter() - t0, time.process_time() - c0, budget)
         print(res.summary(), flush=True)
     finish = opt._finisher(model, fit_data, recovery, 1, True)
-    base_test = runs["latency"][0].baseline.test
-    uniforms = sweep_uniform(model, fit_data, val, test, finish, runs["latency"][0].baseline.val, base_test)
-    models = {"latency": runs["latency"][0].best, "size": runs["size"][0].best}
+    base_val, base_test = runs["latency"][0].baseline.val, runs["latency"][0].baseline.test
+    uniforms = sweep_uniform(model, fit_data, val, test, finish, base_val, base_test)
+    models = {o: runs[o][0].best for o in ("latency", "size")}
     models.update({name: u[0] for name, u in uniforms.items()})
     x = fit_data.x[torch.arange(BATCH) % len(fit_data)].contiguous()
     load_before = machine_load().describe()
