@@ -65,3 +65,16 @@ def test_an_output_path_under_a_file_is_refused_before_the_work(saved, tmp_path,
     err = capsys.readouterr()
     assert err.err.count("\n") == 1 and f"{tmp_path / 'file.txt'} is a file, not a folder" in err.err
     assert err.out == ""  # refused before pruning or timing anything
+
+
+def test_train_and_run_refuse_an_out_under_a_file_before_training(tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("x")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: {name: mlp, widths: [64, 4, 10]}\ndata: {name: digits, train_subset: 20}\n"
+                      "train: {epochs: 1}\nstages:\n  - train: {}\n")
+    out = str(tmp_path / "file.txt" / "run")
+    for argv in (["train", "--model", "mlp", "--data", "digits", "--limit", "20", "--out", out, "--quiet"],
+                 ["run", str(recipe), "--out", out, "--quiet"]):
+        assert main(argv) == 2  # was a NotADirectoryError traceback at the first checkpoint / the lock
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{tmp_path / 'file.txt'} is a file, not a folder" in err

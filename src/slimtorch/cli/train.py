@@ -11,7 +11,7 @@ from typing import Any
 from ..distillation.config import FEATURE_LOSSES, OUTPUT_LOSSES, DistillConfig
 from ..training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 from .flags import add_config_flags
-from .outputs import refuse_overwrite
+from .outputs import check_writable, refuse_overwrite
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = args._train_flags.build(args, out=str(out))
     if not cfg.resume:
         refuse_overwrite(out / "model", "--out", args.force, other="--resume to continue its training")
+    check_writable(out / "model" / "model.json", "--out")  # before training, not at its first checkpoint
     try:
         train, test = data_mod.load(args.data, seed=cfg.seed, limit=args.limit)
     except ValueError as err:

@@ -90,6 +90,11 @@ def resolve_out(recipe: Any, out: str | Path | None) -> Path:
     run_dir = Path(out or recipe.report.out or Path("runs") / recipe.name)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError("out", f"{run_dir} exists and is not a directory")
+    above = run_dir.absolute().parent
+    while not above.exists():
+        above = above.parent
+    if not above.is_dir():  # found before the run, not when its first file is written (a traceback then)
+        raise ConfigError("out", f"cannot write {run_dir}: {above} is a file, not a folder")
     return run_dir
 
 
