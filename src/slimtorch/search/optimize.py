@@ -229,6 +229,9 @@ def _try_int8(res: OptimizeResult, calib: ArrayDataset, val_score: Scorer, test_
     better = trial.bytes < fp32.bytes if res.objective == "size" else trial.best_ms < fp32_ms
     if keeps and better:
         res.chosen = trial
+        res.notes.append(f"chosen: #{trial.index}, the int8 model of #{fp32.index} (keeps the budget, "
+                         + ("smaller)" if res.objective == "size" else f"{fp32_ms / trial.best_ms:.2f}x faster than "
+                            f"#{fp32.index} on {fp32.backend}, same run)"))
         say(f"chosen #{trial.index}: the int8 model of #{fp32.index}")
         return
     why = "loses more than the budget" if not keeps else (
@@ -379,4 +382,4 @@ def _choose(res: OptimizeResult, test_score: Scorer, base_test: float, say: Call
                          "original, the per-layer latency table, the sensitivity scan); the original is returned: "
                          "give it more minutes")
         return
-    res.notes.append("no candidate kept the budget on the test set: the original is returned")
+    res.notes.append("no pruned candidate kept the budget on the test set: the unpruned original is kept")

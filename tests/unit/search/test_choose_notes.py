@@ -22,7 +22,7 @@ def test_candidates_that_fail_the_test_set_are_named_as_such():
     res = _result([bad])
     _choose(res, test_score=lambda m: 80.0, base_test=90.0, say=lambda msg: None)
     assert res.chosen is res.baseline
-    assert res.notes == ["no candidate kept the budget on the test set: the original is returned"]
+    assert res.notes == ["no pruned candidate kept the budget on the test set: the unpruned original is kept"]
 
 
 def test_an_unsteady_retiming_is_said_in_the_notes_and_the_report(monkeypatch):
