@@ -129,15 +129,22 @@ def test_grouped_query_attention_widths_go_into_the_config(name):
             torch.testing.assert_close(fresh(x).logits, model(x).logits)
 
 
-def test_attention_attributes_are_set_without_a_forward_when_none_is_stale(monkeypatch):
+@pytest.mark.parametrize("build, forwards", [(_decoder("Gemma", head_dim=8), 0), (_bert, 0), (_gpt2, 2)],
+                         ids=["gemma", "bert", "gpt2"])
+def test_sync_runs_forwards_only_when_an_attention_attribute_is_stale(monkeypatch, build, forwards):
+    """Gemma's and BERT's surgery leaves no stale size attribute: no forward; GPT-2's embed_dim/num_heads are
+    stale: one forward before and one after setting them (kept only when the outputs stay the same)."""
     from slimtorch.pruning import hf_config
 
-    calls = []
-    model, _ = _pruned(_bert)  # BERT's surgery already set its modules' sizes: nothing left to check
-    attn = hf_config._attention(model)
-    assert attn and hf_config._module_changes(attn, None) == []
-    hf_config._set_module_attrs([], [], lambda c: calls.append(c), None)
-    assert calls == []
+    counted = []
+    real_sync = hf_config.sync
+
+    def sync(model, calls, run, compare):
+        return real_sync(model, calls, lambda m, c: counted.append(1) or run(m, c), compare)
+
+    monkeypatch.setattr(hf_config, "sync", sync)
+    _pruned(build)
+    assert len(counted) == forwards
 
 
 def test_a_stale_attribute_the_forward_reads_differently_is_put_back():
