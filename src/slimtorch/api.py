@@ -19,8 +19,10 @@ from .compression import pack, share_weights
 from .config import Config
 from .devices import MovedBatches, device_of, to_device
 from .io import load, save
+from .quantization.dynamic import is_dynamic
 from .quantization.onnx_export import export_onnx
 from .quantization.ptq import quantize
+from .quantization.qmodel import QuantizedModel
 from .registry import HandlerContext, check_kind, get_handler
 from .training.bn import recalibrate_bn
 from .training.trainer import fit
@@ -46,7 +48,8 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: It
 
     Raises:
         TypeError: ``cfg`` is not a prune config (the message names the accepted ones).
-        ValueError: ``report=True`` with a config that makes no coverage report (checked before pruning).
+        ValueError: ``report=True`` with a config that makes no coverage report (checked before pruning), or
+            ``model`` is quantized (int8): prune the float model, then quantize.
 
     Example:
         >>> small = st.prune(model, st.ChannelPrune(ratio=0.5), example_inputs=torch.randn(1, 3, 32, 32))
@@ -54,6 +57,7 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: It
         >>> print(rep)  # one row per group: pruned / kept, and why
     """
     check_kind(cfg, "prune", "st.prune")
+    _check_float(model)
     if report and not getattr(cfg, "makes_report", False):
         makers = ", ".join(c.__name__ for c in _pruning.__dict__.values()
                            if isinstance(c, type) and issubclass(c, Config) and getattr(c, "makes_report", False))
@@ -63,6 +67,13 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: It
                          data=None if data is None else MovedBatches(data, device))
     out = get_handler(cfg)(model, cfg, ctx)
     return (out, _pruning.report(out)) if report else out
+
+
+def _check_float(model: nn.Module) -> None:
+    """Refuse an int8 model: it has no float weights to rank, so pruning it would be a silent no-op."""
+    if isinstance(model, QuantizedModel) or is_dynamic(model):
+        raise ValueError(f"st.prune: the model ({type(model).__name__}) is quantized (int8); pruning works on the "
+                         "float model: prune it first, then quantize")
 
 
 def distill(student: nn.Module, data: Any, kd: Any, cfg: Any = None, *, eval_data: Any = None) -> nn.Module:
