@@ -16,6 +16,7 @@ from .evaluate import evaluate
 from .fidelity import fidelity, unlabeled
 from .fidelity import rows as fidelity_rows
 from .latency import MAX_SPREAD, Timing, doubts, summarize
+from .limits import check_batch_sizes
 from .machine import choose_threads, machine_load
 
 KEYS = ("accuracy", "loss", "params", "nonzero_params", "bytes", "macs", "latency_ms", "latency", "threads",
@@ -159,6 +160,9 @@ def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | N
         measured without data are None; a value that could not be measured for another reason is
         None and explained in an extra ``notes`` list.
 
+    Raises:
+        ConfigError: (a ValueError) a batch size too large to build (see ``bench.limits``), before any work.
+
     Example:
         >>> print(measure(model, eval_data=test))  # doctest: +SKIP
     """
@@ -167,6 +171,8 @@ def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | N
     inputs = None
     if example_inputs is not None:
         inputs = to_device(example_inputs if isinstance(example_inputs, tuple) else (example_inputs,), CPU)
+        if latency and isinstance(inputs[0], torch.Tensor):
+            check_batch_sizes(batch_sizes, inputs[0].shape[1:])
     elsewhere = device_of(model)
     model, reference = on_cpu(model), reference if reference is None else on_cpu(reference)
     was_training = model.training

@@ -12,9 +12,10 @@ import argparse
 import json
 from pathlib import Path
 
+from ..bench.limits import check_batch_sizes
 from . import UsageError
 from .folders import model_dir
-from .inputs import MAX_VALUES, TEXT_MODELS, random_batch, sentence_batch
+from .inputs import TEXT_MODELS, random_batch, sentence_batch
 from .outputs import check_writable, write_error
 
 
@@ -52,11 +53,10 @@ def _example(args: argparse.Namespace, meta: dict):
 def _check_batch_sizes(batch_sizes: list[int], example) -> None:
     """The largest timed batch fits the random-batch bound, checked before it is built (10^9 rows of 4 values
     took the machine's memory)."""
-    largest = max(batch_sizes) * example[0].numel()
-    if largest > MAX_VALUES:
-        raise UsageError(f"--batch-sizes: {max(batch_sizes):,} samples of {list(example.shape[1:])} make {largest:,} "
-                         f"values; allowed: at most {MAX_VALUES:,} per batch (here up to "
-                         f"{MAX_VALUES // example[0].numel():,} samples)")
+    try:
+        check_batch_sizes(batch_sizes, example.shape[1:], "--batch-sizes")
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def _check_inputs(model, example, flag: str) -> None:

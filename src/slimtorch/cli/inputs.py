@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
+from ..bench.limits import MAX_BATCH_VALUES as MAX_VALUES
 from . import UsageError
-
-MAX_VALUES = 1 << 28  # a random batch of at most 1 GiB of float32 (64 images of 3x1024x1024 are 201M values)
 
 
 def random_batch(shape: str | None, rows: int, missing: str):

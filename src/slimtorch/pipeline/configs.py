@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from ..bench.limits import check_batch_sizes
 from ..config import Config, ConfigError, check_range
 from ..registry import names, register
 
@@ -41,6 +43,10 @@ class MeasureConfig(Config):
         check_range("repeats", self.repeats, 1)
         check_range("warmup", self.warmup, 0)
         check_range("sensitivity_samples", self.sensitivity_samples, 1)
+
+    def preflight_fit(self, model: Any, inputs: Any) -> None:
+        """The largest timed batch of the run's samples can be built (10^9 rows took the machine's memory)."""
+        check_batch_sizes(self.batch_sizes, inputs.shape[1:])
 
 
 @dataclass(frozen=True)

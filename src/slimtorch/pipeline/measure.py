@@ -21,6 +21,7 @@ from torch import nn
 
 from .. import bench
 from ..bench.fidelity import FIELDS
+from ..bench.limits import check_batch_sizes
 
 
 def measured_batch_sizes(recipe: Any) -> tuple[int, ...]:
@@ -183,6 +184,7 @@ def measure_models(models: dict[str, nn.Module], baseline: str, example: torch.T
         (batch keys are strings). A batch in ``doubtful`` was measured twice and is still too noisy or ran
         on an oversubscribed machine: its ratios are not headline numbers.
     """
+    check_batch_sizes(batch_sizes, example.shape[1:])  # before any batch is built (a recipe is checked earlier)
     n, why = bench.machine.choose_threads(threads)
     before = torch.get_num_threads()
     torch.set_num_threads(n)  # before the sessions are made: onnxruntime takes torch's thread count

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch import nn
 
@@ -59,3 +60,9 @@ def test_measure_float_in_float_out_wrapper_model():
 
     report = measure(Int8Linear(), example_inputs=torch.randn(2, 6), batch_sizes=(1,), min_run_time=0.01)
     assert report["params"] == 24 and report["latency_ms"][1] > 0 and report["macs"] == 24
+
+
+def test_measure_refuses_a_batch_too_large_to_build_before_building_it():
+    with pytest.raises(ValueError, match=r"^batch_sizes: 1,000,000,000 samples of \[3, 32, 32\] make "
+                                         r"3,072,000,000,000 values; allowed: at most 268,435,456 per batch"):
+        measure(nn.Conv2d(3, 4, 3), example_inputs=torch.randn(1, 3, 32, 32), batch_sizes=(1, 10**9))

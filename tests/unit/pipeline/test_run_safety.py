@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 from slimtorch.config import ConfigError
 from slimtorch.pipeline import runner
@@ -99,3 +100,22 @@ def test_orphaned_temp_files_are_cleaned(tmp_path):
     keep.write_text("user file")
     assert clean_orphans(tmp_path) == [orphan]
     assert not orphan.exists() and keep.exists()
+
+
+def test_a_measure_batch_too_large_to_build_is_refused_before_the_run_writes(tmp_path):
+    measure = {"measure": {**TINY["stages"][2]["measure"], "batch_sizes": [1, 1_000_000_000]}}
+    recipe = parse_recipe({**TINY, "stages": ["train", measure]}, name="huge")
+    with pytest.raises(ConfigError, match=r"^stages\[1\]\.measure\.batch_sizes: 1,000,000,000 samples of "
+                                          r"\[1, 8, 8\] make 64,000,000,000 values; allowed: at most 268,435,456 "
+                                          r"per batch") as info:
+        runner.run(recipe, out=tmp_path / "run", quiet=True)
+    assert "\n" not in str(info.value) and not (tmp_path / "run").exists()
+
+
+def test_measure_models_refuses_a_batch_too_large_to_build_before_building_it(tmp_path):
+    from slimtorch.pipeline.measure import measure_models
+
+    models = {"input": torch.nn.Linear(64, 10)}
+    with pytest.raises(ConfigError, match=r"^batch_sizes: 1,000,000,000 samples of \[64\]"):
+        measure_models(models, "input", torch.randn(2, 64), eval_data=None, batch_sizes=(1, 10**9),
+                       backends=("eager",), repeats=1, warmup=0, work_dir=tmp_path)
