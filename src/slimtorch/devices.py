@@ -44,6 +44,20 @@ def to_device(obj: Any, device: torch.device | str) -> Any:
     return obj
 
 
+def scalar_like(value: float, like: torch.Tensor) -> torch.Tensor:
+    """``value`` as a 0-dim tensor of ``like``'s dtype and device, to scale a loss by.
+
+    ``loss * 0.5`` is the same number, but backends that trace a Python scalar as a float64 constant
+    (torch's lazy-tensor backend) then make float64 gradient products, and the gradient norm fails
+    ("expected scalar type Double but found Float").
+
+    Example:
+        >>> scalar_like(0.5, torch.ones(2)).dtype
+        torch.float32
+    """
+    return torch.full((), value, dtype=like.dtype, device=like.device)
+
+
 def on_cpu(model: nn.Module) -> nn.Module:
     """``model`` itself when it is on the CPU, else a CPU copy (the caller's model stays where it is)."""
     if device_of(model).type == "cpu":

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
-from ..devices import device_of
+from ..devices import device_of, scalar_like
 from ..hooks import Hook, State, hook_config
 from ..registry import HandlerContext, handler
 from .adapter_optim import AdapterOptimizer
@@ -142,13 +142,14 @@ class Distill(Hook):
         student_out = primary_tensor(state.outputs)
         total = student_out.new_zeros((), dtype=torch.float32)
         if self.cfg.alpha > 0 and self.cfg.loss != "none":
-            total = total + self.cfg.alpha * self._output_term(student_out, teacher["logits"], state)
+            term = self._output_term(student_out, teacher["logits"], state)
+            total = total + scalar_like(self.cfg.alpha, total) * term
         for s_name, t_name in self.features.items():
             s_feat = self._student_tap.values.pop(s_name, None)
             if s_feat is None:
                 raise ValueError(f"features: student layer {s_name!r} did not run in this forward pass")
             term = self._feature_term(s_name, s_feat, teacher[f"feat:{t_name}"], state)
-            total = total + self.cfg.feature_weight * term
+            total = total + scalar_like(self.cfg.feature_weight, total) * term
         self.last_loss = total.detach()  # a tensor: reading it as a float would sync a GPU every step
         return total
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..bench.fidelity import kind_of
+from ..devices import scalar_like
 
 
 def _as_rows(logits: torch.Tensor) -> torch.Tensor:
@@ -40,8 +41,9 @@ def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
             f"student logits {tuple(student_logits.shape)} and teacher logits {tuple(teacher_logits.shape)} "
             "must have the same shape (same number of classes)"
         )
-    t = float(temperature)
-    log_p_s = F.log_softmax(_as_rows(student_logits) / t, dim=-1)
+    s_rows = _as_rows(student_logits)
+    t = scalar_like(float(temperature), s_rows)  # a tensor: a Python float traces as float64 on lazy backends
+    log_p_s = F.log_softmax(s_rows / t, dim=-1)
     log_p_t = F.log_softmax(_as_rows(teacher_logits.detach()) / t, dim=-1)
     kl = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True)
     return kl * (t * t)
@@ -79,7 +81,7 @@ def kd_loss(
     if targets is None:
         raise ValueError(f"kd_loss: targets are needed for the hard-label term when alpha < 1 (alpha={alpha})")
     hard = F.cross_entropy(_as_rows(student_logits), targets.reshape(-1))
-    return alpha * soft + (1.0 - alpha) * hard
+    return scalar_like(alpha, soft) * soft + scalar_like(1.0 - alpha, hard) * hard
 
 
 def hint_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor) -> torch.Tensor:

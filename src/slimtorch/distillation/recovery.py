@@ -20,6 +20,7 @@ from torch import nn
 
 from ..config import ConfigError
 from ..data.arrays import ArrayDataset
+from ..devices import scalar_like
 from ..hooks import Hook, State
 from .features import primary_tensor
 from .report import attach
@@ -30,7 +31,8 @@ FitFn = Callable[..., Any]  # st.fit's signature: fit(model, data, cfg, hooks=[.
 
 def no_task_loss(outputs: Any, targets: torch.Tensor) -> torch.Tensor:
     """The task loss of rows without labels: zero (with a graph), so only the teacher's terms train."""
-    return primary_tensor(outputs).sum() * 0.0
+    out = primary_tensor(outputs).sum()
+    return out * scalar_like(0.0, out)  # a tensor: a Python float traces as float64 on lazy backends
 
 
 class BestEpoch(Hook):

@@ -11,6 +11,7 @@ import torch
 
 import slimtorch.training.distributed as dist_
 
+from ..devices import scalar_like
 from ..hooks import Hook, State
 from .batching import epoch_order, shard
 from .clip import clip_gradients, grad_norm
@@ -136,10 +137,9 @@ def _epoch_metrics(run: Run, sums: _Sums, lr: float, seconds: float) -> dict[str
 
 
 def _times(loss: torch.Tensor, weight: float) -> torch.Tensor:
-    """``loss * weight`` with the weight as a 0-dim tensor of the loss's dtype and device: the same numbers,
-    and a backward pass that works on backends that trace a Python scalar as a float64 constant (torch's
-    lazy-tensor backend made float64 gradient products there, failing at the gradient norm)."""
-    return loss * torch.full((), weight, dtype=loss.dtype, device=loss.device)
+    """``loss * weight``, the weight a tensor like the loss (see ``devices.scalar_like``: a Python float
+    failed the gradient norm on torch's lazy-tensor backend)."""
+    return loss * scalar_like(weight, loss)
 
 
 def _hooked_loss(hooks: list[Hook], state: State, outputs: torch.Tensor, task_loss: torch.Tensor) -> torch.Tensor:
