@@ -78,6 +78,13 @@ def _labels(root: Path, files: list[Path], source: str) -> tuple[np.ndarray, tup
     return np.array([index[p[0]] for p in parts], dtype=np.int64), classes
 
 
+MAX_SIDE = 4096  # pixels: a crop side that large is already 200 MB of float32 per photo
+
+
+def _side(value, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_SIDE
+
+
 def prepare(image, size: int, resize: int) -> np.ndarray:
     """An RGB PIL image -> float32 (3, size, size) in [0, 1]: shorter side to ``resize``, center crop."""
     Image = _pil()
@@ -103,6 +110,9 @@ def read(path: Path, size: int, resize: int) -> np.ndarray:
             return prepare(im.convert("RGB"), size, resize)
     except (OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"images: {path} is not a readable jpg/png ({type(err).__name__}: {err})") from None
+    except Image.DecompressionBombError as err:  # not a ValueError: it reached the CLI as a traceback
+        raise ValueError(f"images: {path} is too large to decode safely ({str(err).rstrip('.')}); allowed: smaller "
+                         "photos (shrink or remove it)") from None
 
 
 def images(path: str, size: int = 224, resize: int | None = None, mean: tuple[float, ...] = IMAGENET_MEAN,
@@ -112,8 +122,9 @@ def images(path: str, size: int = 224, resize: int | None = None, mean: tuple[fl
 
     Args:
         path: the folder (searched recursively for .jpg/.jpeg/.png).
-        size: side of the square center crop (the model's input size).
-        resize: shorter side before the crop (default ``size * 256 / 224``, as ImageNet evaluation).
+        size: side of the square center crop (the model's input size), at most ``MAX_SIDE``.
+        resize: shorter side before the crop, size..``MAX_SIDE`` (default ``size * 256 / 224``, as ImageNet
+            evaluation).
         mean, std: per-channel normalisation (ImageNet's by default); ``normalize=False`` keeps [0, 1].
         test_fraction: share of photos held out as the test set (0: everything in train).
         seed: of the train/test split.
@@ -123,21 +134,24 @@ def images(path: str, size: int = 224, resize: int | None = None, mean: tuple[fl
 
     Raises:
         FileNotFoundError: no such folder.
-        ValueError: no photos, an unreadable photo, a half-labeled folder, or bad options.
+        ValueError: ``path`` is a file, no photos, an unreadable or too large photo (named), a half-labeled
+            folder, or bad options.
     """
     source, root = f"images:{path}", Path(path)
+    if root.is_file():
+        raise ValueError(f"{source}: {path} is a file; allowed: a folder of .jpg/.png photos (DIR or DIR/<label>/)")
     if not root.is_dir():
         raise FileNotFoundError(f"{source}: no such folder")
-    if not isinstance(size, int) or size < 1 or (resize is not None and (not isinstance(resize, int) or resize < size)):
-        raise ValueError(f"{source}: size must be a positive integer and resize an integer >= size, "
-                         f"got size={size!r}, resize={resize!r}")
+    if not _side(size, 1) or (resize is not None and not _side(resize, size)):  # 10^5 px sides took all memory
+        raise ValueError(f"{source}: size must be an integer in 1..{MAX_SIDE} and resize an integer in "
+                         f"size..{MAX_SIDE}, got size={size!r}, resize={resize!r}")
     if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
         raise ValueError(f"{source}: mean and std need 3 values (RGB) with std > 0, got mean={mean}, std={std}")
     files = _files(root)
     if not files:
         raise ValueError(f"{source}: no photos found; allowed: {', '.join(SUFFIXES)} files (searched recursively)")
     y, classes = _labels(root, files, source)
-    x = np.stack([read(f, size, resize or round(size * 256 / 224)) for f in files])
+    x = np.stack([read(f, size, resize or min(MAX_SIDE, round(size * 256 / 224))) for f in files])
     if test_fraction != 0 and len(files) < min_rows(test_fraction):
         found = f"{len(files)} photo{'s' if len(files) != 1 else ''}"
         raise ValueError(f"{source}: found {found}; test_fraction={test_fraction} needs at least "

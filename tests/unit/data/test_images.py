@@ -99,8 +99,34 @@ def test_missing_folder_and_bad_size(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such folder"):
         images(str(tmp_path / "nope"))
     _write(tmp_path, _patches(1))
-    with pytest.raises(ValueError, match="size must be a positive integer"):
+    with pytest.raises(ValueError, match="size must be an integer in 1..4096"):
         images(str(tmp_path), size=0)
+
+
+@pytest.mark.parametrize("kw", [dict(size=100_000), dict(size=64, resize=100_000), dict(size=64, resize=32)])
+def test_a_side_too_large_is_one_line_before_any_photo_is_read(tmp_path, monkeypatch, kw):
+    _write(tmp_path, _patches(2))
+    monkeypatch.setattr("slimtorch.data.images.read", lambda *a: pytest.fail("a photo was read"))
+    with pytest.raises(ValueError, match=r"^images:.*: size must be an integer in 1\.\.4096 and resize an integer "
+                                         r"in size\.\.4096, got size=") as info:
+        images(str(tmp_path), **kw)
+    assert "\n" not in str(info.value)
+
+
+def test_a_file_given_as_the_folder_says_it_is_a_file(tmp_path):
+    _write(tmp_path, _patches(1))
+    with pytest.raises(ValueError, match=r"p0\.png is a file; allowed: a folder of \.jpg/\.png photos"):
+        images(str(tmp_path / "p0.png"))
+
+
+def test_a_decompression_bomb_is_one_line_naming_the_photo(tmp_path, monkeypatch):
+    _write(tmp_path / "a", _patches(1))
+    _write(tmp_path / "b", _patches(1, size=(80, 64)))  # 5120 px: over twice the limit below, PIL's bomb error
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)
+    with pytest.raises(ValueError, match=r"^images: .*b/p0\.png is too large to decode safely \(.*\); allowed: "
+                                         r"smaller photos") as info:
+        images(str(tmp_path), size=16, test_fraction=0)
+    assert "\n" not in str(info.value)
 
 
 def test_sample_photos_calib_and_eval_are_disjoint(tmp_path):
