@@ -1,5 +1,7 @@
 """`slimtorch optimize` on inputs nobody designed for it: one line, exit 2, nothing written."""
 
+import json
+
 import pytest
 import torch
 import yaml
@@ -39,3 +41,25 @@ def test_a_saved_model_is_not_said_to_be_reproduced_by_a_recipe_of_fresh_weights
     text = (out / "optimized.yaml").read_text()
     assert text.startswith("# NOTE: optimized.yaml does not reproduce it")
     assert yaml.safe_load(text)["model"]["name"] == "mlp"  # still a valid recipe
+
+
+def test_a_folder_without_a_model_is_one_line_before_any_work(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["optimize", str(tmp_path / "empty"), "--data", "digits", "--out", str(tmp_path / "opt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"slimtorch: error: model: {tmp_path / 'empty'}") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "opt").exists()
+
+
+def test_a_train_output_folder_is_optimized_and_its_result_pruned_and_benched_without_input_shape(tmp_path, capsys):
+    torch.manual_seed(0)
+    st.save(st.models.build("mlp", widths=[64, 32, 10]), tmp_path / "trained" / "model")  # `slimtorch train`'s --out
+    out = tmp_path / "opt"
+    assert main(["optimize", str(tmp_path / "trained"), "--data", "digits", "--max-drop", "99", "--minutes", "0.05",
+                 "--recovery-epochs", "0", "--no-int8", "--train-subset", "200", "--out", str(out)]) == 0
+    meta = json.loads((out / "model" / "model.json").read_text())
+    assert meta["extra"]["input_shape"] == [1, 8, 8]  # digits rows
+    capsys.readouterr()
+    assert main(["prune", str(out), "--ratio", "0.25", "--out", str(tmp_path / "pruned")]) == 0
+    assert main(["bench", str(out), "--batch-sizes", "1", "--repeats", "1"]) == 0
+    assert "Traceback" not in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """``slimtorch optimize MODEL --data D``: the fastest (or smallest) pruned model within an accuracy budget.
 
 MODEL is a zoo name (trained here first, on the training rows the search does not validate on, with
-the demo's training settings) or a folder written by ``st.save`` (used as it is). Writes to ``--out``:
+the demo's training settings) or a folder written by ``st.save``, the ``--out`` of ``slimtorch train``/``optimize``
+or a run directory (its final model; used as it is). Writes to ``--out`` (``model/`` records its input shape):
 ``model/``, ``optimized.yaml`` (``slimtorch run`` rebuilds the chosen model from it; not for a saved
 folder, whose weights a recipe cannot load: the file and the last line say so), ``candidates.json``
 and ``report.md`` / ``report.html``; ``original/`` (a trained zoo MODEL) and ``trials/`` (every finished
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import UsageError
+from .folders import model_dir
 
 TRAIN = {"epochs": 3, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
          "schedule": "cosine", "warmup_epochs": 0.2}  # the demo's baseline training
@@ -25,7 +27,8 @@ RECOVERY_LR = 0.01  # distillation's T^2-scaled loss diverges at the baseline's 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("optimize", help="search per-layer channel counts for the fastest/smallest model "
                                         "within an accuracy budget (measured latency)")
-    p.add_argument("model", help="a zoo name (trained first) or a folder written by st.save")
+    p.add_argument("model", help="a zoo name (trained first), a folder written by st.save, the --out of "
+                                 "train/optimize, or a run directory")
     p.add_argument("--data", required=True, help="dataset name for st.data.load (mnist, digits, ...)")
     p.add_argument("--max-drop", type=float, default=0.5, help="points of test accuracy (or top-1 agreement) "
                                                                 "the result may lose")
@@ -128,13 +131,17 @@ def run(args: argparse.Namespace) -> int:
     from ..search.optimize import split
 
     _check(args)
-    saved = (Path(args.model) / "model.json").is_file()
+    saved = Path(args.model).exists()  # a folder of that name wins over a zoo name, as for prune and bench
     if not saved and args.model not in models.names():
         raise UsageError(f"model: {args.model!r} is neither a folder written by st.save nor a zoo model; "
                          f"allowed: {', '.join(models.names())} or a folder")
     raw = _recipe(args, saved)
     if saved:
-        model = io.load(args.model, trust_factory=args.trust_factory)
+        folder = model_dir(args.model, "model")  # a train/optimize output or a run directory: its final model
+        try:
+            model = io.load(folder, trust_factory=args.trust_factory)
+        except ValueError as err:
+            raise UsageError(f"model: cannot load {folder}: {err}") from None
         raw["model"] = {"name": (io.get_spec(model) or {}).get("name", "?"), **(io.get_spec(model) or {})}
     recipe = parse_recipe({**raw, "stages": raw["stages"] or [{"measure": {}}]}, name="optimize")
     train, test = load_data(recipe.data)

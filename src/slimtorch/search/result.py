@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from .. import io
@@ -129,7 +130,9 @@ class OptimizeResult:
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        io.save(self.best, out / "model")
+        # the input shape lets `slimtorch prune`/`bench` of model/ run without --input-shape
+        shape = {"input_shape": list(self.example.shape[1:])} if isinstance(self.example, torch.Tensor) else None
+        io.save(self.best, out / "model", extra=shape)
         written = {"model.onnx": self._onnx(out / "model.onnx")} if self.example is not None else {}
         text = yaml.safe_dump(self.recipe_dict(), sort_keys=False, default_flow_style=None)
         io.atomic_write(out / "optimized.yaml", lambda tmp: Path(tmp).write_text(text))
