@@ -22,17 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .graph import Graph
-
-
-def _consumers(model: nn.Module, graph: Graph) -> dict[str, nn.Module]:
-    """Linear layers and plain convs that read units on their input dim (where a unit's mask acts)."""
-    out = {}
-    for name, roles in graph.slots.items():
-        m = model.get_submodule(name)
-        if "in" in roles and (isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.groups == 1)):
-            out[name] = m
-    return out
+from .graph import Graph, input_consumers
 
 
 def _per_sample(x: torch.Tensor, g: torch.Tensor, linear: bool) -> torch.Tensor:
@@ -63,7 +53,7 @@ def fisher_scores(model: nn.Module, graph: Graph, calib: Iterable[torch.Tensor] 
     """
     if calib is None:
         raise ValueError("importance='fisher' needs calib_data=... (unlabeled inputs the model runs on)")
-    consumers = _consumers(model, graph)
+    consumers = input_consumers(model, graph)
     seen: dict[str, torch.Tensor] = {}
 
     def hook(name: str):

@@ -357,3 +357,17 @@ def trace(model: nn.Module, example_inputs: Any, ignore: Iterable[str] = ()) -> 
         The :class:`Graph` (slots, units, blocked units with their reasons, warnings).
     """
     return Tracer(model, ignore).run(as_calls(example_inputs))
+
+
+def input_consumers(model: nn.Module, graph: Graph) -> dict[str, nn.Module]:
+    """Layers whose input channels are each read by their own weight column: plain convs and linears.
+
+    Grouped and depthwise convs are left out: they carry a channel along rather than consume it,
+    and the layer after them (a projection) is where a channel's effect is measured.
+    """
+    out = {}
+    for name, roles in graph.slots.items():
+        m = model.get_submodule(name)
+        if "in" in roles and (isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.groups == 1)):
+            out[name] = m
+    return out

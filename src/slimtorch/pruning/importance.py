@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .graph import Graph
+from .graph import Graph, input_consumers
 from .surgery import _tensor, param_specs
 
 KINDS = ("l1", "l2", "bn_scale", "taylor", "activation", "fisher", "obs", "random")
@@ -118,20 +118,6 @@ def taylor_grads(model: nn.Module, data: Iterable[Any], loss_fn: Callable | None
     model.train(was)
 
 
-def _consumers(model: nn.Module, graph: Graph) -> dict[str, nn.Module]:
-    """Layers whose input channels are each read by their own weight column: plain convs and linears.
-
-    Grouped and depthwise convs are left out: they carry a channel along rather than consume it,
-    and the layer after them (a projection) is where its energy is measured.
-    """
-    out = {}
-    for name, roles in graph.slots.items():
-        m = model.get_submodule(name)
-        if "in" in roles and (isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.groups == 1)):
-            out[name] = m
-    return out
-
-
 @torch.no_grad()
 def activation_scores(model: nn.Module, graph: Graph, calib: Iterable[torch.Tensor] | None) -> np.ndarray:
     """Per channel element, ``E[x_c^2] * ||W[:, c]||^2`` over the calibration inputs of each consumer layer.
@@ -144,7 +130,7 @@ def activation_scores(model: nn.Module, graph: Graph, calib: Iterable[torch.Tens
     """
     if calib is None:
         raise ValueError("importance='activation' needs calib_data=... (unlabeled inputs the model runs on)")
-    consumers = _consumers(model, graph)
+    consumers = input_consumers(model, graph)
     energy: dict[str, torch.Tensor] = {}
 
     def hook(name: str, channel_dim: int):
