@@ -29,6 +29,20 @@ def test_a_zoo_model_is_checked_against_the_data_before_it_is_trained(tmp_path, 
     assert not (out / "original").exists()
 
 
+def test_a_batch_too_large_to_build_is_one_line_before_the_original_is_trained(tmp_path, capsys):
+    out = tmp_path / "opt"  # 10^9 digits of 64 values: 256 GB of float32
+    assert main(["optimize", "mlp", "--data", "digits", "--batch-size", "1000000000", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("slimtorch: error: --batch-size: 1,000,000,000 samples of [1, 8, 8]")
+    assert len(err.strip().splitlines()) == 1 and not (out / "original").exists()
+
+
+def test_the_api_refuses_a_batch_too_large_to_build():
+    data = st.data.load("digits")
+    with pytest.raises(ValueError, match=r"^batch_size: 1,000,000,000 samples of \[1, 8, 8\]"):
+        st.optimize(st.models.build("mlp", widths=[64, 16, 10]), data, batch_size=10**9, budget_minutes=0.1)
+
+
 @pytest.mark.slow
 def test_a_saved_model_is_not_said_to_be_reproduced_by_a_recipe_of_fresh_weights(tmp_path, capsys):
     torch.manual_seed(0)

@@ -125,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .. import io, models
+    from ..bench.limits import check_batch_sizes
     from ..pipeline.prepare import load_data
     from ..pipeline.recipe import parse_recipe
     from ..search import optimize
@@ -145,6 +146,10 @@ def run(args: argparse.Namespace) -> int:
         raw["model"] = {"name": (io.get_spec(model) or {}).get("name", "?"), **(io.get_spec(model) or {})}
     recipe = parse_recipe({**raw, "stages": raw["stages"] or [{"measure": {}}]}, name="optimize")
     train, test = load_data(recipe.data)
+    try:  # before the original is trained: a typo'd batch must not take the machine's memory at timing
+        check_batch_sizes([args.batch_size], train.x.shape[1:], "--batch-size")
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     try:
         fit_data, _ = split(train, args.val_rows)
     except ValueError as err:

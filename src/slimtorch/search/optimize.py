@@ -21,6 +21,7 @@ from torch import nn
 
 from ..bench.counts import count_params, saved_bytes
 from ..bench.latency import MAX_SPREAD
+from ..bench.limits import check_batch_sizes
 from ..bench.machine import machine_load
 from ..data.arrays import ArrayDataset
 from .clock import MARGIN_S, Clock
@@ -154,6 +155,7 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     test = data[1]
     model = model.eval()
     example = fit_data.x[:1].clone()
+    check_batch_sizes([batch_size], fit_data.x.shape[1:], "batch_size")  # before the batch is built
     x = fit_data.x[torch.arange(batch_size) % len(fit_data)].contiguous()
     val_score, test_score = Scorer(val, model), Scorer(test, model)
     finish = _finisher(model, fit_data, train_cfg, recovery_epochs, val_score.labelled)
