@@ -108,22 +108,10 @@ def load(name: str, *, normalize: bool = True, flatten: bool = False, seed: int 
         if type(err) is not ValueError or str(err).startswith(name.split(":", 1)[0]):
             raise
         raise ValueError(f"{name}: {err}") from None
-    except _too_large() as err:  # not a ValueError: it reached the CLI as a traceback
-        raise ValueError(f"{name}: a photo too large to decode safely: {str(err).rstrip('.')}; allowed: "
-                         "smaller photos (shrink or remove it)") from None
     classes = rest[0] if rest else None
     label = name.split(":", 1)[0] if ":" in name else name
     return (_dataset(x_tr, y_tr, flatten, limit, f"{label}-train", classes),
             _dataset(x_te, y_te, flatten, limit, f"{label}-test", classes))
-
-
-def _too_large() -> tuple[type[Exception], ...]:
-    """Pillow's error for a photo whose header declares more pixels than it will decode (a decompression bomb)."""
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
-        return ()
-    return (Image.DecompressionBombError,)
 
 
 def _dataset(x: np.ndarray, y: np.ndarray, flatten: bool, limit: int | None, name: str,
