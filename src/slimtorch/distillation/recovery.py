@@ -5,14 +5,16 @@ from the teacher (``alpha=1``): soft targets for classifiers, cosine for unit-no
 A seeded validation split (``val_fraction``) is held out; after every epoch the student's fidelity to the
 teacher is measured on it (top-1 agreement, then KL; or mean cosine), training stops after ``patience``
 epochs without a better one, and the best epoch's weights are kept (epoch 0, the student as given, counts:
-a recovery that only hurts returns the student unchanged). With labels, see compare.py.
+a recovery that only hurts returns the student unchanged). An encoder recovered without labels trains
+with its dropout off (the teacher's function has none); its rates are put back. With labels, see compare.py.
 
 The report is stored on the returned model: ``st.distillation.distill_report(model)`` (report.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -128,13 +130,39 @@ def recover(student: nn.Module, x: torch.Tensor, y: torch.Tensor | None, kd: Any
     mode = "labels" if y is not None else "label_free"
     if y is None:  # nothing to learn from but the teacher: the trainer's task loss is switched off
         y, cfg = torch.full((len(x),), -1, dtype=torch.long), cfg.replace(loss=no_task_loss)
-    history = fit(student, ArrayDataset(x[train_rows], y[train_rows], "distill-train"), cfg, hooks=[kd, tracker],
-                  **evaluated_on(eval_data))
+    # a label-free encoder learns to match the teacher's function, which the teacher computes without dropout;
+    # a pretrained encoder's dropout (0.1 in MiniLM) only adds noise to that target (the training loss doubled)
+    quiet = mode == "label_free" and kind == "encoder"
+    with dropout_off(student) if quiet else nullcontext({}) as rates:
+        history = fit(student, ArrayDataset(x[train_rows], y[train_rows], "distill-train"), cfg,
+                      hooks=[kd, tracker], **evaluated_on(eval_data))
     model = history.model if getattr(history, "model", None) is not None else student
-    report = {"mode": mode, "kind": kind,
-              "loss": kd.output_loss or kd.cfg.loss, "train_rows": len(train_rows), **tracker.report()}
+    _set_rates(model, rates)  # the returned model may be a copy made while the rates were 0
+    report = {"mode": mode, "kind": kind, "loss": kd.output_loss or kd.cfg.loss, "train_rows": len(train_rows),
+              "student_dropout": "off" if rates else "as set", **tracker.report()}
     attach(model, report)
     return model, history
+
+
+def _set_rates(model: nn.Module, rates: dict[str, float]) -> None:
+    for name, m in model.named_modules():
+        if name in rates and isinstance(m, nn.modules.dropout._DropoutNd):
+            m.p = rates[name]
+
+
+@contextmanager
+def dropout_off(model: nn.Module) -> Iterator[dict[str, float]]:
+    """Every dropout module of ``model`` at rate 0 inside the block, its own rate back after it.
+
+    Yields:
+        The saved rates by module name (empty when the model has no dropout).
+    """
+    rates = {n: m.p for n, m in model.named_modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0}
+    _set_rates(model, dict.fromkeys(rates, 0.0))
+    try:
+        yield rates
+    finally:
+        _set_rates(model, rates)
 
 
 def output_kind(kd: Any, x: torch.Tensor) -> str:
