@@ -19,10 +19,9 @@ from .compression import pack, share_weights
 from .config import Config
 from .devices import MovedBatches, device_of, to_device
 from .io import load, save
-from .quantization.dynamic import is_dynamic
+from .quantization.dynamic import is_int8
 from .quantization.onnx_export import export_onnx
 from .quantization.ptq import quantize
-from .quantization.qmodel import QuantizedModel
 from .registry import HandlerContext, check_kind, get_handler
 from .training.bn import recalibrate_bn
 from .training.trainer import fit
@@ -71,7 +70,7 @@ def prune(model: nn.Module, cfg: Config, example_inputs: Any = None, *, data: It
 
 def _check_float(model: nn.Module) -> None:
     """Refuse an int8 model: it has no float weights to rank, so pruning it would be a silent no-op."""
-    if isinstance(model, QuantizedModel) or is_dynamic(model):
+    if is_int8(model):
         raise ValueError(f"st.prune: the model ({type(model).__name__}) is quantized (int8); pruning works on the "
                          "float model: prune it first, then quantize")
 

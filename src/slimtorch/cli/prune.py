@@ -57,9 +57,9 @@ def _model(args: argparse.Namespace):
 
 def _check_float(model, path: Path) -> None:
     """A quantized model has no float channels to rank: pruning it would report a verified no-op."""
-    from ..quantization.qmodel import QuantizedModel
+    from ..quantization.dynamic import is_int8
 
-    if isinstance(model, QuantizedModel):
+    if is_int8(model):
         raise UsageError(f"model: {path} is quantized (int8); channel pruning works on the float model: prune "
                          "before quantizing (a run's earlier stage folders hold the float models)")
 

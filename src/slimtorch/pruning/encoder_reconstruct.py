@@ -3,7 +3,7 @@
 In a BERT-style block both sub-layers end the same way, ``LayerNorm(dense(x) + r)``: the attention
 output projection and the feed-forward output projection write into a residual sum. After heads and
 neurons are cut, the pruned block's residual ``r`` has already drifted from the original's, so each
-``dense`` is solved (ridge least squares, as :func:`slimtorch.pruning.reconstruct.solve`) so that
+``dense`` is solved (ridge least squares, as :func:`slimtorch.pruning.layer_solve.solve`) so that
 ``dense(x_pruned) + r_pruned`` matches the original's ``dense(x) + r`` on calibration tokens - it
 takes out the drift of everything before it, not only its own cut. Blocks run in order, each fed the
 hidden states of the pruned, already solved blocks before it (one pass per block, not per layer).

@@ -198,6 +198,13 @@ def is_dynamic(model: nn.Module) -> bool:
     return any(isinstance(m, DynamicLinear) for m in model.modules())
 
 
+def is_int8(model: nn.Module) -> bool:
+    """Either int8 form (``st.Int8``'s QuantizedModel or ``st.DynamicInt8``'s layers): no float weights to prune."""
+    from .qmodel import QuantizedModel
+
+    return isinstance(model, QuantizedModel) or is_dynamic(model)
+
+
 @handler(DynamicInt8)
 def _dynamic_handler(model: nn.Module, cfg: DynamicInt8, ctx: HandlerContext) -> nn.Module:
     import copy
