@@ -13,6 +13,7 @@ descent: one more rung of one group at a time, kept when it still passes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from .space import Keep
@@ -57,6 +58,11 @@ def bisect(n: int, passes: Callable[[int], bool | None]) -> int:
             break
         lo, hi = (mid, hi) if ok else (lo, mid - 1)
     return lo
+
+
+def uniform_keep(sizes: Keep, ratio: float) -> Keep:
+    """The widths ``ChannelPrune(ratio)`` leaves in groups of ``sizes`` (it removes ``floor(ratio * n)``)."""
+    return tuple(n - math.floor(ratio * n) for n in sizes)
 
 
 def uniform_seed(ladders: list[list[int]], ratio: float) -> Keep:

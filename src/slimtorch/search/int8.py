@@ -3,8 +3,8 @@
 After the channel search, the chosen model is quantized with ``Int8(max_accuracy_drop=...)``: the most
 sensitive layers stay in float until the calibration rows lose at most the budget, and ``backend="auto"``
 times the int8 engines (torch oneDNN/x86, ONNX Runtime QDQ) at the search's batch size. The int8 model
-is a new candidate, scored on the validation and test sets like any other; it replaces the chosen one
-when it keeps the budget on both and is better on the objective: fewer bytes (size), or a faster
+is a new candidate, scored on the validation set like any other; it replaces the chosen one
+when it passes validation (with the safety margin) and is better on the objective: fewer bytes (size), or a faster
 measured time than the fp32 candidate on its best backend, timed in the same round-robin (latency).
 On AVX2 CPUs without VNNI int8 often loses on time to ONNX Runtime fp32: then the note says so.
 """
@@ -50,10 +50,11 @@ def time_against(qm: nn.Module, fp32: Trial, baseline: nn.Module, x: torch.Tenso
     return 1e3 * t["int8"].median, 1e3 * t["fp32"].median, 1e3 * t["base"].median
 
 
-def int8_trial(res: Any, chosen: Trial, calib: Any, val_score: Callable, test_score: Callable, x: torch.Tensor,
+def int8_trial(res: Any, chosen: Trial, calib: Any, val_score: Callable, x: torch.Tensor,
                say: Callable[[str], None]) -> tuple[Trial, float] | None:
-    """Quantize ``chosen``, score and time it: the Trial (``int8`` set) and the fp32 candidate's ms of the same
-    round-robin, or None when the int8 path cannot handle the model (said in the notes)."""
+    """Quantize ``chosen``, score it on validation (``val_score.judge`` where it has it: with the standard error
+    of its drop) and time it: the Trial (``int8`` set) and the fp32 candidate's ms of the same round-robin, or
+    None when the int8 path cannot handle the model (said in the notes)."""
     t0 = time.perf_counter()
     try:
         qm = quantize_candidate(chosen.model, calib, res.max_drop, len(x))
@@ -61,12 +62,12 @@ def int8_trial(res: Any, chosen: Trial, calib: Any, val_score: Callable, test_sc
         res.notes.append(f"int8 not tried: {type(err).__name__}: {str(err).splitlines()[0][:160]}")
         return None
     ms, fp32_ms, base_ms = time_against(qm, chosen, res.baseline.model, x)
-    trial = Trial(len(res.trials) + 1, chosen.keep, val_score(qm), count_params(qm), saved_bytes(qm),
+    val, se = val_score.judge(qm) if hasattr(val_score, "judge") else (val_score(qm), 0.0)
+    trial = Trial(len(res.trials) + 1, chosen.keep, val, count_params(qm), saved_bytes(qm),
                   {f"int8-{qm.backend}": ms}, base_ms, int8=int8_config(res.max_drop),
-                  seconds=time.perf_counter() - t0, model=qm)
-    trial.test = test_score(qm)
+                  seconds=time.perf_counter() - t0, se=se, model=qm)
     floats = [op["name"] for op in qm.layer_ops() if op.get("float")]
     say(f"  #{trial.index} int8 of #{chosen.index} on {qm.backend} (float layers: {floats or 'none'}): val "
-        f"{trial.val:.2f}, test {trial.test:.2f}, {ms:.3f} ms vs fp32 {fp32_ms:.3f} ms on {chosen.backend}, "
+        f"{trial.val:.2f} (se {se:.2f}), {ms:.3f} ms vs fp32 {fp32_ms:.3f} ms on {chosen.backend}, "
         f"{trial.bytes:,} bytes")
     return trial, fp32_ms

@@ -20,15 +20,15 @@ import torch
 from torch import nn
 
 from ..bench.counts import count_params, saved_bytes
-from ..bench.latency import MAX_SPREAD
 from ..bench.limits import check_batch_sizes
-from ..bench.machine import machine_load
 from ..data.arrays import ArrayDataset
+from .choose import check_test, choose, ranked, retime, try_int8
+from .choose import passes as passes_val
 from .clock import MARGIN_S, Clock
-from .greedy import bisect, gain_per_point, greedy_path, refine, uniform_seed
-from .int8 import int8_trial
+from .greedy import bisect, gain_per_point, greedy_path, refine, uniform_keep, uniform_seed
 from .journal import Journal, data_fingerprint, fingerprint
 from .latency_table import BACKENDS, build_table, prediction_error
+from .margin import Z
 from .result import OptimizeResult, recipe_for
 from .rounding import ladder, measure_multiple
 from .score import Scorer
@@ -38,7 +38,9 @@ from .trial import Trial, run_trial, time_models
 
 OBJECTIVES = ("latency", "size")
 SENS_ROWS = 512  # validation rows of the sensitivity scan: it ranks groups, it does not decide the budget
-SEED_RATIOS = (0.125, 0.25, 0.5, 0.75)  # uniform recipes tried as seeds of the refinement, mildest first
+# uniform recipes (ChannelPrune(ratio) everywhere, exact widths) tried as candidates with the same recovery: the
+# mildest before the bisection, so a search whose budget holds a uniform ratio never ends on the original
+SEED_RATIOS = (0.125, 0.25, 0.5, 0.75)
 # the int8 step costs about this many validation scorings per conv/linear layer (its per-layer sensitivity and
 # fallback checks; ResNet-20, 21 layers: ~40 scorings measured, where a flat 6 let the call overrun by 219 s)
 INT8_SCORES_PER_LAYER = 2
@@ -111,7 +113,7 @@ def _params(model: nn.Module, space: Space) -> Callable[[Keep], float]:
 def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_size: int = 64,
              max_accuracy_drop: float = 0.5, budget_minutes: float = 15.0, recovery_epochs: int = 1,
              train: Any = None, val_rows: int | None = None, recipe: dict | None = None,
-             resume_dir: str | Path | None = None, int8: bool = True,
+             resume_dir: str | Path | None = None, int8: bool = True, safety: float = Z,
              log: Callable[[str], None] | None = None) -> OptimizeResult:
     """Search per-group channel counts for the fastest (or smallest) model within an accuracy budget.
 
@@ -131,7 +133,10 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
         resume_dir: a folder where every finished trial is kept; a search given the same folder again (same
             original, data and settings) reuses them instead of training them again (see ``journal``).
         int8: also try the chosen model in int8 (per-layer fp32 fallback within the budget, fastest int8
-            engine); kept when it keeps the budget and is smaller (size) or measured faster (latency).
+            engine); kept when it passes validation and is smaller (size) or measured faster (latency).
+        safety: standard errors of its validation drop a candidate must clear (``margin``): a candidate passes
+            when ``drop + safety * se <= max_accuracy_drop``, se from the validation rows (paired with the
+            original) and the test set's size; 0 judges on the validation drop alone.
         log: progress lines (default: silent).
 
     Returns:
@@ -147,6 +152,8 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     from ..training import TrainConfig
 
     _check(objective, batch_size, max_accuracy_drop, budget_minutes, data)
+    if not safety >= 0:
+        raise ValueError(f"safety: got {safety}; allowed: a number >= 0 (standard errors)")
     say = log or (lambda msg: None)
     clock = Clock(60 * budget_minutes)
     train_cfg = train or TrainConfig(epochs=1, batch_size=128, optimizer="sgd", lr=0.01, momentum=0.9,
@@ -157,7 +164,7 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     example = fit_data.x[:1].clone()
     check_batch_sizes([batch_size], fit_data.x.shape[1:], "batch_size")  # before the batch is built
     x = fit_data.x[torch.arange(batch_size) % len(fit_data)].contiguous()
-    val_score, test_score = Scorer(val, model), Scorer(test, model)
+    val_score, test_score = Scorer(val, model, n_test=len(test)), Scorer(test, model)
     finish = _finisher(model, fit_data, train_cfg, recovery_epochs, val_score.labelled)
     space = space_of(model, example)
     t_score = time.perf_counter()
@@ -167,13 +174,14 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     spreads: dict[str, float] = {}
     clock.rounds = _rounds(model, x, clock)
     int8_s = INT8_SCORES_PER_LAYER * len(space.layers) * clock.score_s if int8 else 0.0
-    clock.finish_s = int8_s + 3 * clock.score_s * len(test) / max(len(val), 1)  # + three candidates scored on test
+    clock.finish_s = int8_s + 2 * clock.score_s * len(test) / max(len(val), 1)  # + the chosen scored on test
     ms, base_ms = time_models({"base": model}, model, x, BACKENDS, repeats=clock.rounds, spreads=spreads)
     baseline = Trial(0, space.full, base_val, count_params(model), saved_bytes(model), ms["base"], base_ms,
                      test=base_test, model=model)
     baseline.spread = spreads[f"base|{baseline.backend}"]
     res = OptimizeResult(model=model, baseline=baseline, objective=objective, metric=val_score.metric,
-                         max_drop=max_accuracy_drop, batch_size=batch_size, groups=space.groups, example=x)
+                         max_drop=max_accuracy_drop, batch_size=batch_size, groups=space.groups, example=x,
+                         safety=safety)
     res.recipe = recipe_for(recipe, model, fit_data, train_cfg, recovery_epochs, TEMPERATURE, ALPHA)
     if not any("train" in stage for stage in res.recipe["head"]["stages"]):
         res.notes.append("optimized.yaml has no stage that trains the original (pass recipe= as the CLI does): "
@@ -190,12 +198,13 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
         res.notes.append("interrupted (Ctrl-C): the best candidate found so far is kept")
     if journal is not None and journal.resumed:
         res.notes.append(f"resumed: {journal.resumed} finished trials reused from {resume_dir}")
-    _retime(res, x, clock)
-    _choose(res, test_score, base_test, say)
+    retime(res, x, clock)
+    choose(res, say)
     if int8 and clock.left() < int8_s:
         clock.cut(f"the int8 step was not tried ({clock.left():.0f} s left, it needs about {int8_s:.0f} s)")
     elif int8:
-        _try_int8(res, fit_data, val_score, test_score, base_test, x, say)
+        try_int8(res, fit_data, val_score, x, say)
+    check_test(res, test_score, say)
     res.notes.extend(clock.cuts)
     res.seconds = clock.now()
     if res.seconds > clock.budget + MARGIN_S:
@@ -218,30 +227,6 @@ def _rounds(model: nn.Module, x: torch.Tensor, clock: Clock) -> int:
     return max(rounds, 5)
 
 
-def _try_int8(res: OptimizeResult, calib: ArrayDataset, val_score: Scorer, test_score: Scorer, base_test: float,
-              x: torch.Tensor, say: Callable) -> None:
-    """The chosen model in int8 (``int8.py``): chosen instead when it keeps the budget and wins on the objective."""
-    fp32 = res.chosen or res.baseline
-    got = int8_trial(res, fp32, calib, val_score, test_score, x, say)
-    if got is None:
-        return
-    trial, fp32_ms = got
-    res.trials.append(trial)
-    keeps = trial.val >= res.baseline.val - res.max_drop and trial.test >= base_test - res.max_drop
-    better = trial.bytes < fp32.bytes if res.objective == "size" else trial.best_ms < fp32_ms
-    if keeps and better:
-        res.chosen = trial
-        res.notes.append(f"chosen: #{trial.index}, the int8 model of #{fp32.index} (keeps the budget, "
-                         + ("smaller)" if res.objective == "size" else f"{fp32_ms / trial.best_ms:.2f}x faster than "
-                            f"#{fp32.index} on {fp32.backend}, same run)"))
-        say(f"chosen #{trial.index}: the int8 model of #{fp32.index}")
-        return
-    why = "loses more than the budget" if not keeps else (
-        f"is slower ({trial.best_ms:.3f} ms on {trial.backend} vs {fp32_ms:.3f} ms on {fp32.backend}, same run)"
-        if res.objective == "latency" else "is not smaller")
-    res.notes.append(f"int8 of #{fp32.index} (#{trial.index}) {why}: the fp32 model is kept")
-
-
 def _setup(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Tensor, finish: Callable,
            val_score: Scorer, clock: Clock, say: Callable) -> tuple[Any, list[list[int]], Callable]:
     """Latency table, rounding, sensitivity scan and greedy path, within the setup's share of the budget:
@@ -259,7 +244,9 @@ def _setup(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Te
     res.rounding = measure_multiple(table) if table is not None and not clock.setup_over() else {
         "multiple": 1, "layer": None, "ms": {}, "checked": [],
         "why": "objective size: channels not rounded" if res.objective == "size" else "cut by the time budget"}
-    ladders = [ladder(g.size, res.rounding["multiple"]) for g in space.groups]
+    seeds = [uniform_keep(space.full, r) for r in SEED_RATIOS]  # their exact widths join the ladders
+    ladders = [sorted(set(ladder(g.size, res.rounding["multiple"])) | {s[i] for s in seeds}, reverse=True)
+               for i, g in enumerate(space.groups)]
     say(f"channel multiple on {base.backend}: {res.rounding['multiple']}; ladders {ladders}")
     rows = val_score.data.x[:SENS_ROWS], val_score.data.y[:SENS_ROWS]
     res.sensitivity = sensitivity(base.model, space, ladders, example, Scorer(ArrayDataset(*rows), base.model),
@@ -292,7 +279,7 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
 
     def passes(keep: Keep) -> bool | None:
         if keep in done:
-            return done[keep].val >= base.val - res.max_drop
+            return passes_val(res, done[keep])
         trial = journal.get(keep, len(res.trials) + 1) if journal is not None else None
         took = sorted(t.seconds for t in res.trials if t.seconds)
         expect = took[len(took) // 2] if took else 0.0  # a trial takes about as long as the median one so far
@@ -308,16 +295,22 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
                 journal.put(trial)
         res.trials.append(trial)
         done[keep] = trial
-        ok = trial.val >= base.val - res.max_drop
-        say(f"  #{trial.index} keep {list(keep)}: val {trial.val:.2f} ({'ok' if ok else 'over budget'}), "
+        ok = passes_val(res, trial)
+        say(f"  #{trial.index} keep {list(keep)}: val {trial.val:.2f} se {trial.se:.2f} "
+            f"({'ok' if ok else 'over budget'}), "
             f"{trial.best_ms:.3f} ms on {trial.backend} ({trial.speedup:.2f}x), {trial.bytes:,} bytes")
         return ok
 
-    bisect(len(res.path), lambda i: passes(res.path[i]))
-    for ratio in SEED_RATIOS:  # uniform seeds, mildest first, until one fails
-        if passes(uniform_seed(ladders, ratio)) is not True:
+    def seed(ratio: float) -> Keep:  # exact where the scan measured its widths, else the nearest rungs
+        keep = uniform_keep(space.full, ratio)
+        return keep if all(k in lad for k, lad in zip(keep, ladders)) else uniform_seed(ladders, ratio)
+
+    if passes(seed(SEED_RATIOS[0])) is not None:
+        bisect(len(res.path), lambda i: passes(res.path[i]))
+    for ratio in SEED_RATIOS[1:]:  # the other uniform seeds, mildest first, until one fails
+        if passes(seed(ratio)) is not True:
             break
-    best = _best_passing(res)
+    best = (ranked(res) or [None])[0]
     if best is not None:
         say(f"refining #{best.index} one rung at a time")
         refine(best.keep, ladders, gain_per_point(cost, res.sensitivity), passes)
@@ -328,60 +321,3 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
 def finish_bn(finish: Callable) -> Callable:
     """Sensitivity is measured without recovery training: only the BatchNorm re-estimate of ``finish``."""
     return getattr(finish, "bn_only", lambda m: m)
-
-
-def _objective(res: OptimizeResult) -> Callable[[Trial], float]:
-    return (lambda t: t.best_ms) if res.objective == "latency" else (lambda t: t.bytes)
-
-
-def _best_passing(res: OptimizeResult) -> Trial | None:
-    passing = [t for t in res.trials if t.val >= res.baseline.val - res.max_drop]
-    return min(passing, key=_objective(res)) if passing else None
-
-
-def _retime(res: OptimizeResult, x: torch.Tensor, clock: Clock, finalists: int = 6) -> None:
-    """Time the best passing candidates again, together with the original, in one round-robin: a trial's own
-    timing was taken at another moment of a drifting machine, so the choice is made on timings taken together.
-    Up to 30 rounds, fewer when the budget has less time left; a spread over ``MAX_SPREAD`` is noted."""
-    passing = sorted((t for t in res.trials if t.val >= res.baseline.val - res.max_drop), key=_objective(res))
-    top = passing[:finalists]
-    if res.objective != "latency" or not top:
-        return
-    per_round = 1e-3 * (res.baseline.baseline_ms + sum(sum(t.ms.values()) for t in top))
-    rounds = int(min(30, 0.3 * clock.left() / per_round - 3))  # a third of what is left; 3 warm-up rounds
-    if rounds < 5:
-        clock.cut("the finalists were not re-timed together (each keeps the timing of its own trial)")
-        return
-    spreads: dict[str, float] = {}
-    ms, base_ms = time_models({str(t.index): t.model for t in top}, res.baseline.model, x, BACKENDS, repeats=rounds,
-                              spreads=spreads)
-    for t in top:
-        t.ms, t.baseline_ms = ms[str(t.index)], base_ms
-        t.spread = spreads[f"{t.index}|{t.backend}"]
-    res.notes.append(f"finalists #{', #'.join(str(t.index) for t in top)} re-timed together ({rounds} interleaved "
-                     "rounds)")
-    compared = ["baseline|eager"] + [f"{t.index}|{t.backend}" for t in top]  # the timings the choice rests on
-    unsteady = {k: spreads[k] for k in compared if spreads[k] > MAX_SPREAD}
-    if unsteady:
-        worst = max(unsteady, key=unsteady.get)
-        res.notes.append(f"timing not stable: IQR/median up to {unsteady[worst]:.2f} (> {MAX_SPREAD:g}; {worst}) in "
-                         f"that re-timing, {machine_load().describe()}: treat speed ratios as rough")
-
-
-def _choose(res: OptimizeResult, test_score: Scorer, base_test: float, say: Callable) -> None:
-    """The best validated candidate that also keeps the budget on the test set (else the original)."""
-    passing = sorted((t for t in res.trials if t.val >= res.baseline.val - res.max_drop), key=_objective(res))
-    for t in passing:
-        t.test = test_score(t.model)
-        if t.test >= base_test - res.max_drop:
-            res.chosen = t
-            say(f"chosen #{t.index}: test {t.test:.2f} (original {base_test:.2f}), {t.speedup:.2f}x, {t.bytes:,} bytes")
-            return
-        say(f"  #{t.index} passed validation but not the test set ({t.test:.2f}); next")
-    res.chosen = res.baseline
-    if not res.trials:  # nothing was tried: saying no candidate kept the budget would blame the candidates
-        res.notes.append("no candidate was tried: the time budget was spent before the first trial (timing the "
-                         "original, the per-layer latency table, the sensitivity scan); the original is returned: "
-                         "give it more minutes")
-        return
-    res.notes.append("no pruned candidate kept the budget on the test set: the unpruned original is kept")

@@ -68,6 +68,8 @@ class OptimizeResult:
     recipe: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    safety: float = 1.0  # standard errors of its validation drop a candidate had to clear (``margin``)
+    test_kept: bool | None = None  # the chosen model keeps the budget on the test set (read once, after the choice)
     example: Any = field(default=None, repr=False)  # the batch the latency was timed on (for the ONNX export)
 
     @property
@@ -102,13 +104,15 @@ class OptimizeResult:
                 "trials": [t.to_dict() for t in self.trials], "path": [list(k) for k in self.path],
                 "sensitivity": [{str(k): round(v, 3) for k, v in s.items()} for s in self.sensitivity],
                 "rounding": self.rounding, "table_error": self.table_error, "notes": self.notes,
-                "seconds": round(self.seconds, 1)}
+                "safety": self.safety, "test_kept": self.test_kept, "seconds": round(self.seconds, 1)}
 
     def summary(self) -> str:
         """A few lines: what was chosen, its speed and size against the original, and any notes."""
         c, b = self.chosen or self.baseline, self.baseline
         lines = [f"chosen: keep {list(c.keep)} of {list(b.keep)}; test {self.metric} {c.test:.2f} "
-                 f"(original {b.test:.2f}, budget -{self.max_drop})",
+                 f"(original {b.test:.2f}, budget -{self.max_drop}: "
+                 f"{'kept' if self.test_kept else 'MISSED' if self.test_kept is False else 'not checked'}; the search "
+                 f"chose on validation: val {c.val:.2f} vs {b.val:.2f}, se {c.se:.2f}, safety {self.safety:g})",
                  f"latency @ batch {self.batch_size}: {c.best_ms:.3f} ms on {c.backend} = {c.speedup:.2f}x "
                  f"the original in torch eager fp32 ({c.baseline_ms:.3f} ms, same run); "
                  f"bytes {c.bytes:,} ({b.bytes / c.bytes:.2f}x smaller)",

@@ -37,6 +37,7 @@ class Trial:
     seconds: float = 0.0
     test: float | None = None
     int8: dict[str, Any] | None = None  # the int8 stage's settings when this candidate is the int8 model
+    se: float = 0.0  # standard error (points) of the validation drop, test rows included (``margin``)
     spread: float | None = None  # IQR/median of the best backend's rounds (over MAX_SPREAD: not a stable timing)
     model: nn.Module | None = field(default=None, repr=False)
 
@@ -60,7 +61,7 @@ class Trial:
                 "baseline_ms": round(self.baseline_ms, 4), "speedup": round(self.speedup, 3),
                 "predicted_ms": None if self.predicted_ms is None else round(self.predicted_ms, 4),
                 "seconds": round(self.seconds, 1), "int8": self.int8,
-                "spread": None if self.spread is None else round(self.spread, 3)}
+                "se": round(self.se, 3), "spread": None if self.spread is None else round(self.spread, 3)}
 
 
 def time_models(models: dict[str, nn.Module], baseline: nn.Module, x: torch.Tensor, backends: tuple[str, ...],
@@ -86,13 +87,15 @@ def time_models(models: dict[str, nn.Module], baseline: nn.Module, x: torch.Tens
 def run_trial(index: int, keep: Keep, base: nn.Module, space: Space, example: torch.Tensor,
               finish: Callable[[nn.Module], nn.Module], score: Callable[[nn.Module], float], x: torch.Tensor,
               backends: tuple[str, ...]) -> Trial:
-    """Prune a copy of ``base`` to ``keep``, ``finish`` it (BN re-estimate, recovery), score and time it."""
+    """Prune a copy of ``base`` to ``keep``, ``finish`` it (BN re-estimate, recovery), score and time it
+    (``score.judge`` where the scorer has it: the score and the standard error of its drop)."""
     t0 = time.perf_counter()
     model = finish(apply(copy.deepcopy(base), space, keep, example)).eval()
-    val = score(model)
+    val, se = score.judge(model) if hasattr(score, "judge") else (score(model), 0.0)
     spreads: dict[str, float] = {}
     ms, base_ms = time_models({"c": model}, base, x, backends, spreads=spreads)
     fastest, _ = time_models({"c": model}, base, x, backends, repeats=10, stat="min")
     best = min(ms["c"], key=ms["c"].get)
     return Trial(index, tuple(keep), val, count_params(model), saved_bytes(model), ms["c"], base_ms,
-                 min_ms=fastest["c"], seconds=time.perf_counter() - t0, spread=spreads[f"c|{best}"], model=model)
+                 min_ms=fastest["c"], seconds=time.perf_counter() - t0, se=se, spread=spreads[f"c|{best}"],
+                 model=model)

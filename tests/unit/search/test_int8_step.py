@@ -11,7 +11,7 @@ from slimtorch.search.result import OptimizeResult
 from slimtorch.search.space import Group
 from slimtorch.search.trial import Trial
 
-optimize_mod = importlib.import_module("slimtorch.search.optimize")
+choose_mod = importlib.import_module("slimtorch.search.choose")
 
 
 def _trial(index, keep, val, nbytes, ms, int8=None):
@@ -38,8 +38,8 @@ def test_int8_replaces_the_choice_only_when_it_wins(monkeypatch, objective, val,
     res = _result(objective)
     fp32 = res.chosen
     q = _trial(2, (4,), val, nbytes, ms, int8={"calib_batches": 16, "max_accuracy_drop": 0.005})
-    monkeypatch.setattr(optimize_mod, "int8_trial", lambda *a, **k: (q, fp32_ms))
-    optimize_mod._try_int8(res, None, None, None, 99.0, torch.zeros(1), lambda m: None)
+    monkeypatch.setattr(choose_mod, "int8_trial", lambda *a, **k: (q, fp32_ms))
+    choose_mod.try_int8(res, None, None, torch.zeros(1), lambda m: None)
     assert (res.chosen is q) == taken and q in res.trials
     assert (res.chosen is fp32) != taken
     stages = res.stages()
@@ -59,11 +59,12 @@ def test_int8_trial_is_a_scored_quantized_model():
     model = st.models.build("mlp", widths=(64, 32, 10))
     st.fit(model, train, st.TrainConfig(epochs=3, batch_size=64, lr=0.1, momentum=0.9, quiet=True))
     model.eval()
-    val, tst = Scorer(test, model), Scorer(test, model)
+    val = Scorer(test, model, n_test=1000)
     base = Trial(0, (32,), val(model), 0, st.bench.saved_bytes(model), {"eager": 1.0}, 1.0, model=model)
     res = _result("size")
     res.baseline = base
-    q, fp32_ms = int8_trial(res, base, train, val, tst, train.x[:16], lambda m: None)
+    q, fp32_ms = int8_trial(res, base, train, val, train.x[:16], lambda m: None)
     assert isinstance(q.model, QuantizedModel) and q.int8["max_accuracy_drop"] == pytest.approx(0.005)
     assert q.bytes < base.bytes and fp32_ms > 0
     assert q.val == pytest.approx(val(q.model)) and abs(q.val - base.val) < 3  # int8 of an MLP: close to fp32
+    assert q.test is None and q.se > 0  # judged on validation with its margin; the test set is not read here
