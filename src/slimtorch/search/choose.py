@@ -19,6 +19,7 @@ from .clock import Clock
 from .int8 import int8_trial
 from .latency_table import BACKENDS
 from .margin import Z, keeps
+from .share import BITS, share_trial
 from .trial import Trial, time_models
 
 
@@ -139,3 +140,29 @@ def check_test(res: Any, test_score: Callable, say: Callable) -> None:
             f"{res.max_drop}), which the search never read: its validation drop {base.val - c.val:.2f} "
             f"+ {getattr(res, 'safety', Z):g} x se {c.se:.2f} was within it; raise safety or val_rows"
         )
+
+
+def try_share(res: Any, fp32: Trial, fit_data: Any, train: Any, val_score: Callable, x: torch.Tensor,
+              clock: Clock, say: Callable) -> None:
+    """Size: ``fp32`` weight-shared and packed (``share.py``) at each of ``BITS``, widest first; chosen when it
+    passes validation and saves fewer bytes than the current choice; a narrower width only after a wider passed."""
+    took = sorted(t.seconds for t in res.trials if t.seconds and t.int8 is None)
+    expect = took[len(took) // 2] if took else 0.0  # one epoch of fine-tuning: about a trial's recovery
+    for bits in BITS:
+        if clock.left() < expect:
+            clock.cut(f"weight sharing at {bits} bits was not tried ({clock.left():.0f} s left, ~{expect:.0f} s "
+                      "needed)")
+            return
+        t = share_trial(res, fp32, fit_data, train, val_score, x, bits)
+        res.trials.append(t)
+        ok, current = passes(res, t), res.chosen or res.baseline
+        say(f"  #{t.index} #{fp32.index} shared at {bits} bits + packed: val {t.val:.2f} (se {t.se:.2f}), "
+            f"{t.bytes:,} bytes ({'passes' if ok else 'over budget'})")
+        if not ok:
+            res.notes.append(f"weight sharing of #{fp32.index} at {bits} bits (#{t.index}) loses more than the "
+                             "budget (with the safety margin)")
+            return
+        if t.bytes < current.bytes:
+            res.chosen = t
+            res.notes.append(f"chosen: #{t.index}, #{fp32.index} shared at {bits} bits and packed ({t.bytes:,} vs "
+                             f"{current.bytes:,} bytes of #{current.index})")

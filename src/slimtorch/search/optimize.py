@@ -22,7 +22,7 @@ from torch import nn
 from ..bench.counts import count_params, saved_bytes
 from ..bench.limits import check_batch_sizes
 from ..data.arrays import ArrayDataset
-from .choose import check_test, choose, ranked, retime, try_int8
+from .choose import check_test, choose, ranked, retime, try_int8, try_share
 from .choose import passes as passes_val
 from .clock import MARGIN_S, Clock
 from .greedy import bisect, gain_per_point, greedy_path, refine, uniform_keep, uniform_seed
@@ -113,7 +113,8 @@ def _params(model: nn.Module, space: Space) -> Callable[[Keep], float]:
 def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_size: int = 64,
              max_accuracy_drop: float = 0.5, budget_minutes: float = 15.0, recovery_epochs: int = 1,
              train: Any = None, val_rows: int | None = None, recipe: dict | None = None,
-             resume_dir: str | Path | None = None, int8: bool = True, safety: float = Z,
+             resume_dir: str | Path | None = None, int8: bool = True, share: bool = True,
+             safety: float = Z,
              log: Callable[[str], None] | None = None) -> OptimizeResult:
     """Search per-group channel counts for the fastest (or smallest) model within an accuracy budget.
 
@@ -134,6 +135,8 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
             original, data and settings) reuses them instead of training them again (see ``journal``).
         int8: also try the chosen model in int8 (per-layer fp32 fallback within the budget, fastest int8
             engine); kept when it passes validation and is smaller (size) or measured faster (latency).
+        share: objective "size": also try the chosen fp32 model weight-shared (5, then 4 bits per layer, centroids
+            fine-tuned one epoch) in the entropy-coded format ``st.pack`` saves; kept when it passes and is smaller.
         safety: standard errors of its validation drop a candidate must clear (``margin``): a candidate passes
             when ``drop + safety * se <= max_accuracy_drop``, se from the validation rows (paired with the
             original) and the test set's size; 0 judges on the validation drop alone.
@@ -191,19 +194,23 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     journal = None if resume_dir is None else Journal(resume_dir, {
         "model": fingerprint(model), "fit": data_fingerprint(fit_data.x, fit_data.y), "epochs": recovery_epochs,
         "val": data_fingerprint(val.x, val.y), "train": train_cfg.to_dict(), "batch": batch_size, "backends": BACKENDS})
+    interrupted = False
     try:
         _search(res, space, example, x, finish, val_score, clock, say, journal)
     except KeyboardInterrupt:
-        int8 = False  # the user asked to stop: nothing new is started
+        int8, interrupted = False, True  # the user asked to stop: nothing new is started
         res.notes.append("interrupted (Ctrl-C): the best candidate found so far is kept")
     if journal is not None and journal.resumed:
         res.notes.append(f"resumed: {journal.resumed} finished trials reused from {resume_dir}")
     retime(res, x, clock)
     choose(res, say)
+    fp32 = res.chosen
     if int8 and clock.left() < int8_s:
         clock.cut(f"the int8 step was not tried ({clock.left():.0f} s left, it needs about {int8_s:.0f} s)")
     elif int8:
         try_int8(res, fit_data, val_score, x, say)
+    if share and objective == "size" and val_score.labelled and not interrupted:  # fine-tuning needs labels
+        try_share(res, fp32, fit_data, train_cfg, val_score, x, clock, say)
     check_test(res, test_score, say)
     res.notes.extend(clock.cuts)
     res.seconds = clock.now()

@@ -85,7 +85,12 @@ class OptimizeResult:
         cuts = [{"channel_prune": {"ratio": cfg.ratio, "ignore": list(cfg.ignore)}}
                 for cfg in Space(self.groups, []).stages(chosen.keep)]
         recovery = list(self.recipe.get("recovery", [])) if cuts else []
-        return cuts + recovery + ([{"int8": dict(chosen.int8)}] if chosen.int8 else [])
+        share = []
+        if chosen.share:
+            fine = {"share_weights": {"bits": chosen.share["bits"], "epochs": chosen.share["epochs"]},
+                    "fit": {"lr": chosen.share["lr"]}}
+            share = [fine, {"pack": {}}]
+        return cuts + recovery + ([{"int8": dict(chosen.int8)}] if chosen.int8 else []) + share
 
     def recipe_dict(self) -> dict[str, Any]:
         """``optimized.yaml``: the original's recipe + the chosen cuts + recovery + a measure stage."""

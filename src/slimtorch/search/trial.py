@@ -37,6 +37,7 @@ class Trial:
     seconds: float = 0.0
     test: float | None = None
     int8: dict[str, Any] | None = None  # the int8 stage's settings when this candidate is the int8 model
+    share: dict[str, Any] | None = None  # the weight-sharing settings when this candidate is shared and packed
     se: float = 0.0  # standard error (points) of the validation drop, test rows included (``margin``)
     spread: float | None = None  # IQR/median of the best backend's rounds (over MAX_SPREAD: not a stable timing)
     model: nn.Module | None = field(default=None, repr=False)
@@ -61,7 +62,8 @@ class Trial:
                 "baseline_ms": round(self.baseline_ms, 4), "speedup": round(self.speedup, 3),
                 "predicted_ms": None if self.predicted_ms is None else round(self.predicted_ms, 4),
                 "seconds": round(self.seconds, 1), "int8": self.int8,
-                "se": round(self.se, 3), "spread": None if self.spread is None else round(self.spread, 3)}
+                "share": self.share, "se": round(self.se, 3),
+                "spread": None if self.spread is None else round(self.spread, 3)}
 
 
 def time_models(models: dict[str, nn.Module], baseline: nn.Module, x: torch.Tensor, backends: tuple[str, ...],
