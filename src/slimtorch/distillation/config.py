@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import Config, ConfigError, check_choice, check_range
 from ..registry import register
+from .hints import HINTS
 from .teacher import check_teacher_fits, resolve_teacher
 
 OUTPUT_LOSSES = ("auto", "kd", "mse", "cosine", "none")
@@ -35,18 +36,28 @@ class DistillConfig(Config):
             named_modules()); an adapter maps the student width to the teacher's when they differ.
         feature_loss: "mse" (FitNets hints, through an adapter) or "attention" (attention transfer, no adapter).
         feature_weight: weight of each feature term.
+        hints: hidden-state hints of a transformer encoder, added to ``features``: "blocks" (every BERT-style
+            block's output, student and teacher layers of the same name: TinyBERT's hidden-state loss) or
+            "sublayers" (also each block's attention sub-layer output); None: only ``features``. Needs
+            ``feature_loss="mse"``.
+        mask_padding: "mse" hints on token sequences average over the real tokens only (inputs that are
+            padded token ids of a model that names its pad id); False: every position, padding included.
         loss: output term: "auto" (the default: "cosine" when the teacher's outputs are unit-norm embeddings,
             else "kd"), "kd" (soft targets on logits), "mse" or "cosine" (embeddings, no logits), or "none".
         cache: keep the teacher's outputs per dataset row so later epochs skip the teacher; only for
             fixed, unaugmented data (a changed input raises).
         val_fraction: the share of the rows held out (seeded by the training seed) to choose the best epoch
             (no labels) or to compare with the student trained alone (labels).
+        skip_rows: ``st.distill`` leaves out the data's first rows (0: none): in a recipe, the rows a
+            ``channel_prune`` reconstruction just solved on (its first 512 calibration rows), where the student
+            already follows the teacher better than on new inputs, so training and choosing the epoch there
+            learns little and misjudges the epoch.
         patience: without labels, stop after this many epochs without a better validation fidelity (None:
             train every epoch); the best epoch is kept either way.
         compare: with labels, also train the student alone (alpha=0) and keep whichever is more accurate on
             the validation split, warning when distillation was worse.
 
-    alpha "auto", val_fraction, patience and compare are read by ``st.distill`` (and so by a recipe's distill
+    alpha "auto", val_fraction, skip_rows, patience and compare are read by ``st.distill`` (and so by a recipe's distill
     stage and ``slimtorch train --teacher``); a bare hook in ``st.fit`` trains once and refuses "auto".
 
     Example (recipe)::
@@ -63,9 +74,12 @@ class DistillConfig(Config):
     features: dict[str, str] | None = None
     feature_loss: str = "mse"
     feature_weight: float = 1.0
+    hints: str | None = None
+    mask_padding: bool = True
     loss: str = "auto"
     cache: bool = False
     val_fraction: float = 0.1
+    skip_rows: int = 0
     patience: int | None = 2
     compare: bool = True
 
@@ -105,7 +119,14 @@ class DistillConfig(Config):
                 )
         check_choice("feature_loss", self.feature_loss, FEATURE_LOSSES)
         check_range("feature_weight", self.feature_weight, 0.0)
+        if self.hints is not None:
+            check_choice("hints", self.hints, HINTS)
+            if self.feature_loss != "mse":
+                raise ConfigError("feature_loss", f"hints compare hidden states with 'mse', got {self.feature_loss!r}")
         check_choice("loss", self.loss, OUTPUT_LOSSES)
         check_range("val_fraction", self.val_fraction, 0.0, 0.5, lo_open=True)
+        if isinstance(self.skip_rows, bool) or not isinstance(self.skip_rows, int):
+            raise ConfigError("skip_rows", f"must be a whole number of rows, got {self.skip_rows!r}")
+        check_range("skip_rows", self.skip_rows, 0)
         if self.patience is not None:
             check_range("patience", self.patience, 1)

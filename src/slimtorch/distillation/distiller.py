@@ -41,7 +41,8 @@ from .adapters import adapter_spec, build_adapter
 from .cache import TeacherCache
 from .config import FEATURE_LOSSES, OUTPUT_LOSSES, DistillConfig
 from .features import FeatureTap, primary_tensor
-from .losses import attention_transfer_loss, auto_output_loss, embedding_loss, hint_loss, soft_target_loss
+from .hints import hint_pairs, pad_id_of, token_mask
+from .losses import attention_transfer_loss, auto_output_loss, embedding_loss, masked_hint_loss, soft_target_loss
 from .report import distill_report
 from .teacher import resolve_teacher
 
@@ -77,6 +78,14 @@ class Distill(Hook):
             raise TypeError(f"teacher must be a torch.nn.Module, got {type(teacher).__name__}")
         self.cfg = hook_config(DistillConfig, cfg, fields)
         self.teacher = teacher
+        try:  # hints name the teacher's blocks; a pruned student keeps the names
+            hinted = hint_pairs(teacher, self.cfg.hints) if self.cfg.hints else {}
+        except ValueError as err:
+            raise ConfigError("hints", str(err).removeprefix("hints: ")) from None
+        self._pairs = {**hinted, **(self.cfg.features or {})}
+        self._pad: int | None = None
+        self._terms: dict[str, list] = {}  # this epoch's detached loss terms (summed at the epoch's end)
+        self.epoch_terms: list[dict[str, float]] = []  # per epoch: mean output term and mean hint term per step
         self.task_loss_weight = 1.0 - self.cfg.alpha if self.cfg.alpha != "auto" else 1.0  # auto: st.distill picks
         self.cache = TeacherCache() if self.cfg.cache else None
         self.adapters = nn.ModuleDict()  # keyed by student layer name with "." -> "__" (ModuleDict forbids dots)
@@ -103,8 +112,8 @@ class Distill(Hook):
 
     @property
     def features(self) -> dict[str, str]:
-        """The ``{"student.layer": "teacher.layer"}`` pairs of the hint losses (empty: none)."""
-        return self.cfg.features or {}
+        """The ``{"student.layer": "teacher.layer"}`` pairs of the hint losses: ``hints``' and ``features``."""
+        return self._pairs
 
     def drive(self, student: nn.Module, data: Any, cfg: Any, fit: Any, eval_data: Any = None) -> nn.Module:
         """Train ``student`` with this hook the way ``st.distill`` does (validation split, best epoch or a
@@ -120,13 +129,17 @@ class Distill(Hook):
     def on_fit_start(self, state: State) -> None:
         """Check the teacher is separate from the student and its optimizer, move it to the device, hook the layers."""
         if self.cfg.alpha == "auto":
-            raise ConfigError("alpha", "'auto' is chosen by st.distill (on a validation split); st.fit and "
-                                       "hand-written loops need a number in [0, 1]")
+            raise ConfigError(
+                "alpha",
+                "'auto' is chosen by st.distill (on a validation split); st.fit and "
+                "hand-written loops need a number in [0, 1]",
+            )
         self._check_separate(state)
         self.teacher.to(state.device).eval()
         self.adapters.to(state.device)
         self._teacher_tap.ensure(self.teacher)
         self._student_tap.ensure(state.model)
+        self._pad = pad_id_of(state.model) if self.cfg.mask_padding else None
 
     def on_step_start(self, state: State) -> None:
         # Another hook (QAT) may have swapped student layers since the last step: re-hook them.
@@ -143,12 +156,14 @@ class Distill(Hook):
         total = student_out.new_zeros((), dtype=torch.float32)
         if self.cfg.alpha > 0 and self.cfg.loss != "none":
             term = self._output_term(student_out, teacher["logits"], state)
+            self._terms.setdefault("output", []).append(term.detach())
             total = total + scalar_like(self.cfg.alpha, total) * term
         for s_name, t_name in self.features.items():
             s_feat = self._student_tap.values.pop(s_name, None)
             if s_feat is None:
                 raise ValueError(f"features: student layer {s_name!r} did not run in this forward pass")
             term = self._feature_term(s_name, s_feat, teacher[f"feat:{t_name}"], state)
+            self._terms.setdefault("hints", []).append(term.detach())
             total = total + scalar_like(self.cfg.feature_weight, total) * term
         self.last_loss = total.detach()  # a tensor: reading it as a float would sync a GPU every step
         return total
@@ -156,6 +171,23 @@ class Distill(Hook):
     def after_backward(self, state: State) -> None:
         """Update the adapters (gradients of this step are ready; the student's optimizer steps next)."""
         self.adapter_optimizer.step(self.adapters, state.optimizer)
+
+    def on_epoch_end(self, state: State) -> None:
+        """Keep the epoch's mean output term and mean hint term (per hint layer) in ``epoch_terms``."""
+        if self._terms:  # one sync per epoch, not per step
+            self.epoch_terms.append({k: round(float(torch.stack(v).float().mean()), 6) for k, v in self._terms.items()})
+        self._terms = {}
+
+    def hints_report(self) -> dict[str, Any]:
+        """What the hint terms were: layer pairs, loss, weight, whether padding was left out, per-epoch means."""
+        return {
+            "hints": self.cfg.hints,
+            "hint_layers": len(self.features),
+            "feature_loss": self.cfg.feature_loss,
+            "feature_weight": self.cfg.feature_weight,
+            "padding_masked": self._pad is not None,
+            "train_terms": [{"epoch": i + 1, **t} for i, t in enumerate(self.epoch_terms)],
+        }
 
     def finalize(self, state: State) -> None:
         """Remove the forward hooks; the student is returned unchanged (adapters stay on this object)."""
@@ -236,7 +268,8 @@ class Distill(Hook):
         if self.cfg.feature_loss == "attention":
             return attention_transfer_loss(s_feat, t_feat)
         layer = self._student_tap.module(state.model, name)
-        return hint_loss(self._adapter(name, s_feat, t_feat, layer, state)(s_feat.float()), t_feat)
+        adapted = self._adapter(name, s_feat, t_feat, layer, state)(s_feat.float())
+        return masked_hint_loss(adapted, t_feat, token_mask(state.inputs, t_feat, self._pad))
 
     def _adapter(self, name: str, s: torch.Tensor, t: torch.Tensor, layer: nn.Module | None, state: State) -> nn.Module:
         key = _key(name)

@@ -157,3 +157,34 @@ def _check_same_shape(what: str, a: torch.Tensor, b: torch.Tensor) -> None:
             f"{what}: student {tuple(a.shape)} and teacher {tuple(b.shape)} shapes differ; "
             "use an adapter (created automatically by Distill when only the width differs)"
         )
+
+
+def masked_hint_loss(
+    student_feature: torch.Tensor, teacher_feature: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Mean squared error over the positions where ``mask`` is True (all of them when None).
+
+    Args:
+        student_feature: (N, L, ...) activation (gradients flow into it).
+        teacher_feature: same shape; a constant.
+        mask: (N, L) bool, e.g. the real (non-padding) tokens of a batch; None: :func:`hint_loss`.
+
+    Example:
+        >>> s, t = torch.zeros(1, 2, 3), torch.ones(1, 2, 3)
+        >>> s[0, 1] = 5.0  # a padding position: left out
+        >>> float(masked_hint_loss(s, t, torch.tensor([[True, False]])))
+        1.0
+    """
+    if mask is None:
+        return hint_loss(student_feature, teacher_feature)
+    _check_same_shape("masked_hint_loss", student_feature, teacher_feature)
+    if tuple(mask.shape) != tuple(student_feature.shape[: mask.dim()]):
+        raise ValueError(
+            f"masked_hint_loss: mask {tuple(mask.shape)} does not match the leading dims of "
+            f"{tuple(student_feature.shape)}"
+        )
+    s, t = student_feature.float()[mask], teacher_feature.detach().float()[mask]
+    if len(s) == 0:  # a batch of padding only: nothing to match (a zero that keeps the graph)
+        out = student_feature.float().sum()
+        return out * scalar_like(0.0, out)
+    return F.mse_loss(s, t)

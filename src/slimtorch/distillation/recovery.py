@@ -73,8 +73,12 @@ class BestEpoch(Hook):
 
     def report(self) -> dict[str, Any]:
         """The kept epoch and every epoch's validation fidelity."""
-        return {"kept_epoch": self.best_epoch, "stopped_early": self.stop_training, "val_rows": len(self.val_x),
-                "val_fidelity": [{"epoch": i, **s} for i, s in enumerate(self.scores)]}
+        return {
+            "kept_epoch": self.best_epoch,
+            "stopped_early": self.stop_training,
+            "val_rows": len(self.val_x),
+            "val_fidelity": [{"epoch": i, **s} for i, s in enumerate(self.scores)],
+        }
 
     def state_dict(self) -> dict[str, Any]:
         best = {k: v.detach().cpu() for k, v in (self.best or {}).items()}
@@ -107,11 +111,14 @@ def drive(student: nn.Module, data: Any, kd: Any, cfg: Any, fit: FitFn, eval_dat
     Returns:
         The model to use and the History of its last fit (evaluated on ``eval_data`` when it has labels).
     """
-    x, y = as_rows(data)
+    x, y = skip(*as_rows(data), kd.cfg.skip_rows)
     labelled, alpha = has_labels(y), kd.cfg.alpha
     if not labelled and alpha != "auto" and alpha < 1:
-        raise ConfigError("alpha", f"got {alpha:g} but the data has no labels (all -1); allowed: 1.0 or 'auto' "
-                                   "(label-free distillation), or give labelled data")
+        raise ConfigError(
+            "alpha",
+            f"got {alpha:g} but the data has no labels (all -1); allowed: 1.0 or 'auto' "
+            "(label-free distillation), or give labelled data",
+        )
     if labelled and (alpha == "auto" or (kd.cfg.compare and 0 < alpha)):
         from .compare import compare_alone
 
@@ -121,8 +128,24 @@ def drive(student: nn.Module, data: Any, kd: Any, cfg: Any, fit: FitFn, eval_dat
     return recover(student, x, y if labelled else None, kd, cfg, fit, eval_data)
 
 
-def recover(student: nn.Module, x: torch.Tensor, y: torch.Tensor | None, kd: Any, cfg: Any, fit: FitFn,
-            eval_data: Any = None) -> tuple[nn.Module, Any]:
+def skip(x: torch.Tensor, y: torch.Tensor | None, rows: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The rows after the first ``rows`` (``skip_rows``).
+
+    Raises:
+        ConfigError: fewer than 2 rows would remain (names ``skip_rows``).
+    """
+    if rows and len(x) - rows < 2:
+        raise ConfigError(
+            "skip_rows",
+            f"{rows} of {len(x)} rows skipped leaves fewer than 2 to train and validate "
+            "on; give more data or skip fewer rows",
+        )
+    return x[rows:], (y[rows:] if y is not None else None)
+
+
+def recover(
+    student: nn.Module, x: torch.Tensor, y: torch.Tensor | None, kd: Any, cfg: Any, fit: FitFn, eval_data: Any = None
+) -> tuple[nn.Module, Any]:
     """Distil on all but a held-out split, keep the epoch of best validation fidelity, stop early."""
     train_rows, val_rows = holdout(len(x), kd.cfg.val_fraction, cfg.seed)
     kind = output_kind(kd, x[val_rows[:8]])
@@ -134,12 +157,25 @@ def recover(student: nn.Module, x: torch.Tensor, y: torch.Tensor | None, kd: Any
     # a pretrained encoder's dropout (0.1 in MiniLM) only adds noise to that target (the training loss doubled)
     quiet = mode == "label_free" and kind == "encoder"
     with dropout_off(student) if quiet else nullcontext({}) as rates:
-        history = fit(student, ArrayDataset(x[train_rows], y[train_rows], "distill-train"), cfg,
-                      hooks=[kd, tracker], **evaluated_on(eval_data))
+        history = fit(
+            student,
+            ArrayDataset(x[train_rows], y[train_rows], "distill-train"),
+            cfg,
+            hooks=[kd, tracker],
+            **evaluated_on(eval_data),
+        )
     model = history.model if getattr(history, "model", None) is not None else student
     _set_rates(model, rates)  # the returned model may be a copy made while the rates were 0
-    report = {"mode": mode, "kind": kind, "loss": kd.output_loss or kd.cfg.loss, "train_rows": len(train_rows),
-              "student_dropout": "off" if rates else "as set", **tracker.report()}
+    report = {
+        "mode": mode,
+        "kind": kind,
+        "loss": kd.output_loss or kd.cfg.loss,
+        "train_rows": len(train_rows),
+        "skipped_rows": kd.cfg.skip_rows,
+        "student_dropout": "off" if rates else "as set",
+        **tracker.report(),
+        **kd.hints_report(),
+    }
     attach(model, report)
     return model, history
 
@@ -166,7 +202,7 @@ def dropout_off(model: nn.Module) -> Iterator[dict[str, float]]:
 
 
 def output_kind(kd: Any, x: torch.Tensor) -> str:
-    """"encoder" or "classifier": from ``kd``'s loss when set, else from the teacher's outputs on ``x``."""
+    """ "encoder" or "classifier": from ``kd``'s loss when set, else from the teacher's outputs on ``x``."""
     if kd.cfg.loss in ("cosine", "mse"):
         return "encoder"
     if kd.cfg.loss == "kd":
