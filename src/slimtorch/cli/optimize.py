@@ -48,6 +48,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--trust-factory", action="store_true", help="allow a saved folder that names a factory")
     p.add_argument("--no-int8", action="store_true", help="do not try the chosen model in int8 (per-layer fp32 "
                                                            "fallback; kept when smaller/faster within the budget)")
+    p.add_argument("--safety", type=float, default=1.0,
+                   help="standard errors of its validation drop a candidate must clear (the validation drop plus "
+                        "safety x its paired standard error must stay within --max-drop); 0: the drop alone")
+    p.add_argument("--no-share", action="store_true", help="objective size: do not try weight sharing (5/4 bits, "
+                                                            "packed) of the chosen model")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search in --out: its trained "
                                                           "original and finished trials are reused (by hash)")
     return p
@@ -72,6 +77,7 @@ def _check(args: argparse.Namespace) -> None:
               ("--max-drop", 0 <= args.max_drop < 100, "a number in [0, 100)"),
               ("--batch-size", args.batch_size >= 1, "an integer >= 1"),
               ("--minutes", args.minutes > 0, "a number > 0"),
+              ("--safety", args.safety >= 0, "a number >= 0 (standard errors)"),
               ("--epochs", args.epochs >= 1, "an integer >= 1"),
               ("--recovery-epochs", args.recovery_epochs >= 0, "an integer >= 0"),
               ("--val-rows", args.val_rows is None or args.val_rows >= 1, "an integer >= 1"),
@@ -165,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
     res = optimize(model, (train, test), objective=args.objective, batch_size=args.batch_size,
                    max_accuracy_drop=args.max_drop, budget_minutes=args.minutes, recovery_epochs=args.recovery_epochs,
                    train=recipe.train.replace(lr=RECOVERY_LR), val_rows=args.val_rows, recipe=raw,
-                   resume_dir=out / "trials", int8=not args.no_int8, log=lambda msg: print(msg, flush=True))
+                   resume_dir=out / "trials", int8=not args.no_int8, share=not args.no_share, safety=args.safety,
+                   log=lambda msg: print(msg, flush=True))
     paths = res.write(out)
     print(res.summary())
     how = f"reproduce: slimtorch run {paths['recipe']}"

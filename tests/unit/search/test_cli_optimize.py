@@ -9,6 +9,7 @@ from slimtorch.cli import main
     (["optimize", "lenet5", "--data", "digits", "--objective", "speed"], "--objective: got 'speed'; allowed: one of"),
     (["optimize", "lenet5", "--data", "digits", "--max-drop", "-1"], "--max-drop"),
     (["optimize", "lenet5", "--data", "digits", "--minutes", "0"], "--minutes"),
+    (["optimize", "lenet5", "--data", "digits", "--safety", "-0.5"], "--safety: got -0.5; allowed: a number >= 0"),
     (["optimize", "nosuchnet", "--data", "digits"], "neither a folder written by st.save nor a zoo model"),
     (["optimize", "lenet5", "--data", "digits", "--model-arg", "depth"], "--model-arg: got 'depth'"),
     (["optimize", "lenet5"], "--data"),
