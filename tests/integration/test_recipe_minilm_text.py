@@ -22,6 +22,24 @@ def test_recipe_parses_and_its_stages_can_run_in_order():
     assert len(sentences) >= 400 and len(set(sentences)) == len(sentences) and all(s.strip() for s in sentences)
 
 
+def test_sentences_hold_none_of_the_benchmark_held_out_sentences():
+    """benchmarks/post_training_text.py scores on SENTENCES[60:] and the fortune eval half: never in the recipe."""
+    import sys
+
+    from slimtorch.data.offline import MissingPackageError
+    from slimtorch.data.sentences import offline_sentences
+
+    try:
+        fortunes_eval = set(offline_sentences("eval"))
+    except MissingPackageError:
+        pytest.skip("the offline sentence package is not installed")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from quantization_sentences import SENTENCES
+
+    sentences = set((ROOT / "recipes" / "minilm-sentences.txt").read_text(encoding="utf-8").splitlines())
+    assert not sentences & set(SENTENCES[60:]) and not sentences & fortunes_eval
+
+
 @pytest.mark.slow
 def test_tiny_version_runs_end_to_end(tmp_path, monkeypatch):
     pytest.importorskip("transformers")
