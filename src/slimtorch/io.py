@@ -26,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .untrusted import (
+    FORMAT_VERSION,
     ModelFileError,
     UntrustedFactoryError,
     check_factory,
@@ -41,7 +42,6 @@ __all__ = ["ModelFileError", "UntrustedFactoryError", "atomic_write", "build_fro
 
 SPEC_ATTR = "_slimtorch_spec"
 TRANSFORMS_ATTR = "_slimtorch_transforms"
-FORMAT_VERSION = 1
 
 _REBUILDERS: dict[str, Callable[[torch.nn.Module, dict], torch.nn.Module]] = {}
 # name -> (encode(tensor), decode(parts, meta), shape(part shapes, meta) -> decoded shape)
@@ -258,7 +258,7 @@ def load(directory: str | os.PathLike, map_location: str = "cpu",
     directory = Path(directory)
     meta_path, weights_path = directory / "model.json", directory / "model.safetensors"
     for p in (meta_path, weights_path):
-        if not p.exists():
+        if not p.exists():  # a directory or a FIFO in their place is refused by read_json / read_header
             raise FileNotFoundError(f"{p} not found: is {directory} a folder written by st.save?")
     meta = read_json(meta_path)
     check_meta(meta, meta_path)

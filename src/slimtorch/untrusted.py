@@ -25,6 +25,7 @@ import torch
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
                 "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
 _MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
+FORMAT_VERSION = 1  # the model.json layout st.save writes; a newer one may mean what this code cannot read
 
 
 class ModelFileError(ValueError):
@@ -37,10 +38,14 @@ class UntrustedFactoryError(ModelFileError):
 
 def read_json(path: Path) -> dict[str, Any]:
     """The JSON object in ``path``, or a one-line :class:`ModelFileError` naming the file."""
+    if not path.is_file():
+        raise ModelFileError(f"{path}: not a file")
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelFileError(f"{path}: not valid JSON ({first_line(err)})") from None
+    except RecursionError:  # [[[[...]]]]: the decoder recurses once per level
+        raise ModelFileError(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ModelFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -48,14 +53,24 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def check_meta(meta: dict[str, Any], path: Path) -> None:
     """The layout ``st.save`` writes: a spec with a zoo name or a factory, a list of transforms, encodings."""
+    if meta.get("format", "slimtorch") != "slimtorch":
+        raise ModelFileError(f"{path}: format {str(meta['format'])[:40]!r} is not a slimtorch model (st.save "
+                             "writes 'slimtorch')")
+    version = meta.get("version", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        why = "is newer than this slimtorch reads" if newer else "is not one of"
+        raise ModelFileError(f"{path}: format version {version!r} {why} ({FORMAT_VERSION}); upgrade slimtorch "
+                             "or re-save the model")
     spec = meta.get("spec")
     if not isinstance(spec, dict) or ("name" in spec) == ("factory" in spec):
         raise ModelFileError(f"{path}: 'spec' must be an object with exactly one of 'name' or 'factory'")
     if not isinstance(spec.get("name", spec.get("factory")), str) or not isinstance(spec.get("kwargs", {}), dict):
         raise ModelFileError(f"{path}: 'spec' needs a string name/factory and an object 'kwargs'")
     transforms = meta.get("transforms", [])
-    if not isinstance(transforms, list) or not all(isinstance(t, dict) and "kind" in t for t in transforms):
-        raise ModelFileError(f"{path}: 'transforms' must be a list of objects with a 'kind'")
+    if not isinstance(transforms, list) or not all(isinstance(t, dict) and isinstance(t.get("kind"), str)
+                                                   for t in transforms):
+        raise ModelFileError(f"{path}: 'transforms' must be a list of objects with a string 'kind'")
     enc = meta.get("encodings", {})
     if not isinstance(enc, dict) or not all(isinstance(e, dict) and isinstance(e.get("parts"), list)
                                             and isinstance(e.get("codec"), str) for e in enc.values()):
@@ -95,6 +110,8 @@ def check_factory(spec: dict[str, Any], trust_factory: bool | Iterable[str], sou
 def read_header(path: Path) -> dict[str, dict[str, Any]]:
     """The tensors a safetensors file declares ({name: {dtype, shape, data_offsets}}), checked against
     the file's size: every tensor's bytes must be its shape times its dtype width and lie inside the file."""
+    if not path.is_file():  # a directory or a FIFO (which would block the read forever)
+        raise ModelFileError(f"{path}: not a file")
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(8)
@@ -106,8 +123,10 @@ def read_header(path: Path) -> dict[str, dict[str, Any]]:
                                  f"{size}-byte file)")
         try:
             header = json.loads(f.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise ModelFileError(f"{path}: corrupt safetensors header") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: corrupt safetensors header (a JSON {type(header).__name__}, not an object)")
     header.pop("__metadata__", None)
     data_bytes = size - 8 - n
     for name, info in header.items():
