@@ -9,6 +9,7 @@ kept, gets a row in the coverage report (``report.py``) that says why.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -70,10 +71,21 @@ def select(graph: Graph, scores: dict[int, float], units: dict[int, np.ndarray],
         cut = {u for _, u in sorted(ranked)[: math.floor(cfg.ratio * len(ranked))]}
     groups = []
     for key, us in members.items():
-        want = len(us) - math.floor(cfg.ratio * len(us)) if cut is None else sum(u not in cut for u in us)
+        ratio = group_ratio(graph, key, cfg)
+        want = len(us) - math.floor(ratio * len(us)) if cut is None else sum(u not in cut for u in us)
         n_keep = _kept(len(us), want, cfg.round_to)
         groups.append(Group(key, us, sorted(us, key=lambda u: scores[u])[: len(us) - n_keep]))
     return groups
+
+
+def group_ratio(graph: Graph, spaces: tuple[int, ...], cfg: Any) -> float:
+    """The ratio of the group over ``spaces``: the first ``cfg.ratios`` regex matching one of its layers, else
+    ``cfg.ratio``."""
+    names = [graph.space_names[s].rpartition(".")[0] for s in spaces]
+    for pattern, ratio in getattr(cfg, "ratios", ()):
+        if any(re.fullmatch(pattern, n) for n in names):
+            return ratio
+    return cfg.ratio
 
 
 def spaces_by_unit(graph: Graph, roots: np.ndarray) -> dict[int, tuple[int, ...]]:

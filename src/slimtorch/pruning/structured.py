@@ -10,7 +10,7 @@ from torch import nn
 import slimtorch.pruning.attention as attention  # noqa: F401  (register the built-in surgery entries)
 import slimtorch.pruning.layers as layers  # noqa: F401  (register the built-in surgery entries)
 
-from ..config import Config, check_choice, check_range
+from ..config import Config, ConfigError, check_choice, check_range
 from ..registry import HandlerContext, handler, register
 from .channels import PruneWarning, plan_channels, prune_channels, select  # noqa: F401  (public names)
 from .encoder_reconstruct import reconstruct_any
@@ -41,6 +41,9 @@ class ChannelPrune(Config):
             calibration inputs (``calib_data``; no labels) and re-estimate BatchNorm statistics. When every
             cut lies inside BERT-style encoder blocks, each block's two output projections are solved so
             projection + residual meets the original's LayerNorm input (``encoder_reconstruct.py``).
+        ratios: per-layer ratios ``{regex: ratio}`` (or ``[[regex, ratio], ...]``) overriding ``ratio`` for a
+            group with a layer whose name the regex matches (the first matching regex wins): e.g. cut each
+            block by its measured sensitivity (``pruning.allocate``). Only with ``scope="layer"``.
     """
 
     ratio: float = 0.5
@@ -50,6 +53,7 @@ class ChannelPrune(Config):
     ignore: tuple[str, ...] = ()
     seed: int = 0
     reconstruct: bool = False
+    ratios: tuple[tuple[str, float], ...] = ()
 
     makes_report: ClassVar[bool] = True  # st.prune(..., report=True) returns the coverage report (report.py)
 
@@ -68,8 +72,20 @@ class ChannelPrune(Config):
     def needs_labels(self) -> bool:  # taylor scores are gradients of the loss on labelled batches
         return self.importance == "taylor"
 
+    def __post_init__(self) -> None:
+        if isinstance(self.ratios, dict):  # a mapping (recipes, the API) becomes pairs: configs stay hashable
+            object.__setattr__(self, "ratios", tuple(self.ratios.items()))
+        object.__setattr__(self, "ratios", tuple(tuple(p) if isinstance(p, list) else p for p in self.ratios))
+        super().__post_init__()
+
     def validate(self) -> None:
         check_range("ratio", self.ratio, 0.0, 1.0, hi_open=True)
+        for i, pair in enumerate(self.ratios):
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
+                raise ConfigError(f"ratios[{i}]", f"must be a (regex, ratio) pair, got {pair!r}")
+            check_range(f"ratios[{pair[0]!r}]", pair[1], 0.0, 1.0, hi_open=True)
+        if self.ratios and self.scope != "layer":
+            raise ConfigError("ratios", f"per-layer ratios need scope='layer', got scope={self.scope!r}")
         check_choice("importance", self.importance, ("auto", *KINDS))
         check_choice("scope", self.scope, ("layer", "global"))
         if self.round_to is not None:
@@ -81,6 +97,10 @@ def _channel_prune(model: nn.Module, cfg: ChannelPrune, ctx: HandlerContext) -> 
     # activation scores run on the calibration inputs; taylor scores on labelled batches
     data = ctx.calib_data if cfg.scoring in CALIBRATED else ctx.data
     if cfg.reconstruct:
-        return prune_then_reconstruct(model, ctx.calib_data, lambda m: prune_channels(
-            m, cfg, ctx.example_inputs, data, ctx.loss_fn), solver=reconstruct_any)
+        return prune_then_reconstruct(
+            model,
+            ctx.calib_data,
+            lambda m: prune_channels(m, cfg, ctx.example_inputs, data, ctx.loss_fn),
+            solver=reconstruct_any,
+        )
     return prune_channels(model, cfg, ctx.example_inputs, data, ctx.loss_fn)
