@@ -4,9 +4,13 @@ The steps, each in its own file: split a validation set off the training data (t
 only read at the end, to check the budget on data the search never saw); find the prune groups
 (``space``); time the original on every backend and build a per-layer latency table on the fastest
 (``latency_table``); measure which channel multiples this CPU runs fastest (``rounding``); measure
-each group's sensitivity (``sensitivity``); walk a greedy path of cuts and bisect along it with
-recovered, really-timed candidates (``greedy``, ``trial``); write the model, the recipe that
-reproduces it, the table of candidates and the report (``result``). Ctrl-C keeps the best so far.
+each group's sensitivity (``sensitivity``); try the mildest uniform ratio first (so a budget that holds a
+uniform recipe never ends on the original), then walk a greedy path of cuts and bisect along it with
+recovered, really-timed candidates (``greedy``, ``trial``); a candidate passes when its validation drop plus
+``safety`` standard errors is within the budget (``margin``); choose on validation alone, try int8 (and, for
+size, weight sharing + packing: ``share``), then read the test set once for the chosen model (``choose``);
+write the model, the recipe that reproduces it, the table of candidates and the report (``result``).
+Ctrl-C keeps the best so far.
 """
 
 from __future__ import annotations
