@@ -92,8 +92,10 @@ def load(name: str, *, normalize: bool = True, flatten: bool = False, seed: int 
     if unknown:
         raise ValueError(f"dataset {name!r}: unknown option(s) {unknown}; allowed: "
                          f"{', '.join([*_COMMON, *allowed])}")
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:  # numpy's generators refuse negatives
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     params = inspect.signature(fn).parameters
     kwargs = {**fixed, **opts}
     if "seed" in params:

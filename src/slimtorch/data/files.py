@@ -40,6 +40,9 @@ def _class_ids(ys: list[np.ndarray]) -> tuple[list[np.ndarray], tuple[str, ...]]
 def _check_arrays(source: str, pairs: list[tuple[str, np.ndarray, str, np.ndarray]]) -> None:
     """Equal lengths and finite numbers in every (x, y) pair."""
     for xn, x, yn, y in pairs:
+        for name, a in ((xn, x), (yn, y)):
+            if a.ndim == 0:
+                raise ValueError(f"{source}: '{name}' is a scalar; allowed: arrays with one row per sample")
         if len(x) != len(y):
             raise ValueError(f"{source}: '{xn}' has {len(x)} rows but '{yn}' has {len(y)}; they must match")
         if len(x) == 0:
@@ -53,6 +56,9 @@ def _check_arrays(source: str, pairs: list[tuple[str, np.ndarray, str, np.ndarra
                                  "allowed: finite numbers")
         if x.dtype.kind in "US":
             raise ValueError(f"{source}: '{xn}' holds strings; allowed: numbers")
+    if len(pairs) == 2 and pairs[0][1].shape[1:] != pairs[1][1].shape[1:]:  # the model reads one shape
+        raise ValueError(f"{source}: 'x_test' rows have shape {pairs[1][1].shape[1:]} but 'x' rows have "
+                         f"{pairs[0][1].shape[1:]}; they must match")
 
 
 def _finish(x: np.ndarray, y: np.ndarray, x_test: np.ndarray | None, y_test: np.ndarray | None,
@@ -117,6 +123,8 @@ def csv_file(path: str, test_fraction: float = 0.2, seed: int = 0, normalize: bo
         FileNotFoundError: no such file.
         ValueError: a non-numeric or non-finite feature cell, ragged rows, fewer than 2 columns, not UTF-8.
     """
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise ValueError(f"delimiter must be one character, got {delimiter!r}")
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"csv:{path}: no such file")
