@@ -131,7 +131,8 @@ def test_every_config_field_has_a_flag():
     for name in TrainConfig.field_names():
         assert "--" + name.replace("_", "-") in options, name
     distill = {"teacher", "temperature", "alpha", "distill-feature", "distill-feature-loss", "distill-feature-weight",
-               "distill-loss", "teacher-cache", "distill-val-fraction", "distill-patience", "distill-compare"}
+               "distill-loss", "teacher-cache", "distill-val-fraction", "distill-patience", "distill-compare",
+               "distill-hints", "distill-mask-padding", "distill-skip-rows"}
     assert {"--" + o for o in distill} <= options and len(DistillConfig.field_names()) == len(distill) + 1  # + epochs
     assert {"--warmup", "--no-shuffle", "--nesterov", "--no-nesterov", "--bf16"} <= options  # the README's spellings
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..distillation.config import FEATURE_LOSSES, OUTPUT_LOSSES, DistillConfig
+from ..distillation.hints import HINTS
 from ..training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 from .flags import add_config_flags
 from .outputs import check_writable, refuse_overwrite
@@ -61,12 +62,13 @@ def _alpha(text: str) -> float | str:
 _DISTILL_OPTIONS = {"loss": "--distill-loss", "features": "--distill-feature", "feature_loss": "--distill-feature-loss",
                     "feature_weight": "--distill-feature-weight", "cache": "--teacher-cache",
                     "val_fraction": "--distill-val-fraction", "patience": "--distill-patience",
-                    "compare": "--distill-compare"}
+                    "compare": "--distill-compare", "hints": "--distill-hints",
+                    "mask_padding": "--distill-mask-padding", "skip_rows": "--distill-skip-rows"}
 _DISTILL_FLAGS = {
     "teacher": {"default": None, "metavar": "PATH_OR_ZOO_NAME",
                 "help": "distil from this teacher: a folder written by st.save or a zoo model with weights"},
     "features": {"metavar": "STUDENT=TEACHER"},
-    "loss": {"choices": OUTPUT_LOSSES}, "feature_loss": {"choices": FEATURE_LOSSES},
+    "loss": {"choices": OUTPUT_LOSSES}, "feature_loss": {"choices": FEATURE_LOSSES}, "hints": {"choices": HINTS},
     "alpha": {"type": _alpha, "metavar": "ALPHA|auto"},
 }
 

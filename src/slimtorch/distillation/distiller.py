@@ -34,6 +34,7 @@ from torch import nn
 
 from ..config import ConfigError
 from ..devices import device_of, scalar_like
+from ..encoders import pad_id as pad_id_of
 from ..hooks import Hook, State, hook_config
 from ..registry import HandlerContext, handler
 from .adapter_optim import AdapterOptimizer
@@ -41,7 +42,7 @@ from .adapters import adapter_spec, build_adapter
 from .cache import TeacherCache
 from .config import FEATURE_LOSSES, OUTPUT_LOSSES, DistillConfig
 from .features import FeatureTap, primary_tensor
-from .hints import hint_pairs, pad_id_of, token_mask
+from .hints import hint_pairs, token_mask
 from .losses import attention_transfer_loss, auto_output_loss, embedding_loss, masked_hint_loss, soft_target_loss
 from .report import distill_report
 from .teacher import resolve_teacher

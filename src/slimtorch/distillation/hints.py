@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..pruning.encoder_reconstruct import blocks
+from ..encoders import blocks
 
 HINTS = ("blocks", "sublayers")
 
@@ -39,15 +39,6 @@ def hint_pairs(teacher: nn.Module, which: str) -> dict[str, str]:
         )
     layers = [n for b in names for n in ([f"{b}.attention.output", b] if which == "sublayers" else [b])]
     return {n: n for n in layers}
-
-
-def pad_id_of(model: nn.Module) -> int | None:
-    """The pad token id of ``model``: its ``pad_id`` attribute or a submodule config's ``pad_token_id``."""
-    pad = getattr(model, "pad_id", None)
-    if pad is None:
-        cfg = next((m.config for m in model.modules() if hasattr(m, "config")), None)
-        pad = getattr(cfg, "pad_token_id", None)
-    return pad if isinstance(pad, int) and not isinstance(pad, bool) else None
 
 
 def token_mask(inputs: object, feature: torch.Tensor, pad: int | None) -> torch.Tensor | None:

@@ -18,26 +18,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..encoders import PAIRS, blocks
+from ..encoders import pad_id as _pad_id
 from .layer_solve import objective as _objective
 from .layer_solve import pick_ridge, solve
 from .reconstruct import _Stop, calib_batches, reconstruct, run_until_stop
-
-# (projection, the LayerNorm that reads projection + residual), relative to a block
-PAIRS = (("attention.output.dense", "attention.output.LayerNorm"), ("output.dense", "output.LayerNorm"))
-
-
-def blocks(model: nn.Module) -> list[str]:
-    """Names of the BERT-style blocks of ``model`` (both projection/LayerNorm pairs present), in order."""
-    found = []
-    for name, m in model.named_modules():
-        try:
-            ok = all(isinstance(m.get_submodule(d), nn.Linear) and isinstance(m.get_submodule(n), nn.LayerNorm)
-                     for d, n in PAIRS)
-        except AttributeError:
-            ok = False
-        if ok:
-            found.append(name)
-    return found
 
 
 def covers(model: nn.Module, plan: dict[str, Any]) -> bool:
@@ -51,14 +36,6 @@ def _real(x: torch.Tensor, hidden: torch.Tensor, pad: int | None) -> torch.Tenso
     if pad is not None and not x.is_floating_point() and x.shape == hidden.shape[:2]:
         return x != pad
     return torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
-
-
-def _pad_id(model: nn.Module) -> int | None:
-    pad = getattr(model, "pad_id", None)
-    if pad is None:
-        cfg = next((m.config for m in model.modules() if hasattr(m, "config")), None)
-        pad = getattr(cfg, "pad_token_id", None)
-    return pad if isinstance(pad, int) else None
 
 
 def _entries(model: nn.Module, first: str, batches: list[torch.Tensor]) -> list[tuple]:

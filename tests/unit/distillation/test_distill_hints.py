@@ -11,8 +11,9 @@ import slimtorch as st
 from slimtorch.bench.fidelity import encoder_fidelity
 from slimtorch.config import ConfigError
 from slimtorch.distillation import Distill, DistillConfig, distill_report
-from slimtorch.distillation.hints import hint_pairs, pad_id_of, token_mask
+from slimtorch.distillation.hints import hint_pairs, token_mask
 from slimtorch.distillation.losses import hint_loss, masked_hint_loss
+from slimtorch.encoders import pad_id as pad_id_of
 from slimtorch.hooks import State
 
 
