@@ -21,6 +21,7 @@ from torch import nn
 from ..bench.counts import count_params, saved_bytes
 from ..bench.latency import compare_timings
 from .latency_table import runner
+from .margin import judged
 from .trial import Trial
 
 CALIB_BATCHES = 16
@@ -62,7 +63,7 @@ def int8_trial(res: Any, chosen: Trial, calib: Any, val_score: Callable, x: torc
         res.notes.append(f"int8 not tried: {type(err).__name__}: {str(err).splitlines()[0][:160]}")
         return None
     ms, fp32_ms, base_ms = time_against(qm, chosen, res.baseline.model, x)
-    val, se = val_score.judge(qm) if hasattr(val_score, "judge") else (val_score(qm), 0.0)
+    val, se = judged(val_score, qm)
     trial = Trial(len(res.trials) + 1, chosen.keep, val, count_params(qm), saved_bytes(qm),
                   {f"int8-{qm.backend}": ms}, base_ms, int8=int8_config(res.max_drop),
                   seconds=time.perf_counter() - t0, se=se, model=qm)

@@ -53,3 +53,9 @@ def keeps(trial: Any, base_val: float, max_drop: float, z: float = Z) -> bool:
     """Does ``trial`` pass validation: its drop from ``base_val`` plus ``z`` of its standard errors within
     ``max_drop``? (``trial.se`` is 0 for the original and for trials without per-row results.)"""
     return trial.val - z * getattr(trial, "se", 0.0) >= base_val - max_drop
+
+
+def judged(score: Any, model: Any) -> tuple[float, float]:
+    """``(validation score, standard error of its drop)`` of ``model``: ``score.judge`` where the scorer has it
+    (``search.score.Scorer``), else ``(score(model), 0.0)`` for a plain scoring function (no margin)."""
+    return score.judge(model) if hasattr(score, "judge") else (score(model), 0.0)

@@ -19,6 +19,7 @@ import torch
 
 from ..bench.counts import count_params, saved_bytes
 from .latency_table import BACKENDS
+from .margin import judged
 from .trial import Trial, time_models
 
 BITS = (5, 4)
@@ -42,7 +43,7 @@ def share_trial(res: Any, fp32: Trial, fit_data: Any, train: Any, val_score: Cal
     model = copy.deepcopy(fp32.model).train()
     fit(model, fit_data, train.replace(epochs=1, lr=lr, quiet=True), hooks=[ShareWeights(bits=bits)])
     model = pack(model.eval())
-    val, se = val_score.judge(model) if hasattr(val_score, "judge") else (val_score(model), 0.0)
+    val, se = judged(val_score, model)
     ms, base_ms = time_models({"s": model}, res.baseline.model, x, BACKENDS, repeats=5)
     return Trial(len(res.trials) + 1, fp32.keep, val, count_params(model), saved_bytes(model), ms["s"], base_ms,
                  seconds=time.perf_counter() - t0, se=se, share=share_config(bits, lr), model=model)

@@ -18,6 +18,7 @@ from torch import nn
 from ..bench.counts import count_params, saved_bytes
 from ..bench.latency import compare_timings
 from .latency_table import runner
+from .margin import judged
 from .space import Keep, Space, apply
 
 
@@ -93,7 +94,7 @@ def run_trial(index: int, keep: Keep, base: nn.Module, space: Space, example: to
     (``score.judge`` where the scorer has it: the score and the standard error of its drop)."""
     t0 = time.perf_counter()
     model = finish(apply(copy.deepcopy(base), space, keep, example)).eval()
-    val, se = score.judge(model) if hasattr(score, "judge") else (score(model), 0.0)
+    val, se = judged(score, model)
     spreads: dict[str, float] = {}
     ms, base_ms = time_models({"c": model}, base, x, backends, spreads=spreads)
     fastest, _ = time_models({"c": model}, base, x, backends, repeats=10, stat="min")
