@@ -67,4 +67,19 @@ def test_int8_trial_is_a_scored_quantized_model():
     assert isinstance(q.model, QuantizedModel) and q.int8["max_accuracy_drop"] == pytest.approx(0.005)
     assert q.bytes < base.bytes and fp32_ms > 0
     assert q.val == pytest.approx(val(q.model)) and abs(q.val - base.val) < 3  # int8 of an MLP: close to fp32
-    assert q.test is None and q.se > 0  # judged on validation with its margin; the test set is not read here
+    # judged on validation with its margin (the paired error of its rows against the original's; 0 when the int8
+    # model is right on exactly the same rows); the test set is not read here
+    from slimtorch.search.margin import paired_se
+
+    assert q.test is None and q.se == pytest.approx(paired_se(val.rows(model), val.rows(q.model), 1000))
+
+
+def test_judged_uses_the_scorers_standard_error_and_none_for_a_plain_function():
+    from slimtorch.search.margin import judged
+
+    class Judge:
+        def judge(self, model):
+            return 97.0, 0.4
+
+    assert judged(Judge(), object()) == (97.0, 0.4)
+    assert judged(lambda m: 95.5, object()) == (95.5, 0.0)
