@@ -33,3 +33,13 @@ def test_calibration_batches_sorted_by_length(script):
     assert [b.shape[0] for b in batches] == [2, 2, 1]
     widths = [b.shape[1] for b in batches]
     assert widths == sorted(widths) and (batches[0] != 0).sum(1).tolist() == [3, 4]  # "a", "a b" together
+
+
+def test_recovery_pool_is_disjoint_from_calibration_and_held_out_sentences(script):
+    from slimtorch.data.sentences import offline_sentences
+
+    pool = script._pool(300, 500)
+    calib = script.CALIBRATION + script.SENTENCES[:60] + offline_sentences("calib", 300)
+    held = script.SENTENCES[60:] + offline_sentences("eval")
+    assert len(pool) == 500 and not set(pool) & set(calib) and not set(pool) & set(held)
+    assert max(int((ids != 0).sum()) for ids in script.encode(pool)) <= script.MAX_TOKENS

@@ -17,6 +17,7 @@ def test_recipe_parses_and_its_stages_can_run_in_order():
     assert [s.name for s in recipe.stages] == ["channel_prune", "distill", "export_onnx", "dynamic_int8", "measure"]
     prune, distill = recipe.stages[0].config, recipe.stages[1].config
     assert prune.ratio == 0.25 and prune.reconstruct and distill.alpha == 1.0 and distill.label_free
+    assert distill.hints == "blocks" and distill.skip_rows == 512  # recovery: fresh sentences, hidden-state hints
     check_stages(recipe)  # raises ConfigError (naming the stage) when a stage cannot run where it stands
     sentences = (ROOT / recipe.data.name.partition(":")[2]).read_text(encoding="utf-8").splitlines()
     assert len(sentences) >= 400 and len(set(sentences)) == len(sentences) and all(s.strip() for s in sentences)
@@ -51,6 +52,7 @@ def test_tiny_version_runs_end_to_end(tmp_path, monkeypatch):
     out = tmp_path / "run"
     code = main(["run", str(RECIPE), "--out", str(out), "--quiet", "--set", "data.train_subset=48",
                  "--set", "data.test_subset=16", "--set", "stages[1].distill.epochs=1",
+                 "--set", "stages[1].distill.skip_rows=16",
                  "--set", "stages[4].measure.repeats=2", "--set", "stages[4].measure.warmup=1"])
     assert code == 0
     stages = sorted(p.name for p in (out / "stages").iterdir())
