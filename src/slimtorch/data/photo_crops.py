@@ -75,7 +75,8 @@ class PhotoCrops(Dataset):
             )
         self.photos = [_pil_image(p) for p in photos]
         self.length, self.size, self.scale, self.jitter, self.mix, self.seed = length, size, scale, jitter, mix, seed
-        self.mean, self.std = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+        self.mean = np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
+        self.std = np.asarray(std, dtype=np.float32).reshape(3, 1, 1)
         self.drawn = 0
 
     def __len__(self) -> int:
@@ -90,10 +91,14 @@ class PhotoCrops(Dataset):
             j = (k + 1 + int(torch.randint(len(self.photos) - 1, (1,), generator=gen))) % len(self.photos)
             w = 0.5 * float(torch.rand(1, generator=gen))
             x = (1 - w) * x + w * self._crop(self.photos[j], gen)
-        return (x - self.mean) / self.std, torch.tensor(-1)
+        return torch.from_numpy((x - self.mean) / self.std), torch.tensor(-1)
 
-    def _crop(self, photo, gen: torch.Generator) -> torch.Tensor:
-        """A random resized crop of ``photo`` (PIL), maybe mirrored, colour-jittered: (3, size, size) in [0, 1]."""
+    def _crop(self, photo, gen: torch.Generator) -> np.ndarray:
+        """A random resized crop of ``photo`` (PIL), maybe mirrored, colour-jittered: (3, size, size) in [0, 1].
+
+        The pixel arithmetic is numpy's: torch's multi-threaded kernels on one small image cost ~30x more
+        CPU time (threads spinning) than the crop itself, and recovery budgets are counted in CPU seconds.
+        """
         w, h = photo.size
         u = torch.rand(6, generator=gen).tolist()
         area = h * w * (self.scale[0] + (self.scale[1] - self.scale[0]) * u[0])
@@ -102,14 +107,14 @@ class PhotoCrops(Dataset):
         cw = min(w, max(1, round((area * aspect) ** 0.5)))
         top, left = int(u[2] * (h - ch + 1)), int(u[3] * (w - cw + 1))
         patch = photo.resize((self.size, self.size), images._pil().BILINEAR, box=(left, top, left + cw, top + ch))
-        x = torch.from_numpy(np.array(patch, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        x = np.asarray(patch, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
         if u[4] < 0.5:
-            x = x.flip(-1)
-        f = 1 - self.jitter + 2 * self.jitter * torch.rand(3, generator=gen)
+            x = x[:, :, ::-1]
+        f = (1 - self.jitter + 2 * self.jitter * torch.rand(3, generator=gen)).numpy()
         x = x * f[0]  # brightness
         x = (x - x.mean()) * f[1] + x.mean()  # contrast
-        grey = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).unsqueeze(0)
-        return ((x - grey) * f[2] + grey).clamp(0, 1)  # saturation
+        grey = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
+        return np.ascontiguousarray(np.clip((x - grey) * f[2] + grey, 0, 1), dtype=np.float32)  # saturation
 
 
 def _pil_image(photo):
