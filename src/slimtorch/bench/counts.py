@@ -63,7 +63,7 @@ def count_macs(model: nn.Module, example_inputs: Any) -> int:
 
     Args:
         model: the module.
-        example_inputs: a tensor or a tuple of positional inputs.
+        example_inputs: a tensor, a tuple of positional inputs or a dict of keyword inputs.
 
     Returns:
         MACs for that batch (scale with batch size).
@@ -72,13 +72,14 @@ def count_macs(model: nn.Module, example_inputs: Any) -> int:
         >>> count_macs(nn.Linear(4, 3), torch.zeros(1, 4))
         12
     """
-    args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    kwargs = example_inputs if isinstance(example_inputs, dict) else {}
+    args = () if kwargs else example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     was_training = model.training
     model.eval()
     try:
         counter = FlopCounterMode(display=False)
         with torch.no_grad(), counter:
-            model(*args)
+            model(*args, **kwargs)
     finally:
         model.train(was_training)
     return int(counter.get_total_flops()) // 2

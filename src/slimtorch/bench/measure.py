@@ -81,22 +81,37 @@ def _first_input(data: Dataset) -> torch.Tensor:
     return data[0][0].unsqueeze(0)
 
 
-def _rows(inputs: tuple, batch: int) -> tuple:
-    """The first sample of each input tensor, repeated to ``batch`` rows."""
-    return tuple(t[:1].expand(batch, *t.shape[1:]).contiguous() if isinstance(t, torch.Tensor) else t
-                 for t in inputs)
+def _call(example_inputs: Any) -> tuple[tuple, dict]:
+    """``(args, kwargs)`` of one forward: a dict is keyword inputs (``input_ids``, ``attention_mask``), a tuple the
+    positional inputs, anything else the one positional input."""
+    if isinstance(example_inputs, dict):
+        return (), dict(example_inputs)
+    return (example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)), {}
 
 
-def latency_timings(model: nn.Module, inputs: tuple, batch_sizes: tuple[int, ...],
+def _row(t: Any, batch: int) -> Any:
+    return t[:1].expand(batch, *t.shape[1:]).contiguous() if isinstance(t, torch.Tensor) else t
+
+
+def _rows(inputs: tuple | dict, batch: int) -> tuple | dict:
+    """The first sample of each input tensor (positional or keyword), repeated to ``batch`` rows."""
+    if isinstance(inputs, dict):
+        return {k: _row(t, batch) for k, t in inputs.items()}
+    return tuple(_row(t, batch) for t in inputs)
+
+
+def latency_timings(model: nn.Module, inputs: tuple | dict, batch_sizes: tuple[int, ...],
                     min_run_time: float) -> dict[int, Timing]:
-    """Forward latency per batch size (seconds: min, median, quartiles over ``Timer`` blocks), current threads."""
+    """Forward latency per batch size (seconds: min, median, quartiles over ``Timer`` blocks), current threads.
+
+    ``inputs``: the positional inputs of one forward, or a dict of its keyword inputs."""
     out = {}
     for b in batch_sizes:
-        args = _rows(inputs, b)
-        timer = benchmark.Timer(stmt="model(*args)", globals={"model": model, "args": args},
+        args, kwargs = _call(_rows(inputs, b))
+        timer = benchmark.Timer(stmt="model(*args, **kwargs)", globals={"model": model, "args": args, "kwargs": kwargs},
                                 num_threads=torch.get_num_threads())
         with torch.inference_mode():
-            model(*args)  # warm-up: lazy init, allocator, one-time packing
+            model(*args, **kwargs)  # warm-up: lazy init, allocator, one-time packing
             m = timer.blocked_autorange(min_run_time=min_run_time)
         out[b] = summarize(list(m.times))
     return out
@@ -139,8 +154,9 @@ def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | N
 
     Args:
         model: the module to measure.
-        example_inputs: a tensor (batch first) or tuple of tensors; its first sample is repeated to
-            each latency batch size. Defaults to the first sample of ``eval_data``.
+        example_inputs: a tensor (batch first), a tuple of tensors, or a dict of keyword inputs (a Hugging
+            Face model's ``{"input_ids": ..., "attention_mask": ...}``); its first sample is repeated to each
+            latency batch size. Defaults to the first sample of ``eval_data``.
         eval_data: dataset for accuracy and loss (skipped when None).
         batch_sizes: batch sizes to time.
         min_run_time: seconds of timing per batch size (``Timer.blocked_autorange``).
@@ -170,9 +186,11 @@ def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | N
         example_inputs = _first_input(eval_data)
     inputs = None
     if example_inputs is not None:
-        inputs = to_device(example_inputs if isinstance(example_inputs, tuple) else (example_inputs,), CPU)
-        if latency and isinstance(inputs[0], torch.Tensor):
-            check_batch_sizes(batch_sizes, inputs[0].shape[1:])
+        args, kwargs = _call(to_device(example_inputs, CPU))
+        inputs = kwargs or args
+        first = next(iter(kwargs.values())) if kwargs else args[0]
+        if latency and isinstance(first, torch.Tensor):
+            check_batch_sizes(batch_sizes, first.shape[1:])
     elsewhere = device_of(model)
     model, reference = on_cpu(model), reference if reference is None else on_cpu(reference)
     was_training = model.training
@@ -201,6 +219,8 @@ def measure(model: nn.Module, example_inputs: Any = None, eval_data: Dataset | N
                          "(quantized or custom ops); the float model's MACs apply")
         if reference is not None and eval_data is not None:
             report.update(fidelity(model, reference, eval_data))
+        elif reference is not None:
+            notes.append("fidelity not measured: reference= compares the two models on eval_data, and none was given")
         if notes:
             report["notes"] = notes
     finally:

@@ -66,3 +66,25 @@ def test_measure_refuses_a_batch_too_large_to_build_before_building_it():
     with pytest.raises(ValueError, match=r"^batch_sizes: 1,000,000,000 samples of \[3, 32, 32\] make "
                                          r"3,072,000,000,000 values; allowed: at most 268,435,456 per batch"):
         measure(nn.Conv2d(3, 4, 3), example_inputs=torch.randn(1, 3, 32, 32), batch_sizes=(1, 10**9))
+
+
+class _Keyword(nn.Module):
+    """A Hugging Face-style forward: keyword inputs only, a dict out."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.out = nn.Embedding(20, 8), nn.Linear(8, 4)
+
+    def forward(self, input_ids=None, attention_mask=None):
+        h = self.emb(input_ids) * attention_mask.unsqueeze(-1)
+        return {"last_hidden_state": self.out(h)}
+
+
+def test_measure_takes_keyword_inputs_like_a_hugging_face_model():
+    model = _Keyword()
+    ids = torch.randint(0, 20, (3, 5))
+    report = measure(model, example_inputs={"input_ids": ids, "attention_mask": torch.ones_like(ids)},
+                     batch_sizes=(1, 4), min_run_time=0.01, reference=_Keyword())
+    assert set(report["latency_ms"]) == {1, 4} and all(ms > 0 for ms in report["latency_ms"].values())
+    assert report["macs"] == 5 * 8 * 4  # one row: 5 tokens through the 8 -> 4 Linear
+    assert any("fidelity not measured" in n for n in report["notes"])  # reference= without eval_data is said
