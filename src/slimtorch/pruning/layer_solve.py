@@ -78,13 +78,16 @@ def objective(gram: torch.Tensor, cross: torch.Tensor, t: torch.Tensor) -> float
 
 
 def stats(m: nn.Module, pairs: Iterable[tuple[torch.Tensor, torch.Tensor]], keep_out: list[int],
-          intercept: bool, positions: int, seed: int = 0) -> Stats | None:
+          intercept: bool, positions: int, seed: int = 0, gen: torch.Generator | None = None) -> Stats | None:
     """Gram statistics of layer ``m`` from (its input, the original layer's output) batch pairs.
+
+    ``gen`` (else one seeded by ``seed``) samples a conv's output positions: pass one generator to every
+    call when the sums of one layer are accumulated batch by batch.
 
     Returns:
         ``(A^T A, A^T Y, sum Y, sum Y^2, rows)`` per group in float64, or None without any pair.
     """
-    out, gen = None, torch.Generator().manual_seed(seed)
+    out, gen = None, gen or torch.Generator().manual_seed(seed)
     for xin, y in pairs:
         y = _targets(m, y, keep_out)
         for a, index in _rows(m, xin, positions, gen):

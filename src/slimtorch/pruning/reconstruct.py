@@ -14,9 +14,11 @@ least-squares error goes down (and everything is finite). With ``ridge="auto"`` 
 ``holdout`` share of the calibration inputs (order them so those are other photos) is kept out of the
 fit to choose each layer's ridge, and a layer whose held-out error no solve improves is left as cut.
 
-The layers' inputs come from one pass through both networks in lockstep (``sequential.walk``, when
-they trace with torch.fx: cost ~ depth), else from re-running both up to each layer (~ depth^2).
-The least squares itself is in ``layer_solve.py``.
+The calibration rows are streamed (``calib_stream.Stream``: a tensor, a dataset such as ``PhotoCrops``
+that draws new crops, a DataLoader, or a ``Calibration`` with held-out inputs): each layer's Gram sums
+are accumulated batch by batch, so thousands of rows fit in memory. The layers' inputs come from both
+networks run in lockstep from a checkpoint (``sequential.walk``, when they trace with torch.fx), else
+from re-running both up to each layer (~ depth^2). The least squares itself is in ``layer_solve.py``.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ import torch
 from torch import nn
 
 from .. import io
+from .calib_stream import Calibration, Stream
 from .layer_solve import add, assign, match_bn, objective, pick_ridge, solve, stats, theta
 from .plan import KIND
-from .sequential import walk
+from .sequential import MEMORY, walk
 
 Plan = dict[str, dict[str, list[int]]]
 SCOPES = ("downstream", "consumers")
-__all__ = ["calib_batches", "objective", "prune_then_reconstruct", "reconstruct", "run_until_stop", "solve"]
+__all__ = ["Calibration", "calib_batches", "objective", "prune_then_reconstruct", "reconstruct", "run_until_stop",
+           "solve"]
 _objective = objective  # the name encoder_reconstruct.py imports
 
 
@@ -128,14 +132,17 @@ def _solvable(m: nn.Module) -> bool:
 
 def reconstruct(original: nn.Module, pruned: nn.Module, plan: Plan, calib: Any, *, ridge: float | str = "auto",
                 scope: str = "downstream", match_bn: bool = True, batch_size: int = 32,
-                limit: int | None = 512, positions: int = 256, holdout: float = 0.25) -> dict[str, Any]:
+                limit: int | None = None, positions: int = 256, holdout: float = 0.25,
+                memory: int = MEMORY) -> dict[str, Any]:
     """Re-solve the pruned model's layers so they follow the original on calibration inputs (in place).
 
     Args:
         original: the model before pruning (unchanged).
         pruned: the same model after ``plan`` was applied (same layer names); changed in place.
         plan: ``{layer: {role: kept indices}}`` that made ``pruned`` from ``original``.
-        calib: unlabeled inputs: a tensor, a dataset with ``.x``, or batches.
+        calib: unlabeled inputs, streamed batch by batch: a tensor, a dataset (``.x``, or rows drawn by
+            index such as ``PhotoCrops``: new crops every pass), a DataLoader / iterable of batches, a
+            :class:`Calibration` (fit rows + held-out rows), or a ``calib_stream.Stream``.
         ridge: strength of the pull towards the cut weights (times the mean diagonal of the Gram matrix),
             or "auto" (the default): per layer, the value of ``layer_solve.RIDGES`` whose solve on the other
             rows fits the held-out rows best (none: the layer stays as cut).
@@ -143,15 +150,17 @@ def reconstruct(original: nn.Module, pruned: nn.Module, plan: Plan, calib: Any, 
             "consumers" (only the layers that read pruned channels).
         match_bn: re-estimate BatchNorm statistics after each solved layer (original's mean and variance).
         batch_size: calibration rows per forward pass.
-        limit: calibration inputs used at most.
+        limit: calibration rows per pass at most (None: all the data gives).
         positions: output positions per input sampled for a conv's least squares (all when fewer).
-        holdout: with ridge="auto", the share of calibration inputs (the last ones) that chooses the ridge;
+        holdout: with ridge="auto", the share of calibration rows held out to choose the ridge (a tensor's
+            last rows; a stream's every ``1/holdout``-th batch; a :class:`Calibration`'s ``held`` instead);
             the chosen ridge is then solved on all of them.
+        memory: bytes of activations the sequential pass may cache (``sequential.walk``).
 
     Returns:
-        ``{"layers": [{name, before, after, solved, ridge}], "solved": n, "pass": "sequential"|"per-layer"}``:
-        least-squares errors on the calibration set (relative to the target's energy) before and after
-        each solve.
+        ``{"layers": [{name, before, after, solved, ridge}], "solved": n, "pass": "sequential"|"per-layer",
+        "rows": fit rows of the last pass, "held_rows": n}``: least-squares errors on the calibration set
+        (relative to the target's energy) before and after each solve.
 
     Raises:
         ValueError: no calibration data, an unknown scope, or a bad ridge/holdout.
@@ -164,49 +173,40 @@ def reconstruct(original: nn.Module, pruned: nn.Module, plan: Plan, calib: Any, 
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     if not (ridge == "auto" or (isinstance(ridge, int | float) and ridge >= 0)) or not 0 < holdout < 1:
         raise ValueError(f"ridge must be a number >= 0 or 'auto' and holdout in (0, 1), got {ridge!r}, {holdout!r}")
-    batches = calib_batches(calib, batch_size, limit)
-    held = _held_out(batches, holdout, batch_size) if ridge == "auto" else 0
+    auto = ridge == "auto"
+    stream = calib if isinstance(calib, Stream) else Stream(calib, batch_size, limit, holdout if auto else None)
     was = (original.training, pruned.training)
     original.eval()
     pruned.eval()
     try:
-        order, bn_of = _order(pruned, batches[0])
+        order, bn_of = _order(pruned, stream.example)
         reads_cut = [n for n in order if n in plan and len(plan[n].get("in", ())) < _in_size(original, n)]
         todo = reads_cut if scope == "consumers" or not reads_cut else order[order.index(reads_cut[0]):]
         rows: dict[str, Any] = {}
 
-        def visit(name: str, inputs: list[torch.Tensor], targets: list[torch.Tensor]) -> None:
-            rows[name] = _solve_layer(original, pruned, name, plan, list(zip(inputs, targets)), held, bn_of,
-                                      ridge, match_bn, positions)
+        def visit(name: str, pairs) -> None:
+            rows[name] = _solve_layer(original, pruned, name, plan, pairs, bn_of, ridge, match_bn, positions)
 
-        how = "sequential" if walk(original, pruned, batches, set(todo), visit) else "per-layer"
+        how = "sequential" if walk(original, pruned, stream.passes, set(todo), visit, memory) else "per-layer"
         if how == "per-layer":
             for n in todo:
-                visit(n, *_captured(original, pruned, n, batches))
+                visit(n, _captured(original, pruned, n, stream.passes()))
     finally:
         original.train(was[0])
         pruned.train(was[1])
     out = [rows[n] for n in todo if rows.get(n) is not None]
-    return {"layers": out, "solved": sum(r["solved"] for r in out), "pass": how}
+    counts = next((r["rows"] for r in out), (0, 0))
+    return {"layers": out, "solved": sum(r["solved"] for r in out), "pass": how, "rows": counts[0],
+            "held_rows": counts[1]}
 
 
-def _held_out(batches: list[torch.Tensor], share: float, batch_size: int) -> int:
-    """Re-batch in place so the last ``share`` of the inputs are whole batches; returns how many batches."""
-    x = torch.cat(batches)
-    n_held = min(len(x) - 1, max(1, round(len(x) * share)))
-    fit, held = x[:len(x) - n_held], x[len(x) - n_held:]
-    batches[:] = [fit[i:i + batch_size] for i in range(0, len(fit), batch_size)] + \
-        [held[i:i + batch_size] for i in range(0, len(held), batch_size)]
-    return len(range(0, len(held), batch_size))
-
-
-def _captured(original, pruned, name, batches) -> tuple[list, list]:
+def _captured(original, pruned, name, batches):
     """Per batch, the pruned model's input to ``name`` and the original's output (one run each)."""
-    xs = [_capture(pruned, name, x, output=False) for x in batches]
-    ys = [_capture(original, name, x, output=True) for x in batches]
-    if any(v is None for v in xs + ys):
-        return [], []
-    return xs, ys
+    for x, tag in batches:
+        xin, y = _capture(pruned, name, x, output=False), _capture(original, name, x, output=True)
+        if xin is None or y is None:
+            return
+        yield xin, y, tag
 
 
 def _in_size(model: nn.Module, name: str) -> int:
@@ -214,15 +214,18 @@ def _in_size(model: nn.Module, name: str) -> int:
     return m.in_features if isinstance(m, nn.Linear) else m.in_channels
 
 
-def _solve_layer(original, pruned, name, plan, pairs, held, bn_of, ridge, match, positions) -> dict[str, Any] | None:
-    """Solve layer ``name`` from its (input, target) pairs; the last ``held`` pairs choose an "auto" ridge."""
+def _solve_layer(original, pruned, name, plan, pairs, bn_of, ridge, match, positions) -> dict[str, Any] | None:
+    """Solve layer ``name`` from its (input, target, held) batches; the held ones choose an "auto" ridge."""
     m = pruned.get_submodule(name)
     bn = pruned.get_submodule(bn_of[name]) if name in bn_of else None
     intercept = m.bias is not None or (bn is not None and bn.track_running_stats and bn.running_mean is not None)
     keep_out = plan.get(name, {}).get("out") or list(range(_out_size(original, name)))
-    fit_pairs, held_pairs = (pairs[:len(pairs) - held], pairs[len(pairs) - held:]) if held else (pairs, [])
-    fit = stats(m, fit_pairs, keep_out, intercept, positions)
-    check = stats(m, held_pairs, keep_out, intercept, positions, seed=1) if held_pairs else None
+    fit = check = None
+    gen, n = torch.Generator().manual_seed(0), [0, 0]
+    for xin, y, held in pairs:  # the Gram sums grow batch by batch: no batch is kept
+        part = stats(m, [(xin, y)], keep_out, intercept, positions, gen=gen)
+        n[bool(held)] += len(xin)
+        fit, check = (fit, add(check, part)) if held else (add(fit, part), check)
     every = add(fit, check)
     if every is None:
         return None
@@ -244,7 +247,7 @@ def _solve_layer(original, pruned, name, plan, pairs, held, bn_of, ridge, match,
             match_bn(bn, t, every, intercept)  # in the fitted outputs' space; assign then moves the intercept
         assign(m, t, intercept, bn)
     return {"name": name, "before": (before + energy) / energy, "after": (after + energy) / energy, "solved": ok,
-            "ridge": strength}
+            "ridge": strength, "rows": tuple(n)}
 
 
 def _out_size(model: nn.Module, name: str) -> int:
@@ -256,18 +259,20 @@ def prune_then_reconstruct(model: nn.Module, calib: Any, prune: Callable[[nn.Mod
                            solver: Callable[..., Any] | None = None, **options: Any) -> nn.Module:
     """Run ``prune(model)`` (a verified channel prune that records its plan), then :func:`reconstruct`.
 
-    The calibration data is checked before anything is cut; the original is a deep copy taken first.
-    ``options`` go to ``solver`` (:func:`reconstruct` when None; it is called as :func:`reconstruct` is).
+    The calibration data is checked (and its first batch drawn) before anything is cut; the original is a
+    deep copy taken first. ``options`` go to ``solver`` (:func:`reconstruct` when None; it is called as
+    :func:`reconstruct` is, with a ``calib_stream.Stream`` of the data: iterating it gives plain batches).
 
     Raises:
         ValueError: no calibration data.
     """
-    batches = calib_batches(calib, options.pop("batch_size", 32), options.pop("limit", 512))
+    auto = options.get("ridge", "auto") == "auto"
+    stream = Stream(calib, options.pop("batch_size", 32), options.pop("limit", None),
+                    options.get("holdout", 0.25) if auto else None)
     original = copy.deepcopy(model)
     seen = len(io.transforms(model))
     model = prune(model)
     history = io.transforms(model)
     if len(history) > seen and history[-1].get("kind") == KIND:
-        (solver or reconstruct)(original, model, history[-1]["keep"], batches,
-                                batch_size=max(len(b) for b in batches), limit=None, **options)
+        (solver or reconstruct)(original, model, history[-1]["keep"], stream, **options)
     return model

@@ -72,7 +72,12 @@ def test_walk_sees_pruned_inputs_and_original_outputs():
     _cut(net)
     x = torch.randn(6, 3, 8, 8)
     seen = {}
-    assert walk(original, net, [x[:4], x[4:]], {"1.b", "5"}, lambda n, i, t: seen.setdefault(n, (i, t)))
+
+    def visit(name, pairs):
+        rows = list(pairs)
+        seen[name] = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+    assert walk(original, net, lambda: [(x[:4], "a"), (x[4:], "b")], {"1.b", "5"}, visit)
     with torch.no_grad():  # oracle: the same tensors through the modules by hand
         h = torch.relu(net[1].bn_a(net[1].a(net[0](x))))
         y = original[1].b(torch.relu(original[1].bn_a(original[1].a(original[0](x)))))
@@ -80,6 +85,7 @@ def test_walk_sees_pruned_inputs_and_original_outputs():
     torch.testing.assert_close(torch.cat(seen["1.b"][0]), h)
     torch.testing.assert_close(torch.cat(seen["1.b"][1]), y)
     torch.testing.assert_close(torch.cat(seen["5"][1]), original[5](feats))
+    assert seen["5"][2] == ["a", "b"]
 
 
 def test_untraceable_model_falls_back():
@@ -92,7 +98,7 @@ def test_untraceable_model_falls_back():
             return self.fc(x) if x.sum() > 0 else -self.fc(x)  # data-dependent: fx cannot trace it
 
     calls = []
-    assert not walk(Branchy(), Branchy(), [torch.randn(2, 4)], {"fc"}, lambda *a: calls.append(a))
+    assert not walk(Branchy(), Branchy(), lambda: [(torch.randn(2, 4), 0)], {"fc"}, lambda *a: calls.append(a))
     assert calls == []
 
 
