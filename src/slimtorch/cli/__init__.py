@@ -12,6 +12,8 @@ from .. import __version__
 from ..config import ConfigError
 from ..training.errors import NonFiniteLossError
 from ..untrusted import ModelFileError
+from .errors import DEBUG_ENV, debug_on, value_error
+from .unknown import check_unknown
 
 SUBCOMMANDS = ["train", "list", "run", "demo", "bench", "prune", "optimize"]
 
@@ -28,6 +30,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="slimtorch", description="Train, prune, distill, quantize and measure PyTorch models.")
     parser.add_argument("--version", action="version", version=f"slimtorch {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of an error instead of one line (also: {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in SUBCOMMANDS:
         try:
@@ -42,22 +46,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    debug = debug_on(argv)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        unknown = check_unknown(parser, argv)
+        if unknown:
+            raise UsageError(unknown)
+        args = parser.parse_args(argv)
         return int(args._run(args) or 0)
     except (UsageError, ConfigError, FileNotFoundError, ModelFileError) as err:
+        if debug:
+            raise
         print(f"slimtorch: error: {err}", file=sys.stderr)
         return 2
     except NonFiniteLossError as err:  # a run that went wrong, not bad input: exit 1
+        if debug:
+            raise
         print(f"slimtorch: error: {err}", file=sys.stderr)
         return 1
+    except ValueError as err:  # the library refused an input the CLI passed on unchecked (or a bug: see errors.py)
+        if debug:
+            raise
+        return value_error(err)
     except KeyboardInterrupt:
         print("slimtorch: interrupted; finished work is saved and the run can be resumed", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `slimtorch bench DIR | head`: the reader left; no traceback, as other tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush is quiet
         return 141
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,14 +15,17 @@ from pathlib import Path
 from ..bench.limits import check_batch_sizes
 from . import UsageError
 from .folders import model_dir
-from .inputs import TEXT_MODELS, random_batch, sentence_batch
+from .inputs import TEXT_MODELS, data_options, random_batch, sentence_batch
 from .outputs import check_writable, write_error
+from .shapes import check_inputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure a saved model: size, MACs, accuracy, latency per backend")
     p.add_argument("path", help="folder written by st.save, the --out of train/optimize, or a run directory")
     p.add_argument("--data", default=None, help="dataset for accuracy and real inputs (e.g. mnist, digits)")
+    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="option of the --data loader, value parsed as YAML (e.g. size=96 for images:DIR)")
     p.add_argument("--input-shape", default=None, metavar="C,H,W",
                    help="per-sample input shape when no --data is given and the model does not record it")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64], metavar="N",
@@ -39,10 +42,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _example(args: argparse.Namespace, meta: dict):
     if args.data:
+        from ..config import ConfigError
         from ..pipeline.prepare import load_data
         from ..recipe import DataConfig
 
-        _, test = load_data(DataConfig(name=args.data))
+        try:
+            _, test = load_data(DataConfig(name=args.data, options=data_options(args.data_option)))
+        except ConfigError as err:
+            text = str(err).split(": ", 1)[-1]
+            option = err.path == "data.options" or any(f"{k}=" in text for k in data_options(args.data_option))
+            raise UsageError(f"--data{'-option' if option else ''}: {text}") from None
         return test.x[:64].clone(), test
     if meta.get("spec", {}).get("name") in TEXT_MODELS and not args.input_shape:  # token ids, not floats
         return sentence_batch(64), None
@@ -57,22 +66,6 @@ def _check_batch_sizes(batch_sizes: list[int], example) -> None:
         check_batch_sizes(batch_sizes, example.shape[1:], "--batch-sizes")
     except ValueError as err:
         raise UsageError(str(err)) from None
-
-
-def _check_inputs(model, example, flag: str) -> None:
-    """One forward pass on one row, so inputs the model cannot take are one line whatever the backend
-    raises (a quantized model runs ONNX Runtime, whose errors are not RuntimeErrors)."""
-    import torch
-
-    from ..config import ConfigError
-
-    try:
-        with torch.no_grad():
-            model(example[:1])
-    except Exception as err:  # noqa: BLE001 - any failure on the user's inputs is a bad-input line
-        first = " ".join(line.strip() for line in str(err).splitlines()[:3]) or type(err).__name__
-        raise ConfigError(flag, f"the model rejects inputs of shape {list(example.shape[1:])} per sample: "
-                                f"{first}") from None
 
 
 def _check_classes(meta: dict, test) -> None:
@@ -97,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-sizes: got {args.batch_sizes}; allowed: integers >= 1")
     if args.repeats < 1:
         raise UsageError(f"--repeats: got {args.repeats}; allowed: an integer >= 1")
+    if data_options(args.data_option) and not args.data:
+        raise UsageError("--data-option: given without --data; it sets an option of the --data loader")
     if args.json:
         check_writable(args.json, "--json")  # before minutes of timing, not after
     folder = model_dir(args.path)
@@ -107,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     meta = json.loads((folder / "model.json").read_text())  # checked by load
     example, test = _example(args, meta)
     _check_batch_sizes(args.batch_sizes, example)
-    _check_inputs(model, example, "--data" if args.data else "--input-shape")
+    check_inputs(model, example, "--data" if args.data else "--input-shape",
+                 meta.get("extra", {}).get("input_shape"), args.data or "")
     _check_classes(meta, test)
     label = meta.get("extra", {}).get("stage") or folder.name
     try:

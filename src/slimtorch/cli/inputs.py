@@ -56,3 +56,27 @@ def sentence_batch(rows: int):
     from ..data.text import encode
 
     return encode([_SENTENCES[i % len(_SENTENCES)] for i in range(rows)])
+
+
+def data_options(items: list[str]) -> dict:
+    """``--data-option KEY=VALUE`` flags as the loader's keyword options (values parsed as YAML).
+
+    Raises:
+        UsageError: an item that is not KEY=VALUE with an identifier KEY, or a value YAML cannot read.
+
+    Example:
+        >>> data_options(["size=96"])
+        {'size': 96}
+    """
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--data-option: got {item!r}; allowed: KEY=VALUE, e.g. size=96")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UsageError(f"--data-option {key}: cannot parse {value!r} (YAML: a number, list or string)") from None
+    return out

@@ -118,11 +118,11 @@ def _accepts(model: Any, data: Any) -> None:
     """One forward pass on one row of ``data``: rows the model cannot take are one ``--data`` line, not a
     traceback from deep inside the search. Run in eval mode: a training-mode pass would move BatchNorm
     statistics."""
-    from .bench import _check_inputs
+    from .shapes import check_inputs
 
     x, training = getattr(data, "x", None), model.training
     try:
-        _check_inputs(model.eval(), x[:1] if x is not None else data[0][0].unsqueeze(0), "--data")
+        check_inputs(model.eval(), x[:1] if x is not None else data[0][0].unsqueeze(0), "--data")
     finally:
         model.train(training)
 
