@@ -6,6 +6,7 @@ bundled photos (calibration and held-out crops from different photos). ``minilm`
 key of results/post_training.json; torch pinned to 2 threads.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/post_training.py [--quick] [--only mobilenet_v2|minilm]
+        [--mobilenet-cases alloc] [--recipe-ratios] [--no-peer]
 """
 
 from __future__ import annotations
@@ -28,11 +29,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one ratio, fewer photos")
     ap.add_argument("--only", choices=("mobilenet_v2", "minilm"), help="run one section (the other key is kept)")
+    ap.add_argument("--mobilenet-cases", default=None, help="MobileNetV2 cases, e.g. 'alloc' or 'plain:0.3,alloc'")
+    ap.add_argument("--recipe-ratios", action="store_true", help="MobileNetV2 'alloc': the recipe's per-block ratios "
+                    "instead of measuring the sensitivity again")
+    ap.add_argument("--no-peer", action="store_true", help="MobileNetV2: no torch-pruning peer")
     args = ap.parse_args()
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     if args.only in (None, "mobilenet_v2"):
-        images = post_training_images.section(args.quick, THREADS)  # its own key "mobilenet_v2" (read-modify-write)
+        cases = [(c.split(":")[0], float(c.split(":")[1]) if ":" in c else post_training_images.HIDDEN_RATIO)
+                 for c in args.mobilenet_cases.split(",")] if args.mobilenet_cases else None
+        images = post_training_images.section(args.quick, THREADS, cases, peer=not args.no_peer,
+                                              sensitivity=not args.recipe_ratios)  # key "mobilenet_v2" only
         post_training_images.write(images, OUT)
         post_training_images.table(images)
     if args.only in (None, "minilm"):
