@@ -10,7 +10,7 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
-from .run import add_run_options
+from .run import add_run_options, check_run_options
 
 DEMO = "mnist-demo.yaml"
 
@@ -35,5 +35,6 @@ def run(args: argparse.Namespace) -> int:
     if args.show:
         print(path.read_text(), end="")
         return 0
+    check_run_options(args)
     run_recipe(path, out=args.out, overrides=args.overrides, quiet=args.quiet, trust_factory=args.trust_factory)
     return 0

@@ -18,6 +18,8 @@ from typing import Any
 
 from . import UsageError
 from .folders import model_dir
+from .outputs import check_writable
+from .train import _parse_kv
 
 TRAIN = {"epochs": 3, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
          "schedule": "cosine", "warmup_epochs": 0.2}  # the demo's baseline training
@@ -58,18 +60,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def _model_args(pairs: list[str]) -> dict[str, Any]:
-    import yaml
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--model-arg: got {pair!r}; allowed: KEY=VALUE like depth=20")
-        out[key] = yaml.safe_load(value)
-    return out
-
-
 def _check(args: argparse.Namespace) -> None:
     from ..search import OBJECTIVES
 
@@ -91,47 +81,79 @@ def _recipe(args: argparse.Namespace, saved: bool) -> dict[str, Any]:
     data = {"name": args.data}
     if args.train_subset:
         data["train_subset"] = args.train_subset
-    raw = {"model": {"name": args.model, "kwargs": _model_args(args.model_arg)}, "data": data,
+    raw = {"model": {"name": args.model, "kwargs": _parse_kv(args.model_arg)}, "data": data,
            "train": {**TRAIN, "epochs": args.epochs}, "stages": [] if saved else [{"train": {}}]}
     return raw
 
 
-def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, out: Path) -> Any:
+def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, out: Path, expected: list[int] | None) -> Any:
     """Train the zoo original (kept in ``out/original`` so that ``--resume`` finds the same weights, whose
     hash names the finished trials), or with ``--resume`` load the one trained before."""
     from .. import io
+    from ..config import ConfigError
     from ..pipeline.prepare import build_model
     from ..training import fit
 
     if args.resume and (out / "original" / "model.json").is_file():
         print(f"resuming: the original trained before ({out / 'original'})", flush=True)
         return io.load(out / "original")
-    model = build_model(recipe.model, seed=recipe.train.seed)
-    _accepts(model, fit_data)
+    try:
+        model = build_model(recipe.model, seed=recipe.train.seed)
+    except ConfigError as err:
+        raise UsageError(f"--model-arg: {str(err).split(': ', 1)[-1]}" if args.model_arg else str(err)) from None
+    _accepts(model, fit_data, args, expected, f"the zoo {args.model}'s input")
     print(f"training the original {args.model} on {len(fit_data)} rows ({args.epochs} epochs)", flush=True)
     fit(model, fit_data, recipe.train.replace(quiet=True))
     io.save(model, out / "original")
     return model
 
 
-def _accepts(model: Any, data: Any) -> None:
+def _accepts(model: Any, data: Any, args: argparse.Namespace, expected: list[int] | None, why: str) -> None:
     """One forward pass on one row of ``data``: rows the model cannot take are one ``--data`` line, not a
     traceback from deep inside the search. Run in eval mode: a training-mode pass would move BatchNorm
-    statistics."""
+    statistics. ``expected``: the input shape a saved folder records, or the zoo model's own; ``why`` says which."""
     from .shapes import check_inputs
 
+    saved = Path(args.model).exists()
+    advice = None if saved else (f"give --data with samples of shape {expected}, or another zoo model (or "
+                                 f"--model-arg) that fits this data" if expected else None)
     x, training = getattr(data, "x", None), model.training
     try:
-        check_inputs(model.eval(), x[:1] if x is not None else data[0][0].unsqueeze(0), "--data")
+        check_inputs(model.eval(), x[:1] if x is not None else data[0][0].unsqueeze(0), "--data", expected,
+                     args.data, why, advice)
     finally:
         model.train(training)
 
 
+def _zoo_input(name: str) -> list[int] | None:
+    from .prune import ZOO_INPUTS
+
+    shape = ZOO_INPUTS.get(name)
+    return [int(d) for d in shape.split(",")] if shape else None
+
+
+def _mlp_widths(raw: dict[str, Any], train: Any) -> bool:
+    """Size a zoo ``mlp`` without ``widths`` to the data, as ``slimtorch train`` does: [inputs, 128, classes]
+    (its default 784 inputs fit only MNIST). Returns whether it did (the recipe is then parsed again)."""
+    import math
+
+    kwargs = raw["model"]["kwargs"]
+    if raw["model"]["name"] != "mlp" or "widths" in kwargs or train.y.is_floating_point() or len(train) == 0:
+        return False
+    if int(train.y.max()) < 0:  # unlabeled (text:FILE, images:DIR without subfolders): no class count to size to
+        return False
+    kwargs["widths"] = [math.prod(train.x.shape[1:]), 128, int(train.y.max()) + 1]
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
+    import json
+
     import torch
 
     from .. import io, models
     from ..bench.limits import check_batch_sizes
+    from ..config import ConfigError
     from ..pipeline.prepare import load_data
     from ..pipeline.recipe import parse_recipe
     from ..search import optimize
@@ -142,7 +164,13 @@ def run(args: argparse.Namespace) -> int:
     if not saved and args.model not in models.names():
         raise UsageError(f"model: {args.model!r} is neither a folder written by st.save nor a zoo model; "
                          f"allowed: {', '.join(models.names())} or a folder")
+    if saved and args.model_arg:
+        raise UsageError(f"--model-arg: only for a zoo MODEL; {args.model} is a folder here (a folder wins over a "
+                         "zoo name) and its saved model is used as it is")
+    out = Path(args.out or f"runs/optimize-{Path(args.model).name}")
+    check_writable(out / "model" / "model.json", "--out")  # before training the original, not after
     raw = _recipe(args, saved)
+    expected = _zoo_input(args.model)
     if saved:
         folder = model_dir(args.model, "model")  # a train/optimize output or a run directory: its final model
         try:
@@ -150,8 +178,15 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise UsageError(f"model: cannot load {folder}: {err}") from None
         raw["model"] = {"name": (io.get_spec(model) or {}).get("name", "?"), **(io.get_spec(model) or {})}
+        expected = json.loads((folder / "model.json").read_text()).get("extra", {}).get("input_shape")
     recipe = parse_recipe({**raw, "stages": raw["stages"] or [{"measure": {}}]}, name="optimize")
-    train, test = load_data(recipe.data)
+    try:
+        train, test = load_data(recipe.data)
+    except ConfigError as err:
+        raise UsageError(f"--data: {str(err).split(': ', 1)[-1]}") from None
+    if not saved and _mlp_widths(raw, train):
+        recipe = parse_recipe({**raw, "stages": raw["stages"]}, name="optimize")
+        expected = None
     try:  # before the original is trained: a typo'd batch must not take the machine's memory at timing
         check_batch_sizes([args.batch_size], train.x.shape[1:], "--batch-size")
     except ValueError as err:
@@ -160,13 +195,12 @@ def run(args: argparse.Namespace) -> int:
         fit_data, _ = split(train, args.val_rows)
     except ValueError as err:
         raise UsageError(f"--val-rows: {err}") from None
-    out = Path(args.out or f"runs/optimize-{Path(args.model).name}")
     if not args.resume:
         shutil.rmtree(out / "trials", ignore_errors=True)  # the journal of an earlier search here: start over
     if saved:
-        _accepts(model, fit_data)
+        _accepts(model, fit_data, args, expected, f"the input shape saved in {folder}")
     else:
-        model = _original(args, recipe, fit_data, out)
+        model = _original(args, recipe, fit_data, out, expected)
     torch.manual_seed(0)
     res = optimize(model, (train, test), objective=args.objective, batch_size=args.batch_size,
                    max_accuracy_drop=args.max_drop, budget_minutes=args.minutes, recovery_epochs=args.recovery_epochs,

@@ -38,6 +38,9 @@ def check_writable(path: str | Path, flag: str) -> None:
     Example:
         >>> check_writable("/tmp/out/report.json", "--json")
     """
+    if Path(path).is_dir():  # found only when writing, after the work: `bench --json DIR` timed, then failed
+        raise UsageError(f"{flag}: cannot write {path}: it is a folder; give a file name, e.g. "
+                         f"{Path(path) / 'out.json'}")
     ancestor = Path(path).absolute().parent
     while not ancestor.exists():
         ancestor = ancestor.parent

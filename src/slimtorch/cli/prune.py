@@ -49,10 +49,10 @@ def _model(args: argparse.Namespace):
             raise UsageError(f"model: cannot load {path}: {err}") from None
         _check_float(model, path)
         meta = json.loads((path / "model.json").read_text())
-        shape = args.input_shape or ",".join(map(str, meta.get("extra", {}).get("input_shape") or []))
+        known = ",".join(map(str, meta.get("extra", {}).get("input_shape") or []))
         extra = {k: v for k, v in meta.get("extra", {}).items() if k != "input_shape"}  # class names & co.
-        return model, shape, extra
-    return models.build(args.model), args.input_shape or ZOO_INPUTS.get(args.model), {}
+        return model, known, extra
+    return models.build(args.model), ZOO_INPUTS.get(args.model), {}
 
 
 def _check_float(model, path: Path) -> None:
@@ -77,8 +77,12 @@ def _example(model, shape: str | None, given: str | None):
     reach its embedding), else seeded random samples of ``shape``."""
     from .. import io
 
-    if (io.get_spec(model) or {}).get("name") in TEXT_MODELS and not given:
+    name = (io.get_spec(model) or {}).get("name")
+    if name in TEXT_MODELS and not given:
         return sentence_batch(2)
+    if name in TEXT_MODELS:
+        raise UsageError(f"--input-shape: {name} takes token ids, not random floats of a shape; leave --input-shape "
+                         "out (two sample sentences are traced)")
     return random_batch(shape, 2, "the model does not record its input shape; give e.g. --input-shape 3,32,32")
 
 
@@ -87,19 +91,25 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import api, bench
     from ..pruning import ChannelPrune, PruneWarning, report
+    from .shapes import check_inputs
 
     cfg = ChannelPrune(ratio=args.ratio, importance=args.importance)  # a bad value is one ConfigError line
     if args.out:
         refuse_overwrite(args.out, "--out", args.force)
         check_writable(Path(args.out) / "model.json", "--out")
-    model, shape, extra = _model(args)
-    x = _example(model, shape, args.input_shape)
+    model, known, extra = _model(args)  # known: the input shape the folder records, or the zoo model's own
+    from_zoo = not (Path(args.model).is_dir() or args.model not in ZOO_INPUTS)
+    x = _example(model, args.input_shape or known, args.input_shape)
+    check_inputs(model.eval(), x, "--input-shape", [int(d) for d in known.split(",")] if known else None,
+                 why=f"the zoo {args.model}'s input" if from_zoo else "the input shape saved with it")
     before = bench.count_params(model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PruneWarning)
         try:
             model = api.prune(model.eval(), cfg, example_inputs=x)
         except ValueError as err:
+            if not str(err).startswith("example_inputs"):  # not about the inputs: main() prints it as it is
+                raise
             raise UsageError(f"--input-shape: {str(err).splitlines()[0]}") from None
     after = bench.count_params(model)
     print(f"params {before:,} -> {after:,} ({after / before:.3f} of the original); verified on input {tuple(x.shape)}")

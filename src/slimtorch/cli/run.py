@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -25,8 +26,20 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         "folder it loads: that imports and runs the named code (default: zoo models only)")
 
 
+def check_run_options(args: argparse.Namespace) -> None:
+    """``--out`` names a folder (or a path to create), checked before the recipe is read."""
+    from . import UsageError
+
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out: {args.out} is a file; give a folder for the run (created if missing)")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..recipe import run_recipe
+    from . import UsageError
 
+    if Path(args.recipe).is_dir():  # the library's "file not found" would mislead: it is there, as a folder
+        raise UsageError(f"recipe: {args.recipe} is a folder; give a recipe file (.yaml, .yml or .toml)")
+    check_run_options(args)
     run_recipe(args.recipe, out=args.out, overrides=args.overrides, quiet=args.quiet, trust_factory=args.trust_factory)
     return 0

@@ -1,0 +1,95 @@
+"""Inputs a new user tries that the authors did not design for: each is one line naming the flag and what to
+give instead (exit 2), refused before any training or timing, and nothing is written."""
+
+import pytest
+import torch
+
+import slimtorch as st
+from slimtorch.cli import main
+
+
+def _one_line(capsys) -> str:
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err, captured.err
+    return captured.err
+
+
+@pytest.fixture
+def a_file(tmp_path):
+    (tmp_path / "afile").write_text("not a folder\n")
+    return str(tmp_path / "afile")
+
+
+@pytest.mark.parametrize("model,shape,says", [
+    ("mlp", "3,32,32", "it takes [784] (the zoo mlp's input); give --input-shape 784"),
+    ("lenet5", "1,8,8", "give --input-shape 1,28,28"),
+])
+def test_prune_input_shape_the_model_cannot_take_gives_the_right_one(capsys, model, shape, says):
+    assert main(["prune", model, "--input-shape", shape]) == 2
+    err = _one_line(capsys)
+    assert says in err and "mat1" not in err and "example_inputs" not in err
+
+
+def test_prune_text_encoder_with_an_input_shape_says_it_takes_token_ids(capsys):
+    assert main(["prune", "minilm", "--input-shape", "12"]) == 2
+    assert "--input-shape: minilm takes token ids" in _one_line(capsys)
+
+
+def test_bench_json_naming_a_folder_is_refused_before_timing(tmp_path, capsys):
+    torch.manual_seed(0)
+    st.save(st.models.build("mlp", widths=[4, 3, 2]), tmp_path / "m", extra={"input_shape": [4]})
+    assert main(["bench", str(tmp_path / "m"), "--json", str(tmp_path), "--repeats", "1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing was measured first
+    assert f"--json: cannot write {tmp_path}: it is a folder" in captured.err
+
+
+@pytest.mark.parametrize("extra,says", [
+    (["--model-arg", "x=["], "--model-arg x: cannot parse '['"),
+    (["--model-arg", "foo=3"], "--model-arg: model 'mlp': unknown argument(s) ['foo']"),
+    (["--data", "images:EMPTY"], "--data: images:"),
+])
+def test_optimize_bad_model_args_and_data_name_their_flag(tmp_path, capsys, extra, says):
+    (tmp_path / "empty").mkdir()
+    argv = ["optimize", "mlp", "--data", "digits", *extra, "--out", str(tmp_path / "o"), "--minutes", "0.1"]
+    assert main([a.replace("EMPTY", str(tmp_path / "empty")) for a in argv]) == 2
+    assert says in _one_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+def test_optimize_out_naming_a_file_is_refused_before_training(a_file, capsys):
+    assert main(["optimize", "mlp", "--data", "digits", "--out", a_file, "--minutes", "0.1"]) == 2
+    assert f"--out: cannot write {a_file}/model/model.json: {a_file} is a file" in _one_line(capsys)
+
+
+def test_optimize_model_args_for_a_saved_folder_are_refused(tmp_path, capsys, monkeypatch):
+    torch.manual_seed(0)
+    st.save(st.models.build("mlp", widths=[64, 8, 10]), tmp_path / "mlp")  # a folder named like the zoo model
+    monkeypatch.chdir(tmp_path)
+    assert main(["optimize", "mlp", "--data", "digits", "--model-arg", "widths=[64,4,10]", "--out", "o"]) == 2
+    assert "--model-arg: only for a zoo MODEL; mlp is a folder here" in _one_line(capsys)
+
+
+def test_optimize_sizes_a_zoo_mlp_to_the_data_as_train_does():
+    from slimtorch.cli.optimize import _mlp_widths
+
+    train, _ = st.data.load("digits")
+    raw = {"model": {"name": "mlp", "kwargs": {}}}
+    assert _mlp_widths(raw, train) and raw["model"]["kwargs"]["widths"] == [64, 128, 10]
+    given = {"model": {"name": "mlp", "kwargs": {"widths": [64, 4, 10]}}}
+    assert not _mlp_widths(given, train) and given["model"]["kwargs"]["widths"] == [64, 4, 10]
+    unlabeled = st.data.ArrayDataset(train.x, torch.full_like(train.y, -1))
+    assert not _mlp_widths({"model": {"name": "mlp", "kwargs": {}}}, unlabeled)
+
+
+def test_run_on_a_folder_says_it_is_a_folder(tmp_path, capsys):
+    assert main(["run", str(tmp_path)]) == 2
+    assert f"recipe: {tmp_path} is a folder; give a recipe file" in _one_line(capsys)
+
+
+@pytest.mark.parametrize("command", [["run", "RECIPE"], ["demo"]])
+def test_run_and_demo_out_naming_a_file_name_the_flag(tmp_path, a_file, capsys, command):
+    (tmp_path / "r.yaml").write_text("model: {name: mlp}\n")
+    argv = [a.replace("RECIPE", str(tmp_path / "r.yaml")) for a in command]
+    assert main([*argv, "--out", a_file, "--quiet"]) == 2
+    assert f"--out: {a_file} is a file" in _one_line(capsys)
