@@ -93,3 +93,16 @@ def test_run_and_demo_out_naming_a_file_name_the_flag(tmp_path, a_file, capsys, 
     argv = [a.replace("RECIPE", str(tmp_path / "r.yaml")) for a in command]
     assert main([*argv, "--out", a_file, "--quiet"]) == 2
     assert f"--out: {a_file} is a file" in _one_line(capsys)
+
+
+def test_optimize_on_too_few_rows_to_validate_is_refused_before_training(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(24, 4)).astype("float32"), y=np.arange(24) % 2)
+    out = tmp_path / "o"  # 24 rows: 19 train, of which the default tenth (1 row) would validate
+    assert main(["optimize", "mlp", "--data", f"npz:{tmp_path / 'd.npz'}", "--out", str(out)]) == 2
+    assert "which leave 1 for validation; the search needs at least 2" in _one_line(capsys)
+    assert main(["optimize", "mlp", "--data", f"npz:{tmp_path / 'd.npz'}", "--val-rows", "1", "--out", str(out)]) == 2
+    assert "--val-rows: got 1; allowed: an integer >= 2" in _one_line(capsys)
+    assert not out.exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..bench.limits import check_batch_sizes
 from . import UsageError
 from .folders import model_dir
-from .inputs import TEXT_MODELS, data_options, random_batch, sentence_batch
+from .inputs import TEXT_MODELS, data_flag, data_options, random_batch, sentence_batch
 from .outputs import check_writable, write_error
 from .shapes import check_inputs
 
@@ -50,8 +50,7 @@ def _example(args: argparse.Namespace, meta: dict):
             _, test = load_data(DataConfig(name=args.data, options=data_options(args.data_option)))
         except ConfigError as err:
             text = str(err).split(": ", 1)[-1]
-            option = err.path == "data.options" or any(f"{k}=" in text for k in data_options(args.data_option))
-            raise UsageError(f"--data{'-option' if option else ''}: {text}") from None
+            raise UsageError(f"{data_flag(str(err), data_options(args.data_option))}: {text}") from None
         return test.x[:64].clone(), test
     if meta.get("spec", {}).get("name") in TEXT_MODELS and not args.input_shape:  # token ids, not floats
         return sentence_batch(64), None

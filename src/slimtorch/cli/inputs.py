@@ -80,3 +80,9 @@ def data_options(items: list[str]) -> dict:
         except yaml.YAMLError:
             raise UsageError(f"--data-option {key}: cannot parse {value!r} (YAML: a number, list or string)") from None
     return out
+
+
+def data_flag(message: str, options: dict) -> str:
+    """``--data-option`` when a data loader's error is about the options given (by name), else ``--data``."""
+    about = "option" in message or any(f"{k}=" in message or repr(k) in message for k in options)
+    return "--data-option" if options and about else "--data"

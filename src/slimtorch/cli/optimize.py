@@ -18,6 +18,7 @@ from typing import Any
 
 from . import UsageError
 from .folders import model_dir
+from .inputs import data_flag, data_options
 from .outputs import check_writable
 from .train import _parse_kv
 
@@ -32,6 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("model", help="a zoo name (trained first), a folder written by st.save, the --out of "
                                  "train/optimize, or a run directory")
     p.add_argument("--data", required=True, help="dataset name for st.data.load (mnist, digits, ...)")
+    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="option of the --data loader, value parsed as YAML (e.g. size=32 for images:DIR)")
     p.add_argument("--max-drop", type=float, default=0.5, help="points of test accuracy (or top-1 agreement) "
                                                                 "the result may lose")
     p.add_argument("--objective", default="latency", help="latency | size")
@@ -70,7 +73,7 @@ def _check(args: argparse.Namespace) -> None:
               ("--safety", args.safety >= 0, "a number >= 0 (standard errors)"),
               ("--epochs", args.epochs >= 1, "an integer >= 1"),
               ("--recovery-epochs", args.recovery_epochs >= 0, "an integer >= 0"),
-              ("--val-rows", args.val_rows is None or args.val_rows >= 1, "an integer >= 1"),
+              ("--val-rows", args.val_rows is None or args.val_rows >= 2, "an integer >= 2 (a standard error needs 2)"),
               ("--train-subset", args.train_subset is None or args.train_subset >= 2, "an integer >= 2")]
     for flag, ok, allowed in checks:
         if not ok:
@@ -78,7 +81,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def _recipe(args: argparse.Namespace, saved: bool) -> dict[str, Any]:
-    data = {"name": args.data}
+    data = {"name": args.data, **({"options": data_options(args.data_option)} if args.data_option else {})}
     if args.train_subset:
         data["train_subset"] = args.train_subset
     raw = {"model": {"name": args.model, "kwargs": _parse_kv(args.model_arg)}, "data": data,
@@ -112,15 +115,15 @@ def _accepts(model: Any, data: Any, args: argparse.Namespace, expected: list[int
     """One forward pass on one row of ``data``: rows the model cannot take are one ``--data`` line, not a
     traceback from deep inside the search. Run in eval mode: a training-mode pass would move BatchNorm
     statistics. ``expected``: the input shape a saved folder records, or the zoo model's own; ``why`` says which."""
-    from .shapes import check_inputs
+    from .shapes import check_inputs, zoo_fit_advice
 
-    saved = Path(args.model).exists()
-    advice = None if saved else (f"give --data with samples of shape {expected}, or another zoo model (or "
-                                 f"--model-arg) that fits this data" if expected else None)
-    x, training = getattr(data, "x", None), model.training
+    x = getattr(data, "x", None)
+    x = x[:1] if x is not None else data[0][0].unsqueeze(0)
+    advice = None if Path(args.model).exists() else (  # a zoo model: flags that fit it, not "its training data"
+        lambda err: zoo_fit_advice(args.model, expected, list(x.shape[1:]), args.data, err))
+    training = model.training
     try:
-        check_inputs(model.eval(), x[:1] if x is not None else data[0][0].unsqueeze(0), "--data", expected,
-                     args.data, why, advice)
+        check_inputs(model.eval(), x, "--data", expected, args.data, why, advice)
     finally:
         model.train(training)
 
@@ -170,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/optimize-{Path(args.model).name}")
     check_writable(out / "model" / "model.json", "--out")  # before training the original, not after
     raw = _recipe(args, saved)
-    expected = _zoo_input(args.model)
+    expected = None if args.model_arg else _zoo_input(args.model)  # model arguments may change what it takes
     if saved:
         folder = model_dir(args.model, "model")  # a train/optimize output or a run directory: its final model
         try:
@@ -183,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         train, test = load_data(recipe.data)
     except ConfigError as err:
-        raise UsageError(f"--data: {str(err).split(': ', 1)[-1]}") from None
+        flag = data_flag(str(err), data_options(args.data_option))
+        raise UsageError(f"{flag}: {str(err).split(': ', 1)[-1]}") from None
     if not saved and _mlp_widths(raw, train):
         recipe = parse_recipe({**raw, "stages": raw["stages"]}, name="optimize")
         expected = None
@@ -195,6 +199,10 @@ def run(args: argparse.Namespace) -> int:
         fit_data, _ = split(train, args.val_rows)
     except ValueError as err:
         raise UsageError(f"--val-rows: {err}") from None
+    if len(fit_data) + 2 > len(train) and args.val_rows is None:  # the default tenth: too few rows to judge with
+        raise UsageError(f"--data: {args.data} has {len(train)} training rows, which leave "
+                         f"{len(train) - len(fit_data)} for validation; the search needs at least 2 (and rows to "
+                         "train on): give more data or --val-rows 2")
     if not args.resume:
         shutil.rmtree(out / "trials", ignore_errors=True)  # the journal of an earlier search here: start over
     if saved:

@@ -12,6 +12,7 @@ from ..distillation.config import FEATURE_LOSSES, OUTPUT_LOSSES, DistillConfig
 from ..distillation.hints import HINTS
 from ..training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 from .flags import add_config_flags
+from .inputs import data_flag, data_options
 from .outputs import check_writable, refuse_overwrite
 
 
@@ -23,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="model keyword argument, value parsed as YAML: --model-arg widths=[2,16,2]")
     p.add_argument("--data", required=True, help="dataset name (see `slimtorch list`)")
+    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="option of the --data loader, value parsed as YAML (e.g. size=32 for images:DIR)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N rows of each split (quick runs)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads (default: torch's choice; 1 is fastest on a busy machine)")
@@ -94,10 +97,13 @@ def run(args: argparse.Namespace) -> int:
     if not cfg.resume:
         refuse_overwrite(out / "model", "--out", args.force, other="--resume to continue its training")
     check_writable(out / "model" / "model.json", "--out")  # before training, not at its first checkpoint
+    options = data_options(args.data_option)
+    for key in set(options) & {"seed", "limit"}:
+        raise UsageError(f"--data-option {key}: has its own flag here; use --{key}")
     try:
-        train, test = data_mod.load(args.data, seed=cfg.seed, limit=args.limit)
-    except ValueError as err:
-        raise UsageError(f"--data: {err}") from None
+        train, test = data_mod.load(args.data, seed=cfg.seed, limit=args.limit, **options)
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"{data_flag(str(err), options)}: {err}") from None
     if not args.distill_teacher and not train.y.is_floating_point() and bool((train.y == -1).all()):
         raise UsageError(f"--data: {args.data} has no labels (every row is -1); training without --teacher needs "
                          "them: images:DIR with one subfolder per class (DIR/<label>/*.png), or a csv/npz with labels")
@@ -106,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.prepare import check_device, check_forward  # bad labels/model/device: one line, before training
 
     check_device(cfg.device, "--device")
+    _check_fits(model, train, args, model_kwargs)
     check_forward(model, train, args.data, loss=cfg.loss, test=test)
     hooks = [_distill_hook(args)] if args.distill_teacher else []
     for hook in hooks:
@@ -171,6 +178,21 @@ def _build_model(name: str, kwargs: dict[str, Any], train: Any, loss: str):
         return models.build(name, **kwargs)
     except (TypeError, ValueError) as err:
         raise UsageError(f"--model {name}: {err}") from None
+
+
+def _check_fits(model: Any, train: Any, args: argparse.Namespace, kwargs: dict[str, Any]) -> None:
+    """A zoo model that cannot take the data's samples: one ``--data`` line with both shapes and the flags that
+    fit them (``--model-arg in_channels=3 --data-option size=28``), not torch's words about its layers."""
+    from .prune import ZOO_INPUTS
+    from .shapes import check_inputs, zoo_fit_advice
+
+    shape = None if kwargs else ZOO_INPUTS.get(args.model)  # given model arguments may change what it takes
+    expected = [int(d) for d in shape.split(",")] if shape else None
+    try:
+        check_inputs(model.eval(), train.x[:1], "--data", expected, args.data, f"the zoo {args.model}'s input",
+                     lambda err: zoo_fit_advice(args.model, expected, list(train.x.shape[1:]), args.data, err))
+    finally:
+        model.train()
 
 
 def _distill_hook(args: argparse.Namespace):
