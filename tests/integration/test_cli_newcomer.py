@@ -106,3 +106,19 @@ def test_optimize_on_too_few_rows_to_validate_is_refused_before_training(tmp_pat
     assert main(["optimize", "mlp", "--data", f"npz:{tmp_path / 'd.npz'}", "--val-rows", "1", "--out", str(out)]) == 2
     assert "--val-rows: got 1; allowed: an integer >= 2" in _one_line(capsys)
     assert not out.exists()
+
+
+def test_a_folder_of_saved_models_names_them(tmp_path, capsys):
+    torch.manual_seed(0)
+    for name in ("00-train", "01-channel_prune"):
+        st.save(st.models.build("mlp", widths=[4, 3, 2]), tmp_path / "stages" / name)
+    assert main(["bench", str(tmp_path / "stages")]) == 2
+    err = _one_line(capsys)
+    assert "holds no saved model itself (no model.json); its folders do: " in err
+    assert str(tmp_path / "stages" / "00-train") in err and str(tmp_path / "stages" / "01-channel_prune") in err
+
+
+def test_train_on_a_missing_file_names_data(tmp_path, capsys):
+    missing = f"csv:{tmp_path / 'nothere.csv'}"
+    assert main(["train", "--model", "mlp", "--data", missing, "--out", str(tmp_path / "o")]) == 2
+    assert _one_line(capsys).startswith("slimtorch: error: --data: csv:")

@@ -52,8 +52,12 @@ def _example(args: argparse.Namespace, meta: dict):
             text = str(err).split(": ", 1)[-1]
             raise UsageError(f"{data_flag(str(err), data_options(args.data_option))}: {text}") from None
         return test.x[:64].clone(), test
-    if meta.get("spec", {}).get("name") in TEXT_MODELS and not args.input_shape:  # token ids, not floats
+    name = meta.get("spec", {}).get("name")
+    if name in TEXT_MODELS and not args.input_shape:  # token ids, not floats
         return sentence_batch(64), None
+    if name in TEXT_MODELS:
+        raise UsageError(f"--input-shape: {name} takes token ids, not random floats of a shape; leave --input-shape "
+                         "out (two sample sentences are timed) or give --data text:FILE (one sentence a line)")
     shape = args.input_shape or ",".join(map(str, meta.get("extra", {}).get("input_shape") or [])) or None
     return random_batch(shape, 64, "the model does not record its input shape; give --data or --input-shape"), None
 
@@ -101,8 +105,11 @@ def run(args: argparse.Namespace) -> int:
     meta = json.loads((folder / "model.json").read_text())  # checked by load
     example, test = _example(args, meta)
     _check_batch_sizes(args.batch_sizes, example)
-    check_inputs(model, example, "--data" if args.data else "--input-shape",
-                 meta.get("extra", {}).get("input_shape"), args.data or "")
+    name = meta.get("spec", {}).get("name")
+    text = f"{name} is a text encoder, which takes token ids: give --data text:FILE (one sentence a line)"
+    check_inputs(model, example, "--data" if args.data else "--input-shape",  # a sentence's length is no shape
+                 None if name in TEXT_MODELS else meta.get("extra", {}).get("input_shape"), args.data or "",
+                 advice=text if name in TEXT_MODELS else None)
     _check_classes(meta, test)
     label = meta.get("extra", {}).get("stage") or folder.name
     try:

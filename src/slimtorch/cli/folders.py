@@ -55,6 +55,11 @@ def model_dir(path: str | Path, flag: str = "path") -> Path:
         raise UsageError(f"{flag}: {path} looks like a Hugging Face save_pretrained folder (config.json), which "
                          "slimtorch does not rebuild; load it with transformers and st.save(model, DIR, spec="
                          f"{{'factory': ...}}); {ALLOWED}")
+    saved = ("model.json", "model/model.json")
+    inside = sorted(str(d) for d in path.iterdir() if any((d / m).is_file() for m in saved))[:5]
+    if inside:  # e.g. a run's stages/ folder: name the saved models in it
+        raise UsageError(f"{flag}: {path} holds no saved model itself (no model.json); its folders do: "
+                         f"{', '.join(inside)}")
     raise UsageError(f"{flag}: {path} holds no saved model (no model.json); {ALLOWED}")
 
 

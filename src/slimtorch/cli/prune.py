@@ -89,6 +89,8 @@ def _example(model, shape: str | None, given: str | None):
 def run(args: argparse.Namespace) -> int:
     import warnings
 
+    import torch
+
     from .. import api, bench
     from ..pruning import ChannelPrune, PruneWarning, report
     from .shapes import check_inputs
@@ -121,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         from .. import io
 
         try:
-            io.save(model, args.out, extra={**extra, "input_shape": list(x.shape[1:])})
+            shape = {} if x.dtype == torch.long else {"input_shape": list(x.shape[1:])}  # token ids: no fixed length
+            io.save(model, args.out, extra={**extra, **shape})
         except OSError as err:
             raise write_error(err, args.out, "--out") from None
         print(f"saved to {args.out}")

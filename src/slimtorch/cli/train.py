@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--data-option {key}: has its own flag here; use --{key}")
     try:
         train, test = data_mod.load(args.data, seed=cfg.seed, limit=args.limit, **options)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OSError) as err:  # OSError: a csv:/npz:/text: file that is not there
         raise UsageError(f"{data_flag(str(err), options)}: {err}") from None
     if not args.distill_teacher and not train.y.is_floating_point() and bool((train.y == -1).all()):
         raise UsageError(f"--data: {args.data} has no labels (every row is -1); training without --teacher needs "
