@@ -122,3 +122,18 @@ def test_train_on_a_missing_file_names_data(tmp_path, capsys):
     missing = f"csv:{tmp_path / 'nothere.csv'}"
     assert main(["train", "--model", "mlp", "--data", missing, "--out", str(tmp_path / "o")]) == 2
     assert _one_line(capsys).startswith("slimtorch: error: --data: csv:")
+
+
+def test_train_model_too_large_to_allocate_is_one_line(tmp_path, capsys):
+    argv = ["train", "--model", "mlp", "--data", "digits", "--model-arg", "widths=[64,100000000000,10]"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    assert "--model-arg: building mlp with" in _one_line(capsys)
+
+
+def test_train_sizes_the_mlp_to_the_classes_of_both_splits(tmp_path, capsys):
+    train, test = st.data.load("digits", limit=1)  # one row each: the test row's class is not the training row's
+    classes = int(max(train.y.max(), test.y.max())) + 1
+    assert classes > int(train.y.max()) + 1
+    assert main(["train", "--model", "mlp", "--data", "digits", "--limit", "1", "--epochs", "1",
+                 "--out", str(tmp_path / "o")]) == 0
+    assert st.load(tmp_path / "o" / "model")(test.x).shape == (1, classes)

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--data: {args.data} has no labels (every row is -1); training without --teacher needs "
                          "them: images:DIR with one subfolder per class (DIR/<label>/*.png), or a csv/npz with labels")
     seed_all(cfg.seed)  # right before the initial weights are drawn (as `slimtorch run`): one --seed, one run
-    model = _build_model(args.model, model_kwargs, train, cfg.loss)
+    model = _build_model(args.model, model_kwargs, train, cfg.loss, test)
     from ..pipeline.prepare import check_device, check_forward  # bad labels/model/device: one line, before training
 
     check_device(cfg.device, "--device")
@@ -163,7 +163,7 @@ def _spelled_floats(value: Any) -> Any:
     return value
 
 
-def _build_model(name: str, kwargs: dict[str, Any], train: Any, loss: str):
+def _build_model(name: str, kwargs: dict[str, Any], train: Any, loss: str, test: Any = None):
     from .. import models
     from . import UsageError
 
@@ -172,12 +172,16 @@ def _build_model(name: str, kwargs: dict[str, Any], train: Any, loss: str):
     if name == "mlp" and "widths" not in kwargs:  # size the MLP to the data: [inputs, 128, classes]
         x, y = train.tensors if hasattr(train, "tensors") else train[0]
         per_row = y[0].numel()  # mse and bce compare one output with one target, even for class ids
-        classes = int(y.max()) + 1 if loss == "cross_entropy" and not y.is_floating_point() else per_row
+        labels = [d.y for d in (train, test) if d is not None and len(d)]  # --limit 1 may see class 0 alone
+        classes = max(int(t.max()) for t in labels) + 1 if loss == "cross_entropy" and not y.is_floating_point() \
+            else per_row
         kwargs["widths"] = [math.prod(x.shape[1:]), 128, classes]
     try:
         return models.build(name, **kwargs)
     except (TypeError, ValueError) as err:
         raise UsageError(f"--model {name}: {err}") from None
+    except (RuntimeError, MemoryError) as err:  # widths=[64,10**11,10]: the allocation fails, say why in one line
+        raise UsageError(f"--model-arg: building {name} with {kwargs} failed: {str(err).splitlines()[0]}") from None
 
 
 def _check_fits(model: Any, train: Any, args: argparse.Namespace, kwargs: dict[str, Any]) -> None:
