@@ -6,7 +6,7 @@ bundled photos (calibration and held-out crops from different photos). ``minilm`
 key of results/post_training.json; torch pinned to 2 threads.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/post_training.py [--quick] [--only mobilenet_v2|minilm]
-        [--mobilenet-cases alloc] [--recipe-ratios] [--no-peer]
+        [--mobilenet-cases alloc] [--recipe-ratios] [--no-peer] [--no-int8]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--recipe-ratios", action="store_true", help="MobileNetV2 'alloc': the recipe's per-block ratios "
                     "instead of measuring the sensitivity again")
     ap.add_argument("--no-peer", action="store_true", help="MobileNetV2: no torch-pruning peer")
+    ap.add_argument("--no-int8", action="store_true", help="MobileNetV2: no int8 timing")
     args = ap.parse_args()
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
@@ -40,7 +41,7 @@ def main() -> None:
         cases = [(c.split(":")[0], float(c.split(":")[1]) if ":" in c else post_training_images.HIDDEN_RATIO)
                  for c in args.mobilenet_cases.split(",")] if args.mobilenet_cases else None
         images = post_training_images.section(args.quick, THREADS, cases, peer=not args.no_peer,
-                                              sensitivity=not args.recipe_ratios)  # key "mobilenet_v2" only
+                                              sensitivity=not args.recipe_ratios, int8=not args.no_int8)
         post_training_images.write(images, OUT)
         post_training_images.table(images)
     if args.only in (None, "minilm"):
