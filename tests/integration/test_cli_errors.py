@@ -102,6 +102,8 @@ def test_unknown_flags_are_named_before_missing_ones(capsys, argv, says):
 
 
 def test_missing_arguments_are_still_named(capsys):
+    assert main([]) == 2
+    assert "no command given; allowed: train, list, run" in _one_line(capsys)
     assert main(["train", "--model", "mlp"]) == 2
     assert "required: --data" in _one_line(capsys)
     assert main(["run"]) == 2

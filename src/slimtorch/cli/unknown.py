@@ -13,7 +13,8 @@ SHOWN = 12  # a parser with more flags than this gets the close matches and a po
 
 
 def check_unknown(parser: argparse.ArgumentParser, argv: list[str] | None) -> str | None:
-    """The error line for words no (sub)parser of ``parser`` accepts in ``argv``, or None when there are none.
+    """The error line for words no (sub)parser of ``parser`` accepts in ``argv`` (or for no command at all),
+    or None when there are none.
 
     Parsed with every argument optional, so that a missing one does not hide an unknown one; any other
     error (a bad value, an unknown command) is raised by the parser as it would be.
@@ -24,9 +25,11 @@ def check_unknown(parser: argparse.ArgumentParser, argv: list[str] | None) -> st
     """
     with _all_optional(parser):
         args, extras = parser.parse_known_args(argv)
+    command = getattr(args, "command", None)
+    if not extras and command is None and _subparsers(parser):  # argparse: "arguments are required: command"
+        return f"no command given; allowed: {', '.join(_subparsers(parser))} (`slimtorch COMMAND --help` for each)"
     if not extras:
         return None
-    command = getattr(args, "command", None)
     sub = _subparsers(parser).get(command) if command else None
     return f"unrecognized arguments: {' '.join(extras)}; {_allowed(parser, sub, command, extras)}"
 
