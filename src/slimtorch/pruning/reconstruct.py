@@ -48,23 +48,9 @@ class _Stop(Exception):
 
 
 def calib_batches(data: Any, batch_size: int = 32, limit: int | None = None) -> list[torch.Tensor]:
-    """Input batches from a tensor, a dataset with ``.x``, or an iterable of tensors / (x, y) batches."""
-    if data is None:
-        raise ValueError("reconstruction needs calib_data=... (unlabeled inputs, e.g. st.data.load('images:DIR'))")
-    x = data if isinstance(data, torch.Tensor) else getattr(data, "x", None)
-    if isinstance(x, torch.Tensor):
-        x = x[:limit] if limit else x
-        return [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
-    out, n = [], 0
-    for b in data:
-        t = b if isinstance(b, torch.Tensor) else b[0]
-        out.append(t)
-        n += len(t)
-        if limit and n >= limit:
-            break
-    if not out:
-        raise ValueError("calib_data holds no inputs")
-    return out
+    """Input batches (one pass, at most ``limit`` rows) from a tensor, a dataset (``.x``, or rows by index such as
+    ``PhotoCrops``: batched here), a :class:`Calibration`, or an iterable of tensors / (x, y) batches."""
+    return list(Stream(data, batch_size, limit))
 
 
 def run_until_stop(model: nn.Module, x: torch.Tensor) -> None:

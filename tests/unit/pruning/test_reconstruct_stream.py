@@ -145,3 +145,8 @@ def test_st_prune_reconstructs_from_a_dataloader():
 def test_bad_streams_are_one_line(data, message):
     with pytest.raises(ValueError, match=message):
         Stream(data)
+
+
+def test_calib_batches_batches_a_dataset_of_rows():
+    batches = rec.calib_batches(Fresh(40), batch_size=16, limit=24)
+    assert [tuple(b.shape) for b in batches] == [(16, 3, 8, 8), (8, 3, 8, 8)]
