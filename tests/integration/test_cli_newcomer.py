@@ -137,3 +137,15 @@ def test_train_sizes_the_mlp_to_the_classes_of_both_splits(tmp_path, capsys):
     assert main(["train", "--model", "mlp", "--data", "digits", "--limit", "1", "--epochs", "1",
                  "--out", str(tmp_path / "o")]) == 0
     assert st.load(tmp_path / "o" / "model")(test.x).shape == (1, classes)
+
+
+def test_train_on_more_classes_than_the_zoo_model_gives_names_the_flag(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(60, 1, 28, 28)).astype("float32"), y=np.arange(60) % 12)
+    argv = ["train", "--model", "lenet5", "--data", f"npz:{tmp_path / 'd.npz'}", "--epochs", "1"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    assert _one_line(capsys).strip().endswith("has 12 classes; set the model's number of classes to 12: "
+                                              "add --model-arg num_classes=12")
+    assert main([*argv, "--model-arg", "num_classes=12", "--out", str(tmp_path / "o")]) == 0

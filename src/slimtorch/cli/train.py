@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..config import ConfigError
 from ..distillation.config import FEATURE_LOSSES, OUTPUT_LOSSES, DistillConfig
 from ..distillation.hints import HINTS
 from ..training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
@@ -113,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_device(cfg.device, "--device")
     _check_fits(model, train, args, model_kwargs)
-    check_forward(model, train, args.data, loss=cfg.loss, test=test)
+    try:
+        check_forward(model, train, args.data, loss=cfg.loss, test=test)
+    except ConfigError as err:
+        raise _model_error(err, args.model) from None
     hooks = [_distill_hook(args)] if args.distill_teacher else []
     for hook in hooks:
         _check_teacher(hook, model, train)
@@ -182,6 +186,24 @@ def _build_model(name: str, kwargs: dict[str, Any], train: Any, loss: str, test:
         raise UsageError(f"--model {name}: {err}") from None
     except (RuntimeError, MemoryError) as err:  # widths=[64,10**11,10]: the allocation fails, say why in one line
         raise UsageError(f"--model-arg: building {name} with {kwargs} failed: {str(err).splitlines()[0]}") from None
+
+
+def _model_error(err: Any, name: str) -> Exception:
+    """A recipe-worded ``model: ... set the model's number of classes to N`` as the flag that sets it here."""
+    import re
+
+    from .. import models
+    from . import UsageError
+
+    text = str(err).split(": ", 1)[-1]
+    wanted = re.search(r"number of classes to (\d+)", text)
+    if err.path != "model" or not wanted:
+        return err
+    if "num_classes" in models.signature(name):
+        text += f": add --model-arg num_classes={wanted.group(1)}"
+    elif name == "mlp":
+        text += f": its last width (--model-arg widths=[..., {wanted.group(1)}])"
+    return UsageError(f"--model {name}: {text}")
 
 
 def _check_fits(model: Any, train: Any, args: argparse.Namespace, kwargs: dict[str, Any]) -> None:
