@@ -1,5 +1,5 @@
-"""`slimtorch prune --out` and `slimtorch train --out` never silently replace a model saved there earlier:
-one line, exit 2, the old files unchanged, unless --force (train: or --resume)."""
+"""`slimtorch prune/train/optimize --out` never silently replaces a model saved there earlier:
+one line, exit 2, the old files unchanged, unless --force (train, optimize: or --resume)."""
 
 import torch
 
@@ -40,3 +40,14 @@ def test_train_out_refuses_a_finished_run_unless_resume_or_force(tmp_path, capsy
     assert main(TRAIN + ["--epochs", "2", "--out", str(out), "--resume"]) == 0
     assert main(TRAIN + ["--seed", "3", "--out", str(out), "--force"]) == 0
     assert _files(out / "model")["model.safetensors"] != before["model.safetensors"]
+
+
+def test_optimize_out_refuses_an_earlier_result_unless_resume_or_force(tmp_path, capsys):
+    torch.manual_seed(0)
+    st.save(st.models.build("mlp", widths=[64, 6, 10]), tmp_path / "opt" / "model")  # an earlier search's choice
+    before = _files(tmp_path / "opt" / "model")
+    assert main(["optimize", "mlp", "--data", "digits", "--minutes", "0.1", "--out", str(tmp_path / "opt")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"slimtorch: error: --out: {tmp_path / 'opt' / 'model'} already holds a saved model; pass "
+                   "--resume to continue its search, --force to overwrite it, or choose another folder\n")
+    assert _files(tmp_path / "opt" / "model") == before and not (tmp_path / "opt" / "original").exists()

@@ -19,7 +19,7 @@ from typing import Any
 from . import UsageError
 from .folders import model_dir
 from .inputs import data_flag, data_options
-from .outputs import check_writable
+from .outputs import check_writable, refuse_overwrite
 from .train import _parse_kv
 
 TRAIN = {"epochs": 3, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
@@ -58,6 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "safety x its paired standard error must stay within --max-drop); 0: the drop alone")
     p.add_argument("--no-share", action="store_true", help="objective size: do not try weight sharing (5/4 bits, "
                                                             "packed) of the chosen model")
+    p.add_argument("--force", action="store_true", help="start over in an --out that holds an earlier result "
+                                                         "(replacing its model)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search in --out: its trained "
                                                           "original and finished trials are reused (by hash)")
     return p
@@ -171,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--model-arg: only for a zoo MODEL; {args.model} is a folder here (a folder wins over a "
                          "zoo name) and its saved model is used as it is")
     out = Path(args.out or f"runs/optimize-{Path(args.model).name}")
+    if not args.resume:  # an earlier search's result (minutes of work) is never silently replaced
+        refuse_overwrite(out / "model", "--out", args.force, other="--resume to continue its search")
     check_writable(out / "model" / "model.json", "--out")  # before training the original, not after
     raw = _recipe(args, saved)
     expected = None if args.model_arg else _zoo_input(args.model)  # model arguments may change what it takes
