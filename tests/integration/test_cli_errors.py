@@ -144,6 +144,8 @@ def test_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli.importlib.import_module("slimtorch.cli.list"), "run", _raises_foreign)
     with pytest.raises(json.JSONDecodeError):
         main(["--debug", "list"])
+    with pytest.raises(json.JSONDecodeError):
+        main(["list", "--debug"])  # after the command too
     monkeypatch.setenv("SLIMTORCH_DEBUG", "1")
     with pytest.raises(cli.UsageError):
         main(["train", "--bogus"])

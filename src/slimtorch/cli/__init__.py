@@ -30,8 +30,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="slimtorch", description="Train, prune, distill, quantize and measure PyTorch models.")
     parser.add_argument("--version", action="version", version=f"slimtorch {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help=f"show the traceback of an error instead of one line (also: {DEBUG_ENV}=1)")
+    debug = f"show the traceback of an error instead of one line (also: {DEBUG_ENV}=1)"
+    parser.add_argument("--debug", action="store_true", help=debug)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in SUBCOMMANDS:
         try:
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         p = mod.add_parser(sub)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)  # after COMMAND too
         p.set_defaults(_run=mod.run)
     return parser
 

@@ -13,11 +13,12 @@ DEBUG_ENV = "SLIMTORCH_DEBUG"
 
 
 def debug_on(argv: list[str] | None) -> bool:
-    """Whether the user asked for tracebacks: ``SLIMTORCH_DEBUG`` set (not 0) or ``--debug`` before the command."""
+    """Whether the user asked for tracebacks: ``SLIMTORCH_DEBUG`` set (not 0) or ``--debug`` (before or after
+    the command; read before parsing, so that an error of the parse itself can be shown too)."""
     if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
         return True
     words = sys.argv[1:] if argv is None else argv
-    return "--debug" in words[: next((i for i, w in enumerate(words) if not w.startswith("-")), len(words))]
+    return "--debug" in words[: words.index("--")] if "--" in words else "--debug" in words
 
 
 def raised_by(err: BaseException) -> str | None:
