@@ -149,3 +149,16 @@ def test_train_on_more_classes_than_the_zoo_model_gives_names_the_flag(tmp_path,
     assert _one_line(capsys).strip().endswith("has 12 classes; set the model's number of classes to 12: "
                                               "add --model-arg num_classes=12")
     assert main([*argv, "--model-arg", "num_classes=12", "--out", str(tmp_path / "o")]) == 0
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["prune", "lenet5", "--out", ""], "--out"),  # saved nothing, silently
+    (["train", "--model", "mlp", "--data", "digits", "--out", " "], "--out"),  # trained into runs/mlp-digits
+    (["optimize", "mlp", "--data", "digits", "--out", ""], "--out"),
+    (["run", "r.yaml", "--out", ""], "--out"),
+    (["bench", "m", "--json", ""], "--json"),
+    (["bench", ""], "path"),  # the current folder
+])
+def test_an_empty_path_is_refused(argv, flag, capsys):
+    assert main(argv) == 2
+    assert _one_line(capsys).startswith(f"slimtorch: error: {flag}: got an empty path")

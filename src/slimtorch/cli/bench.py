@@ -16,7 +16,7 @@ from ..bench.limits import check_batch_sizes
 from . import UsageError
 from .folders import model_dir
 from .inputs import TEXT_MODELS, data_flag, data_options, random_batch, sentence_batch
-from .outputs import check_writable, write_error
+from .outputs import check_writable, refuse_empty, write_error
 from .shapes import check_inputs
 
 
@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--repeats: got {args.repeats}; allowed: an integer >= 1")
     if data_options(args.data_option) and not args.data:
         raise UsageError("--data-option: given without --data; it sets an option of the --data loader")
+    refuse_empty(args.json, "--json")
     if args.json:
         check_writable(args.json, "--json")  # before minutes of timing, not after
     folder = model_dir(args.path)

@@ -36,6 +36,8 @@ def model_dir(path: str | Path, flag: str = "path") -> Path:
         >>> model_dir("runs/lenet5")  # doctest: +SKIP
         PosixPath('runs/lenet5/model')
     """
+    if not str(path).strip():  # Path("") is the current folder: an unset shell variable, not a choice
+        raise UsageError(f"{flag}: got an empty path; {ALLOWED}")
     path = Path(path)
     if (path / "model.json").is_file():
         return path

@@ -8,6 +8,16 @@ from pathlib import Path
 from . import UsageError
 
 
+def refuse_empty(value: str | None, flag: str) -> None:
+    """An empty ``--out ''`` (an unset shell variable) is refused: it meant a folder, not "do not save" or "default".
+
+    Example:
+        >>> refuse_empty(None, "--out")
+    """
+    if value is not None and not str(value).strip():
+        raise UsageError(f"{flag}: got an empty path (an unset shell variable?); give a path, or leave {flag} out")
+
+
 def refuse_overwrite(folder: str | Path, flag: str, force: bool, other: str = "") -> None:
     """Raise UsageError when ``folder`` already holds a model written by ``st.save`` and ``force`` is off.
 

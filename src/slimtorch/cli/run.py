@@ -29,7 +29,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 def check_run_options(args: argparse.Namespace) -> None:
     """``--out`` names a folder (or a path to create), checked before the recipe is read."""
     from . import UsageError
+    from .outputs import refuse_empty
 
+    refuse_empty(args.out, "--out")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out: {args.out} is a file; give a folder for the run (created if missing)")
 

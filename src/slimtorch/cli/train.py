@@ -14,7 +14,7 @@ from ..distillation.hints import HINTS
 from ..training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 from .flags import add_config_flags
 from .inputs import data_flag, data_options
-from .outputs import check_writable, refuse_overwrite
+from .outputs import check_writable, refuse_empty, refuse_overwrite
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    refuse_empty(args.out, "--out")
     model_kwargs = _parse_kv(args.model_arg)
     out = Path(args.out or f"runs/{_slug(args.model)}-{_slug(args.data)}")
     cfg = args._train_flags.build(args, out=str(out))
