@@ -151,3 +151,19 @@ def test_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
         main(["train", "--bogus"])
     monkeypatch.setenv("SLIMTORCH_DEBUG", "0")
     assert main(["train", "--bogus"]) == 2
+
+
+def _interrupted(args):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["train", "--model", "mlp", "--data", "digits"], "rerun it with --resume"),
+    (["bench", "somewhere"], "nothing was saved"),  # bench keeps nothing: no "can be resumed" promise
+    (["run", "r.yaml"], "finished stages are saved: rerun the same command to resume"),
+])
+def test_an_interrupted_command_says_what_was_kept(monkeypatch, capsys, argv, says):
+    monkeypatch.setattr(cli.importlib.import_module(f"slimtorch.cli.{argv[0]}"), "run", _interrupted)
+    assert main(argv) == 130
+    err = _one_line(capsys)
+    assert err.startswith("slimtorch: interrupted; ") and says in err

@@ -18,6 +18,13 @@ from .unknown import check_unknown
 SUBCOMMANDS = ["train", "list", "run", "demo", "bench", "prune", "optimize"]
 
 
+# what an interrupted command kept, and how to go on (a command not named here saves only at its end)
+RESUME = {"train": "rerun it with --resume to continue from its last checkpoint",
+          "run": "finished stages are saved: rerun the same command to resume",
+          "demo": "finished stages are saved: rerun the same command to resume",
+          "optimize": "finished trials are saved: rerun it with --resume to continue the search"}
+
+
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
@@ -70,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return value_error(err)
     except KeyboardInterrupt:
-        print("slimtorch: interrupted; finished work is saved and the run can be resumed", file=sys.stderr)
+        command = next((w for w in (sys.argv[1:] if argv is None else argv) if w in SUBCOMMANDS), None)
+        print(f"slimtorch: interrupted; {RESUME.get(command, 'nothing was saved')}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `slimtorch bench DIR | head`: the reader left; no traceback, as other tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush is quiet
