@@ -285,6 +285,13 @@ def _check_teacher(hook: Any, model: Any, train: Any) -> None:
                            _DISTILL_OPTIONS["loss"], _DISTILL_OPTIONS["features"])
     except ConfigError as err:
         raise UsageError(f"--{err}") from None
+    for role, net, names in (("student", model, (hook.cfg.features or {}).keys()),
+                             ("teacher", hook.teacher, (hook.cfg.features or {}).values())):
+        layers = dict(net.named_modules())
+        for name in names:  # found only when distillation starts, after the student-alone comparison trained
+            if name not in layers:
+                raise UsageError(f"{_DISTILL_OPTIONS['features']}: the {role} has no layer {name!r}; its layers: "
+                                 f"{', '.join(n for n in layers if n)[:300]}")
 
 
 def _slug(name: str) -> str:
