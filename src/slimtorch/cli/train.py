@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training import fit
     from ..training.run import seed_all
     from . import UsageError
+    from .train_checks import check_alpha, check_fits, check_teacher, model_error
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit: got {args.limit}; allowed: a positive number of rows")
@@ -114,15 +115,15 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.prepare import check_device, check_forward  # bad labels/model/device: one line, before training
 
     check_device(cfg.device, "--device")
-    _check_fits(model, train, args, model_kwargs)
+    check_fits(model, train, args, model_kwargs)
     try:
         check_forward(model, train, args.data, loss=cfg.loss, test=test)
     except ConfigError as err:
-        raise _model_error(err, args.model) from None
+        raise model_error(err, args.model) from None
     hooks = [_distill_hook(args)] if args.distill_teacher else []
     for hook in hooks:
-        _check_teacher(hook, model, train)
-        _check_alpha(hook.cfg.alpha, train, args.data)
+        check_teacher(hook, model, train, _DISTILL_OPTIONS)
+        check_alpha(hook.cfg.alpha, train, args.data)
     if hooks:  # as st.distill: never silently worse than the student alone (a NaN loss: one line, exit 1)
         final, history = _distill(hooks[0], model, train, test, cfg)
     else:
@@ -189,39 +190,6 @@ def _build_model(name: str, kwargs: dict[str, Any], train: Any, loss: str, test:
         raise UsageError(f"--model-arg: building {name} with {kwargs} failed: {str(err).splitlines()[0]}") from None
 
 
-def _model_error(err: Any, name: str) -> Exception:
-    """A recipe-worded ``model: ... set the model's number of classes to N`` as the flag that sets it here."""
-    import re
-
-    from .. import models
-    from . import UsageError
-
-    text = str(err).split(": ", 1)[-1]
-    wanted = re.search(r"number of classes to (\d+)", text)
-    if err.path != "model" or not wanted:
-        return err
-    if "num_classes" in models.signature(name):
-        text += f": add --model-arg num_classes={wanted.group(1)}"
-    elif name == "mlp":
-        text += f": its last width (--model-arg widths=[..., {wanted.group(1)}])"
-    return UsageError(f"--model {name}: {text}")
-
-
-def _check_fits(model: Any, train: Any, args: argparse.Namespace, kwargs: dict[str, Any]) -> None:
-    """A zoo model that cannot take the data's samples: one ``--data`` line with both shapes and the flags that
-    fit them (``--model-arg in_channels=3 --data-option size=28``), not torch's words about its layers."""
-    from .prune import ZOO_INPUTS
-    from .shapes import check_inputs, zoo_fit_advice
-
-    shape = None if kwargs else ZOO_INPUTS.get(args.model)  # given model arguments may change what it takes
-    expected = [int(d) for d in shape.split(",")] if shape else None
-    try:
-        check_inputs(model.eval(), train.x[:1], "--data", expected, args.data, f"the zoo {args.model}'s input",
-                     lambda err: zoo_fit_advice(args.model, expected, list(train.x.shape[1:]), args.data, err))
-    finally:
-        model.train()
-
-
 def _distill_hook(args: argparse.Namespace):
     """The Distill hook the distillation flags describe (``--teacher`` given)."""
     from pathlib import Path
@@ -261,37 +229,6 @@ def _distill(hook: Any, model: Any, train: Any, test: Any, cfg: Any) -> tuple[An
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return final, hook.history
-
-
-def _check_alpha(alpha: float | str, train: Any, data: str) -> None:
-    """Unlabeled data leaves only the teacher to learn from: an alpha below 1 (0.9 by default) is refused
-    naming the flag, before training (st.distill's own line names the config field)."""
-    from ..distillation.validation import has_labels
-    from . import UsageError
-
-    if alpha != "auto" and alpha < 1 and not has_labels(train.y):
-        raise UsageError(f"--alpha: got {alpha:g} but --data {data} has no labels (every row is -1); allowed: "
-                         "--alpha 1 or --alpha auto (label-free distillation), or labelled data")
-
-
-def _check_teacher(hook: Any, model: Any, train: Any) -> None:
-    """The teacher fits the data and the student (see :func:`check_teacher_fits`), else one line before training."""
-    from ..config import ConfigError
-    from ..distillation.teacher import check_teacher_fits
-    from . import UsageError
-
-    try:
-        check_teacher_fits(hook.teacher, model, train.x[:2], hook.cfg.loss,
-                           _DISTILL_OPTIONS["loss"], _DISTILL_OPTIONS["features"])
-    except ConfigError as err:
-        raise UsageError(f"--{err}") from None
-    for role, net, names in (("student", model, (hook.cfg.features or {}).keys()),
-                             ("teacher", hook.teacher, (hook.cfg.features or {}).values())):
-        layers = dict(net.named_modules())
-        for name in names:  # found only when distillation starts, after the student-alone comparison trained
-            if name not in layers:
-                raise UsageError(f"{_DISTILL_OPTIONS['features']}: the {role} has no layer {name!r}; its layers: "
-                                 f"{', '.join(n for n in layers if n)[:300]}")
 
 
 def _slug(name: str) -> str:

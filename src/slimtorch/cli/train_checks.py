@@ -1,0 +1,72 @@
+"""What ``slimtorch train`` checks before it trains: the model against the data (shapes, classes), the
+teacher against both, and the flags' values the data makes wrong; each mismatch is one line naming the flag."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def model_error(err: Any, name: str) -> Exception:
+    """A recipe-worded ``model: ... set the model's number of classes to N`` as the flag that sets it here."""
+    import re
+
+    from .. import models
+    from . import UsageError
+
+    text = str(err).split(": ", 1)[-1]
+    wanted = re.search(r"number of classes to (\d+)", text)
+    if err.path != "model" or not wanted:
+        return err
+    if "num_classes" in models.signature(name):
+        text += f": add --model-arg num_classes={wanted.group(1)}"
+    elif name == "mlp":
+        text += f": its last width (--model-arg widths=[..., {wanted.group(1)}])"
+    return UsageError(f"--model {name}: {text}")
+
+
+def check_fits(model: Any, train: Any, args: argparse.Namespace, kwargs: dict[str, Any]) -> None:
+    """A zoo model that cannot take the data's samples: one ``--data`` line with both shapes and the flags that
+    fit them (``--model-arg in_channels=3 --data-option size=28``), not torch's words about its layers."""
+    from .prune import ZOO_INPUTS
+    from .shapes import check_inputs, zoo_fit_advice
+
+    shape = None if kwargs else ZOO_INPUTS.get(args.model)  # given model arguments may change what it takes
+    expected = [int(d) for d in shape.split(",")] if shape else None
+    try:
+        check_inputs(model.eval(), train.x[:1], "--data", expected, args.data, f"the zoo {args.model}'s input",
+                     lambda err: zoo_fit_advice(args.model, expected, list(train.x.shape[1:]), args.data, err))
+    finally:
+        model.train()
+
+
+def check_alpha(alpha: float | str, train: Any, data: str) -> None:
+    """Unlabeled data leaves only the teacher to learn from: an alpha below 1 (0.9 by default) is refused
+    naming the flag, before training (st.distill's own line names the config field)."""
+    from ..distillation.validation import has_labels
+    from . import UsageError
+
+    if alpha != "auto" and alpha < 1 and not has_labels(train.y):
+        raise UsageError(f"--alpha: got {alpha:g} but --data {data} has no labels (every row is -1); allowed: "
+                         "--alpha 1 or --alpha auto (label-free distillation), or labelled data")
+
+
+def check_teacher(hook: Any, model: Any, train: Any, options: dict[str, str]) -> None:
+    """The teacher fits the data and the student (see :func:`check_teacher_fits`) and has the layers the feature
+    pairs name, else one line before training; ``options``: the CLI's spelling of the distillation fields."""
+    from ..config import ConfigError
+    from ..distillation.teacher import check_teacher_fits
+    from . import UsageError
+
+    try:
+        check_teacher_fits(hook.teacher, model, train.x[:2], hook.cfg.loss,
+                           options["loss"], options["features"])
+    except ConfigError as err:
+        raise UsageError(f"--{err}") from None
+    for role, net, names in (("student", model, (hook.cfg.features or {}).keys()),
+                             ("teacher", hook.teacher, (hook.cfg.features or {}).values())):
+        layers = dict(net.named_modules())
+        for name in names:  # found only when distillation starts, after the student-alone comparison trained
+            if name not in layers:
+                raise UsageError(f"{options['features']}: the {role} has no layer {name!r}; its layers: "
+                                 f"{', '.join(n for n in layers if n)[:300]}")
