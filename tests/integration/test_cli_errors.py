@@ -74,6 +74,7 @@ def test_bench_without_a_recorded_shape_names_the_first_layer(tmp_path, capsys):
 @pytest.mark.parametrize("argv,names", [
     (["bench", "x", "--data-option", "size"], "--data-option: got 'size'; allowed: KEY=VALUE"),
     (["bench", "x", "--data-option", "size=8"], "--data-option: given without --data"),
+    (["bench", "x", "--data", "digits", "--input-shape", "1,8,8"], "--input-shape: given with --data"),
     (["bench", "x", "--data", "digits", "--data-option", "bogus=3"], "--data-option: "),
 ])
 def test_bench_data_option_errors_name_the_flag(tmp_path, capsys, argv, names):

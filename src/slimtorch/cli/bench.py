@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-sizes: got {args.batch_sizes}; allowed: integers >= 1")
     if args.repeats < 1:
         raise UsageError(f"--repeats: got {args.repeats}; allowed: an integer >= 1")
+    if args.data and args.input_shape:  # the data's own shape is used: the flag would be silently ignored
+        raise UsageError("--input-shape: given with --data, whose samples set the shape; give one of them")
     if data_options(args.data_option) and not args.data:
         raise UsageError("--data-option: given without --data; it sets an option of the --data loader")
     refuse_empty(args.json, "--json")
