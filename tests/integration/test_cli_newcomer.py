@@ -68,6 +68,8 @@ def test_optimize_model_args_for_a_saved_folder_are_refused(tmp_path, capsys, mo
     monkeypatch.chdir(tmp_path)
     assert main(["optimize", "mlp", "--data", "digits", "--model-arg", "widths=[64,4,10]", "--out", "o"]) == 2
     assert "--model-arg: only for a zoo MODEL; mlp is a folder here" in _one_line(capsys)
+    assert main(["optimize", "mlp", "--data", "digits", "--epochs", "5", "--out", "o"]) == 2  # it trains nothing
+    assert "--epochs: only for a zoo MODEL; mlp is a folder here" in _one_line(capsys)
 
 
 def test_optimize_sizes_a_zoo_mlp_to_the_data_as_train_does():

@@ -43,7 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="time budget of the search, its setup included (timing the original, latency table, "
                         "sensitivity scan: cut when they would overrun, as the report's notes say); training a zoo "
                         "MODEL comes before it")
-    p.add_argument("--epochs", type=int, default=TRAIN["epochs"], help="baseline training epochs (zoo MODEL)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"baseline training epochs (zoo MODEL; default: {TRAIN['epochs']})")
     p.add_argument("--recovery-epochs", type=int, default=1, help="distillation epochs after the cuts")
     p.add_argument("--val-rows", type=int, default=None, help="validation rows split off the end of the training data")
     p.add_argument("--train-subset", type=int, default=None, help="use only the first N training rows (quick runs)")
@@ -73,7 +74,7 @@ def _check(args: argparse.Namespace) -> None:
               ("--batch-size", args.batch_size >= 1, "an integer >= 1"),
               ("--minutes", args.minutes > 0, "a number > 0"),
               ("--safety", args.safety >= 0, "a number >= 0 (standard errors)"),
-              ("--epochs", args.epochs >= 1, "an integer >= 1"),
+              ("--epochs", args.epochs is None or args.epochs >= 1, "an integer >= 1"),
               ("--recovery-epochs", args.recovery_epochs >= 0, "an integer >= 0"),
               ("--val-rows", args.val_rows is None or args.val_rows >= 2, "an integer >= 2 (a standard error needs 2)"),
               ("--train-subset", args.train_subset is None or args.train_subset >= 2, "an integer >= 2")]
@@ -87,7 +88,7 @@ def _recipe(args: argparse.Namespace, saved: bool) -> dict[str, Any]:
     if args.train_subset:
         data["train_subset"] = args.train_subset
     raw = {"model": {"name": args.model, "kwargs": _parse_kv(args.model_arg)}, "data": data,
-           "train": {**TRAIN, "epochs": args.epochs}, "stages": [] if saved else [{"train": {}}]}
+           "train": {**TRAIN, "epochs": args.epochs or TRAIN["epochs"]}, "stages": [] if saved else [{"train": {}}]}
     return raw
 
 
@@ -107,7 +108,7 @@ def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, out: Path, e
     except ConfigError as err:
         raise UsageError(f"--model-arg: {str(err).split(': ', 1)[-1]}" if args.model_arg else str(err)) from None
     _accepts(model, fit_data, args, expected, f"the zoo {args.model}'s input")
-    print(f"training the original {args.model} on {len(fit_data)} rows ({args.epochs} epochs)", flush=True)
+    print(f"training the original {args.model} on {len(fit_data)} rows ({recipe.train.epochs} epochs)", flush=True)
     fit(model, fit_data, recipe.train.replace(quiet=True))
     io.save(model, out / "original")
     return model
@@ -169,9 +170,10 @@ def run(args: argparse.Namespace) -> int:
     if not saved and args.model not in models.names():
         raise UsageError(f"model: {args.model!r} is neither a folder written by st.save nor a zoo model; "
                          f"allowed: {', '.join(models.names())} or a folder")
-    if saved and args.model_arg:
-        raise UsageError(f"--model-arg: only for a zoo MODEL; {args.model} is a folder here (a folder wins over a "
-                         "zoo name) and its saved model is used as it is")
+    for flag, given in (("--model-arg", args.model_arg), ("--epochs", args.epochs is not None)):
+        if saved and given:  # they build and train a zoo MODEL: a saved one would silently ignore them
+            raise UsageError(f"{flag}: only for a zoo MODEL; {args.model} is a folder here (a folder wins over a "
+                             "zoo name) and its saved model is used as it is")
     refuse_empty(args.out, "--out")
     out = Path(args.out or f"runs/optimize-{Path(args.model).name}")
     if not args.resume:  # an earlier search's result (minutes of work) is never silently replaced
