@@ -25,3 +25,13 @@ def test_a_feature_layer_that_does_not_exist_is_one_line_before_training(tmp_pat
     assert err == f"slimtorch: error: --distill-feature: the {role} has no layer 'nope'; its layers: flatten, fc1, " \
                   "act1, fc2\n"
     assert not (tmp_path / "o" / "model").exists()
+
+
+@pytest.mark.parametrize("flag", [["--temperature", "2"], ["--alpha", "auto"], ["--distill-feature", "fc1=fc1"]])
+def test_a_distillation_flag_without_a_teacher_is_refused(tmp_path, capsys, flag):
+    argv = ["train", "--model", "mlp", "--data", "digits", "--limit", "64", "--epochs", "1", *flag,
+            "--out", str(tmp_path / "o")]
+    assert main(argv) == 2  # it trained the model alone, the flag silently ignored
+    err = capsys.readouterr().err
+    assert err.startswith(f"slimtorch: error: {flag[0]}: a distillation flag, which needs --teacher")
+    assert not (tmp_path / "o").exists()

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training import fit
     from ..training.run import seed_all
     from . import UsageError
-    from .train_checks import check_alpha, check_fits, check_teacher, model_error
+    from .train_checks import check_alpha, check_fits, check_teacher, check_teacher_given, model_error
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit: got {args.limit}; allowed: a positive number of rows")
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     refuse_empty(args.out, "--out")
+    check_teacher_given(args)
     model_kwargs = _parse_kv(args.model_arg)
     out = Path(args.out or f"runs/{_slug(args.model)}-{_slug(args.data)}")
     cfg = args._train_flags.build(args, out=str(out))

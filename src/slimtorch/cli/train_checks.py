@@ -70,3 +70,20 @@ def check_teacher(hook: Any, model: Any, train: Any, options: dict[str, str]) ->
             if name not in layers:
                 raise UsageError(f"{options['features']}: the {role} has no layer {name!r}; its layers: "
                                  f"{', '.join(n for n in layers if n)[:300]}")
+
+
+def check_teacher_given(args: argparse.Namespace) -> None:
+    """A distillation flag (``--temperature 2``) without ``--teacher`` would be silently ignored: one line."""
+    import dataclasses
+
+    from . import UsageError
+    from .flags import _default
+
+    flags = args._distill_flags
+    defaults = {f.name: _default(f) for f in dataclasses.fields(flags.cls)}
+    if args.distill_teacher:
+        return
+    for name, value in flags.values(args).items():
+        if name != "teacher" and value != defaults.get(name):
+            raise UsageError(f"{flags.options[name]}: a distillation flag, which needs --teacher PATH_OR_ZOO_NAME "
+                             "(without it the model trains alone and the flag would be ignored)")
