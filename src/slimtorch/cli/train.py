@@ -83,7 +83,14 @@ def run(args: argparse.Namespace) -> int:
     from ..training import fit
     from ..training.run import seed_all
     from . import UsageError
-    from .train_checks import check_alpha, check_fits, check_teacher, check_teacher_given, model_error
+    from .train_checks import (
+        check_alpha,
+        check_fits,
+        check_teacher,
+        check_teacher_given,
+        check_train_flags_used,
+        model_error,
+    )
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit: got {args.limit}; allowed: a positive number of rows")
@@ -98,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     model_kwargs = _parse_kv(args.model_arg)
     out = Path(args.out or f"runs/{_slug(args.model)}-{_slug(args.data)}")
     cfg = args._train_flags.build(args, out=str(out))
+    check_train_flags_used(args)  # after the values' own checks: a wrong value is named as wrong first
     if not cfg.resume:
         refuse_overwrite(out / "model", "--out", args.force, other="--resume to continue its training")
     check_writable(out / "model" / "model.json", "--out")  # before training, not at its first checkpoint

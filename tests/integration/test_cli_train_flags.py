@@ -1,5 +1,6 @@
-"""`slimtorch train --teacher` flags that name layers are checked before any training: one line naming the
-flag and the layers there are (a typo surfaced only when distillation started, after the student-alone run)."""
+"""`slimtorch train` flags that cannot take effect are refused before any training: a feature layer the model lacks,
+a distillation flag without --teacher, a flag the chosen optimizer or schedule never reads. Each was silently
+ignored, or surfaced late (a layer typo: when distillation started, after the student-alone run had trained)."""
 
 import pytest
 import torch
@@ -35,3 +36,23 @@ def test_a_distillation_flag_without_a_teacher_is_refused(tmp_path, capsys, flag
     err = capsys.readouterr().err
     assert err.startswith(f"slimtorch: error: {flag[0]}: a distillation flag, which needs --teacher")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("flags,says", [
+    (["--milestones", "3"], "--milestones: only used by --schedule multistep (got constant)"),
+    (["--optimizer", "adam", "--momentum", "0.9"], "--momentum: only used by --optimizer sgd or gd (got adam)"),
+    (["--betas", "0.8,0.9"], "--betas: only used by --optimizer adam or adamw (got sgd)"),
+    (["--schedule", "cosine", "--gamma", "0.5"], "--gamma: only used by --schedule step or multistep"),
+])
+def test_a_training_flag_the_optimizer_or_schedule_never_reads_is_refused(tmp_path, capsys, flags, says):
+    argv = ["train", "--model", "mlp", "--data", "digits", "--limit", "64", "--epochs", "1", *flags,
+            "--out", str(tmp_path / "o")]
+    assert main(argv) == 2  # it trained without it, silently
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_training_flags_their_optimizer_and_schedule_read_are_accepted(tmp_path):
+    argv = ["train", "--model", "mlp", "--data", "digits", "--limit", "64", "--epochs", "1", "--optimizer", "adamw",
+            "--betas", "0.8,0.9", "--schedule", "multistep", "--milestones", "1", "--gamma", "0.5", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 0
