@@ -26,14 +26,25 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         "folder it loads: that imports and runs the named code (default: zoo models only)")
 
 
+# what a run directory holds from its first moments (pipeline/runner.py, pipeline/lock.py)
+RUN_MARKS = {"recipe.json", "state.json", "stages", ".slimtorch.lock"}
+
+
 def check_run_options(args: argparse.Namespace) -> None:
-    """``--out`` names a folder (or a path to create), checked before the recipe is read."""
+    """``--out`` names a folder (or a path to create) that is empty or a run directory, checked before the
+    recipe is read."""
     from . import UsageError
     from .outputs import refuse_empty
 
     refuse_empty(args.out, "--out")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out: {args.out} is a file; give a folder for the run (created if missing)")
+    if args.out and Path(args.out).is_dir():
+        entries = sorted(p.name for p in Path(args.out).iterdir())
+        if entries and not set(entries) & RUN_MARKS:  # a photo folder, a `train --out`: the run would litter it
+            raise UsageError(f"--out: {args.out} holds other files ({len(entries)}: {', '.join(entries[:3])}"
+                             f"{', ...' if len(entries) > 3 else ''}) and is not a slimtorch run directory; give a new "
+                             "or empty folder (a run writes stages/, recipe.json, reports and model.onnx there)")
 
 
 def run(args: argparse.Namespace) -> int:
