@@ -166,13 +166,15 @@ def test_an_empty_path_is_refused(argv, flag, capsys):
     assert _one_line(capsys).startswith(f"slimtorch: error: {flag}: got an empty path")
 
 
-@pytest.mark.parametrize("command", [["run", "RECIPE"], ["demo"]])
-def test_run_out_naming_a_folder_of_other_files_is_refused(tmp_path, capsys, command):
+@pytest.mark.parametrize("command", [["run", "RECIPE", "--quiet"], ["demo", "--quiet"],
+                                     ["optimize", "mlp", "--data", "digits"],
+                                     ["train", "--model", "mlp", "--data", "digits", "--quiet"]])
+def test_out_naming_a_folder_of_other_files_is_refused(tmp_path, capsys, command):
     (tmp_path / "r.yaml").write_text("model: {name: mlp}\n")
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "cat.jpg").write_bytes(b"not read")  # a typo'd --out must not fill the user's photo folder
     argv = [a.replace("RECIPE", str(tmp_path / "r.yaml")) for a in command]
-    assert main([*argv, "--out", str(photos), "--quiet"]) == 2
-    assert f"--out: {photos} holds other files (1: cat.jpg) and is not a slimtorch run directory" in _one_line(capsys)
+    assert main([*argv, "--out", str(photos)]) == 2
+    assert f"--out: {photos} holds other files (1: cat.jpg) and is not an output folder" in _one_line(capsys)
     assert [p.name for p in photos.iterdir()] == ["cat.jpg"]

@@ -19,7 +19,7 @@ from typing import Any
 from . import UsageError
 from .folders import model_dir
 from .inputs import data_flag, data_options
-from .outputs import check_writable, refuse_empty, refuse_overwrite
+from .outputs import check_writable, refuse_empty, refuse_foreign, refuse_overwrite
 from .train import _parse_kv
 
 TRAIN = {"epochs": 3, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
@@ -176,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
                              "zoo name) and its saved model is used as it is")
     refuse_empty(args.out, "--out")
     out = Path(args.out or f"runs/optimize-{Path(args.model).name}")
+    refuse_foreign(out, "--out", {"model", "original", "trials", "candidates.json"},
+                   "model/, original/, trials/, reports and optimized.yaml")
     if not args.resume:  # an earlier search's result (minutes of work) is never silently replaced
         refuse_overwrite(out / "model", "--out", args.force, other="--resume to continue its search")
     check_writable(out / "model" / "model.json", "--out")  # before training the original, not after

@@ -63,3 +63,29 @@ def check_writable(path: str | Path, flag: str) -> None:
 def write_error(err: OSError, path: str | Path, flag: str) -> UsageError:
     """An OSError met while writing ``path`` as one line naming the flag (not the temp file's name)."""
     return UsageError(f"{flag}: cannot write {path}: {err.strerror or type(err).__name__}")
+
+
+def refuse_foreign(folder: str | Path, flag: str, marks: set[str], writes: str) -> None:
+    """Refuse an existing ``folder`` that holds files but none of ``marks`` (what this command leaves there): a
+    typo'd output folder (the user's photos, another command's output) would get the command's files mixed in.
+
+    Args:
+        folder: the output folder the user named.
+        flag: its flag, for the message.
+        marks: names (or name prefixes ending in ``-``) this command's own output folder holds.
+        writes: what the command writes there, for the message.
+
+    Raises:
+        UsageError: one line naming the folder, a few of its entries and what to give instead.
+
+    Example:
+        >>> refuse_foreign("/nonexistent/folder", "--out", {"model"}, "model/")
+    """
+    if not Path(folder).is_dir():
+        return
+    entries = sorted(p.name for p in Path(folder).iterdir())
+    ours = any(e in marks or any(m.endswith("-") and e.startswith(m) for m in marks) for e in entries)
+    if entries and not ours:
+        raise UsageError(f"{flag}: {folder} holds other files ({len(entries)}: {', '.join(entries[:3])}"
+                         f"{', ...' if len(entries) > 3 else ''}) and is not an output folder of this command; give "
+                         f"a new or empty folder (it writes {writes} there)")

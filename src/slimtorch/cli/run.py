@@ -34,17 +34,13 @@ def check_run_options(args: argparse.Namespace) -> None:
     """``--out`` names a folder (or a path to create) that is empty or a run directory, checked before the
     recipe is read."""
     from . import UsageError
-    from .outputs import refuse_empty
+    from .outputs import refuse_empty, refuse_foreign
 
     refuse_empty(args.out, "--out")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out: {args.out} is a file; give a folder for the run (created if missing)")
-    if args.out and Path(args.out).is_dir():
-        entries = sorted(p.name for p in Path(args.out).iterdir())
-        if entries and not set(entries) & RUN_MARKS:  # a photo folder, a `train --out`: the run would litter it
-            raise UsageError(f"--out: {args.out} holds other files ({len(entries)}: {', '.join(entries[:3])}"
-                             f"{', ...' if len(entries) > 3 else ''}) and is not a slimtorch run directory; give a new "
-                             "or empty folder (a run writes stages/, recipe.json, reports and model.onnx there)")
+    if args.out:  # a photo folder, a `train --out`: the run would litter it
+        refuse_foreign(args.out, "--out", RUN_MARKS, "stages/, recipe.json, reports and model.onnx")
 
 
 def run(args: argparse.Namespace) -> int:

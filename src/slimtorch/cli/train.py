@@ -14,7 +14,7 @@ from ..distillation.hints import HINTS
 from ..training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 from .flags import add_config_flags
 from .inputs import data_flag, data_options
-from .outputs import check_writable, refuse_empty, refuse_overwrite
+from .outputs import check_writable, refuse_empty, refuse_foreign, refuse_overwrite
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{_slug(args.model)}-{_slug(args.data)}")
     cfg = args._train_flags.build(args, out=str(out))
     check_train_flags_used(args)  # after the values' own checks: a wrong value is named as wrong first
+    refuse_foreign(out, "--out", {"model", "latest.json", "metrics.jsonl", "ckpt-"}, "model/ and checkpoints")
     if not cfg.resume:
         refuse_overwrite(out / "model", "--out", args.force, other="--resume to continue its training")
     check_writable(out / "model" / "model.json", "--out")  # before training, not at its first checkpoint
