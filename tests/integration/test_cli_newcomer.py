@@ -168,7 +168,7 @@ def test_an_empty_path_is_refused(argv, flag, capsys):
 
 @pytest.mark.parametrize("command", [["run", "RECIPE", "--quiet"], ["demo", "--quiet"],
                                      ["optimize", "mlp", "--data", "digits"],
-                                     ["train", "--model", "mlp", "--data", "digits", "--quiet"]])
+                                     ["train", "--model", "mlp", "--data", "digits", "--quiet"], ["prune", "lenet5"]])
 def test_out_naming_a_folder_of_other_files_is_refused(tmp_path, capsys, command):
     (tmp_path / "r.yaml").write_text("model: {name: mlp}\n")
     photos = tmp_path / "photos"

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import UsageError
 from .folders import ALLOWED, model_dir
 from .inputs import TEXT_MODELS, random_batch, sentence_batch
-from .outputs import check_writable, refuse_empty, refuse_overwrite, write_error
+from .outputs import check_writable, refuse_empty, refuse_foreign, refuse_overwrite, write_error
 
 # per-sample input of the zoo models that take images or feature vectors
 ZOO_INPUTS = {"mlp": "784", "lenet300": "784", "lenet5": "1,28,28", "lenet5_caffe": "1,28,28",
@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ChannelPrune(ratio=args.ratio, importance=args.importance)  # a bad value is one ConfigError line
     refuse_empty(args.out, "--out")
     if args.out:
+        refuse_foreign(args.out, "--out", {"model.json", "model.safetensors"}, "model.json and model.safetensors")
         refuse_overwrite(args.out, "--out", args.force)
         check_writable(Path(args.out) / "model.json", "--out")
     model, known, extra = _model(args)  # known: the input shape the folder records, or the zoo model's own
