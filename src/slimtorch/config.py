@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -27,6 +28,15 @@ def check_choice(field: str, value: Any, allowed: Iterable[Any]) -> None:
     allowed = list(allowed)
     if value not in allowed:
         raise ConfigError(field, f"got {value!r}; allowed: {', '.join(map(repr, allowed))}")
+
+
+def check_regex(field: str, pattern: str) -> None:
+    """Raise ConfigError unless ``pattern`` compiles as a regular expression (the message gives re's reason)."""
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise ConfigError(field, f"{pattern!r} is not a valid regular expression ({err}); a layer name such as "
+                                 f"'features.0' or a regex such as 'features\\.[0-3]\\..*' is allowed") from None
 
 
 def check_range(field: str, value: float, lo: float | None = None, hi: float | None = None,

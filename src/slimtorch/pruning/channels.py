@@ -133,7 +133,7 @@ def groups_of(
         graph = trace(model, example_inputs, cfg.ignore)
     except Exception as err:
         raise ValueError(f"example_inputs: the model fails on them ({type(err).__name__}: {err})") from err
-    for msg in graph.warnings:
+    for msg in graph.warnings + unmatched(model, cfg):
         warnings.warn(msg, PruneWarning, stacklevel=4)
     kind = getattr(cfg, "scoring", cfg.importance)  # "auto" resolved by the config
     if kind == "taylor" and data is not None:
@@ -141,6 +141,19 @@ def groups_of(
     calib = calib_batches(data, limit=512) if kind in CALIBRATED and data is not None else None
     units = graph.units()
     return graph, select(graph, unit_scores(model, graph, units, kind, cfg.seed, calib=calib), units, cfg)
+
+
+def unmatched(model: nn.Module, cfg: Any) -> list[str]:
+    """One message per ``ignore`` / ``ratios`` pattern that names no layer of ``model`` (a typo does nothing)."""
+    names = [n for n, _ in model.named_modules() if n]
+    out = []
+    for field, patterns in (("ignore", cfg.ignore), ("ratios", [p for p, _ in getattr(cfg, "ratios", ())])):
+        for pattern in patterns:
+            if not any(re.fullmatch(pattern, n) for n in names):
+                close = [n for n in names if pattern in n][:3] or names[:3]
+                out.append(f"{field}: {pattern!r} matches no layer (it must match a whole layer name, "
+                           f"e.g. {', '.join(map(repr, close))}); it has no effect")
+    return out
 
 
 def plan_channels(

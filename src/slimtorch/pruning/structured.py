@@ -10,7 +10,7 @@ from torch import nn
 import slimtorch.pruning.attention as attention  # noqa: F401  (register the built-in surgery entries)
 import slimtorch.pruning.layers as layers  # noqa: F401  (register the built-in surgery entries)
 
-from ..config import Config, ConfigError, check_choice, check_range
+from ..config import Config, ConfigError, check_choice, check_range, check_regex
 from ..registry import HandlerContext, handler, register
 from .channels import PruneWarning, plan_channels, prune_channels, select  # noqa: F401  (public names)
 from .encoder_reconstruct import reconstruct_any
@@ -84,6 +84,11 @@ class ChannelPrune(Config):
             if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
                 raise ConfigError(f"ratios[{i}]", f"must be a (regex, ratio) pair, got {pair!r}")
             check_range(f"ratios[{pair[0]!r}]", pair[1], 0.0, 1.0, hi_open=True)
+            check_regex(f"ratios[{i}]", pair[0])
+        for i, pattern in enumerate(self.ignore):
+            if not isinstance(pattern, str):
+                raise ConfigError(f"ignore[{i}]", f"must be a layer name or regex (a string), got {pattern!r}")
+            check_regex(f"ignore[{i}]", pattern)
         if self.ratios and self.scope != "layer":
             raise ConfigError("ratios", f"per-layer ratios need scope='layer', got scope={self.scope!r}")
         check_choice("importance", self.importance, ("auto", *KINDS))

@@ -45,8 +45,19 @@ def test_ratios_round_trip_through_a_dict_and_stay_hashable():
         ({"ratios": {"0": 1.0}}, r"ratios\['0'\]"),
         ({"ratios": [["0"]]}, r"ratios\[0\].*pair"),
         ({"ratios": {"0": 0.2}, "scope": "global"}, "scope='layer'"),
+        ({"ratios": {"[": 0.2}}, r"ratios\[0\]: '\[' is not a valid regular expression"),
+        ({"ignore": ("conv", "(")}, r"ignore\[1\]: '\(' is not a valid regular expression"),
     ],
 )
 def test_bad_ratios_are_one_line_naming_the_field(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         ChannelPrune(**kwargs)
+
+
+def test_a_pattern_that_matches_no_layer_is_a_warning_naming_it():
+    model, x = _net(), torch.randn(2, 3, 6, 6)
+    with pytest.warns(st.pruning.PruneWarning, match=r"ratios: 'conv' matches no layer.*no effect"):
+        st.prune(model, ChannelPrune(ratio=0.5, importance="l2", ratios={"conv": 0.0}), example_inputs=x)
+    assert model[0].out_channels == 4  # the global ratio applied: the typo changed nothing
+    with pytest.warns(st.pruning.PruneWarning, match=r"ignore: 'fc' matches no layer"):
+        st.prune(_net(), ChannelPrune(ratio=0.5, importance="l2", ignore=("fc",)), example_inputs=x)
