@@ -55,7 +55,7 @@ def check_teacher(hook: Any, model: Any, train: Any, options: dict[str, str]) ->
     """The teacher fits the data and the student (see :func:`check_teacher_fits`) and has the layers the feature
     pairs name, else one line before training; ``options``: the CLI's spelling of the distillation fields."""
     from ..config import ConfigError
-    from ..distillation.teacher import check_teacher_fits
+    from ..distillation.teacher import check_feature_layers, check_teacher_fits
     from . import UsageError
 
     try:
@@ -63,13 +63,10 @@ def check_teacher(hook: Any, model: Any, train: Any, options: dict[str, str]) ->
                            options["loss"], options["features"])
     except ConfigError as err:
         raise UsageError(f"--{err}") from None
-    for role, net, names in (("student", model, (hook.cfg.features or {}).keys()),
-                             ("teacher", hook.teacher, (hook.cfg.features or {}).values())):
-        layers = dict(net.named_modules())
-        for name in names:  # found only when distillation starts, after the student-alone comparison trained
-            if name not in layers:
-                raise UsageError(f"{options['features']}: the {role} has no layer {name!r}; its layers: "
-                                 f"{', '.join(n for n in layers if n)[:300]}")
+    try:  # found only when distillation starts, after the student-alone comparison trained
+        check_feature_layers(hook.cfg.features, model, hook.teacher, options["features"])
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
 
 
 def check_teacher_given(args: argparse.Namespace) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from ..config import Config, ConfigError, check_choice, check_range
 from ..registry import register
 from .hints import HINTS
-from .teacher import check_teacher_fits, resolve_teacher
+from .teacher import check_feature_layers, check_teacher_fits, resolve_teacher
 
 OUTPUT_LOSSES = ("auto", "kd", "mse", "cosine", "none")
 # alpha="auto": the (alpha, temperature) pairs st.distill tries on labelled data, beside the student alone
@@ -97,9 +97,12 @@ class DistillConfig(Config):
             resolve_teacher(self.teacher)
 
     def preflight_fit(self, model: Any, inputs: Any) -> None:
-        """A named teacher takes the run's inputs and (for an output loss) gives outputs of the student's shape."""
-        if self.teacher != "baseline":
-            check_teacher_fits(resolve_teacher(self.teacher), model, inputs, self.loss)
+        """A named teacher takes the run's inputs and (for an output loss) gives outputs of the student's shape;
+        ``features`` names layers of the student and the teacher (the baseline: the run's model)."""
+        teacher = model if self.teacher == "baseline" else resolve_teacher(self.teacher)
+        if teacher is not model:
+            check_teacher_fits(teacher, model, inputs, self.loss)
+        check_feature_layers(self.features, model, teacher)
 
     def validate(self) -> None:
         if not self.teacher:

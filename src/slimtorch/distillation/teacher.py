@@ -94,3 +94,20 @@ def check_teacher_fits(teacher: nn.Module, student: nn.Module, x: torch.Tensor, 
         raise ConfigError("teacher", f"gives outputs of shape {list(t.shape[1:])} per sample but the student "
                           f"{list(s.shape[1:])}; {loss_field} {loss} compares them (use {loss_field} none with "
                           f"{features_field} to distil features only)")
+
+
+def check_feature_layers(features: dict[str, str] | None, student: nn.Module, teacher: nn.Module,
+                         field: str = "features") -> None:
+    """Every ``{student layer: teacher layer}`` pair of ``features`` names layers the two models have: a typo is
+    one line before any training (the hooks would find it only when distillation starts).
+
+    Raises:
+        ConfigError: field ``field``, naming the missing layer and the layers there are.
+    """
+    for role, net, names in (("student", student, (features or {}).keys()),
+                             ("teacher", teacher, (features or {}).values())):
+        layers = dict(net.named_modules())
+        for name in names:
+            if name not in layers:
+                raise ConfigError(field, f"the {role} has no layer {name!r}; its layers: "
+                                         f"{', '.join(n for n in layers if n)[:300]}")
