@@ -206,12 +206,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     try:
         fit_data, _ = split(train, args.val_rows)
-    except ValueError as err:
-        raise UsageError(f"--val-rows: {err}") from None
-    if len(fit_data) + 2 > len(train) and args.val_rows is None:  # the default tenth: too few rows to judge with
-        raise UsageError(f"--data: {args.data} has {len(train)} training rows, which leave "
-                         f"{len(train) - len(fit_data)} for validation; the search needs at least 2 (and rows to "
-                         "train on): give more data or --val-rows 2")
+    except ValueError as err:  # the default tenth leaves too few rows to judge with, or --val-rows does not fit
+        where = f"--data: {args.data} has" if args.val_rows is None else "--val-rows:"
+        raise UsageError(f"{where} {str(err).removeprefix('val_rows: ').replace('val_rows=', '--val-rows ')}") from None
     if not args.resume:
         shutil.rmtree(out / "trials", ignore_errors=True)  # the journal of an earlier search here: start over
     if saved:

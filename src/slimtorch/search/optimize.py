@@ -54,9 +54,14 @@ TEMPERATURE, ALPHA = 4.0, 0.9  # the demo's distillation settings: recovery = di
 def split(train: ArrayDataset, val_rows: int | None) -> tuple[ArrayDataset, ArrayDataset]:
     """The first rows train (``data.train_subset`` in a recipe), the last ``val_rows`` validate the search."""
     n = len(train)
-    v = val_rows if val_rows is not None else min(5000, max(1, n // 10))
-    if not 0 < v < n:
-        raise ValueError(f"val_rows: got {v}; allowed: 1 .. {n - 1} (rows of the training data)")
+    if val_rows is None:  # a tenth; a standard error needs 2 rows (paired_se)
+        v = min(5000, n // 10)
+        if not 2 <= v < n:
+            raise ValueError(f"{n} training rows, which leave {v} for validation; the search needs at least 2 (and "
+                             "rows to train on): give more data or val_rows=2")
+    elif not 2 <= (v := val_rows) < n:
+        raise ValueError(f"val_rows: got {v}; allowed: 2 .. {n - 1} (rows of the training data; a standard error "
+                         "needs 2)")
     return ArrayDataset(train.x[: n - v], train.y[: n - v], train.name), ArrayDataset(train.x[n - v:], train.y[n - v:])
 
 

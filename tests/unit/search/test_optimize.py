@@ -29,6 +29,11 @@ def test_split_is_first_rows_then_last_rows():
     assert fit.y.tolist() == list(range(7)) and val.y.tolist() == [7, 8, 9]
     with pytest.raises(ValueError, match="val_rows"):
         split(ds, 10)
+    with pytest.raises(ValueError, match=r"val_rows: got 1; allowed: 2 \.\. 9"):  # a standard error needs 2 rows
+        split(ds, 1)
+    with pytest.raises(ValueError, match="10 training rows, which leave 1 for validation; the search needs at least 2"):
+        split(ds, None)  # the default tenth
+    assert len(split(ArrayDataset(torch.zeros(20, 1), torch.zeros(20, dtype=torch.long)), None)[1]) == 2
 
 
 def test_agreement_and_unlabeled_scorer():
