@@ -95,7 +95,12 @@ def run(args: argparse.Namespace) -> int:
     from ..pruning import ChannelPrune, PruneWarning, report
     from .shapes import check_inputs
 
-    cfg = ChannelPrune(ratio=args.ratio, importance=args.importance)  # a bad value is one ConfigError line
+    from ..config import ConfigError
+
+    try:
+        cfg = ChannelPrune(ratio=args.ratio, importance=args.importance)
+    except ConfigError as err:  # its field is the flag's name: ratio -> --ratio, importance -> --importance
+        raise UsageError(f"--{err}") from None
     refuse_empty(args.out, "--out")
     if args.out:
         refuse_foreign(args.out, "--out", {"model.json", "model.safetensors"}, "model.json and model.safetensors")

@@ -39,7 +39,7 @@ def test_cli_prune_explain_prints_the_report_and_saves(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, field", [(["prune", "no_such_model"], "model"),
-                                         (["prune", "lenet5", "--ratio", "1.5"], "ratio"),
+                                         (["prune", "lenet5", "--ratio", "1.5"], "--ratio: got 1.5"),
                                          (["prune", "lenet5", "--input-shape", "a,b"], "--input-shape"),
                                          (["prune", "lenet5", "--input-shape", "3,5,5"], "--input-shape")])
 def test_cli_prune_bad_input_is_one_line_and_exit_2(argv, field, capsys):
