@@ -92,10 +92,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .. import api, bench
+    from ..config import ConfigError
     from ..pruning import ChannelPrune, PruneWarning, report
     from .shapes import check_inputs
-
-    from ..config import ConfigError
 
     try:
         cfg = ChannelPrune(ratio=args.ratio, importance=args.importance)
