@@ -35,11 +35,13 @@ def test_calibration_batches_sorted_by_length(script):
     assert widths == sorted(widths) and (batches[0] != 0).sum(1).tolist() == [3, 4]  # "a", "a b" together
 
 
-def test_recovery_pool_is_disjoint_from_calibration_and_held_out_sentences(script):
+@pytest.mark.parametrize("quick", [True, False])
+def test_recovery_pool_is_disjoint_from_calibration_and_held_out_sentences(script, quick):
     from slimtorch.data.sentences import offline_sentences
 
-    pool = script._pool(300, 500)
-    calib = script.CALIBRATION + script.SENTENCES[:60] + offline_sentences("calib", 300)
-    held = script.SENTENCES[60:] + offline_sentences("eval")
-    assert len(pool) == 500 and not set(pool) & set(calib) and not set(pool) & set(held)
+    calib, solve, pool = script._sentences(quick)
+    held = set(script.SENTENCES[60:] + offline_sentences("eval"))
+    assert solve[: len(calib)] == calib and len(solve) == len(calib) + (600 if quick else script.N_SOLVE)
+    assert len(pool) == (1000 if quick else script.N_RECOVER) and len(set(solve)) == len(solve)
+    assert not set(pool) & set(solve) and not (set(pool) | set(solve)) & held
     assert max(int((ids != 0).sum()) for ids in script.encode(pool)) <= script.MAX_TOKENS
