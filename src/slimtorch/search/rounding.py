@@ -36,8 +36,11 @@ def measure_multiple(table: LatencyTable) -> dict[str, Any]:
         return {"multiple": 1, "layer": None, "ms": {}, "checked": []}
     name, c_in, c_out = max(candidates, key=lambda k: table.entries[k])
     widths = sorted({w for w in (3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32) if w <= c_out})
-    table.fill([(name, c_in, w) for w in widths])
-    t = {w: table.entries[(name, c_in, w)] for w in widths}
+    layer = table.model.get_submodule(name)  # a depthwise conv's input is as wide as its output (MobileNetV2)
+    depthwise = getattr(layer, "groups", 1) > 1 and layer.groups == layer.in_channels == layer.out_channels
+    keys = {w: (name, w if depthwise else c_in, w) for w in widths}
+    table.fill(list(keys.values()))
+    t = {w: table.entries[k] for w, k in keys.items()}
     held = []
     for m in MULTIPLES:
         pairs = [(w, _ceil(w, m)) for w in widths if w % m and _ceil(w, m) in t]

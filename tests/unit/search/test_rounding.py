@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import slimtorch as st
-from slimtorch.search.latency_table import LatencyTable, input_shapes
+from slimtorch.search.latency_table import LatencyTable, input_shapes, standalone
 from slimtorch.search.rounding import ladder, measure_multiple
 from slimtorch.search.space import space_of
 
@@ -42,3 +42,29 @@ def test_blocked_widths_choose_the_block():
 def test_linear_widths_choose_no_multiple():
     table = _table(lambda name, c_in, c_out: c_out * (10.0 if name == "features.3" else 0.001))
     assert measure_multiple(table)["multiple"] == 1
+
+
+def test_depthwise_heaviest_layer_is_timed_at_equal_widths():
+    # MobileNetV2's heaviest width-controlled layer can be a depthwise conv: its input must narrow with its
+    # output (a 32-channel input to a 16-channel depthwise conv cannot be built)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 1), torch.nn.BatchNorm2d(32), torch.nn.ReLU(),
+                                torch.nn.Conv2d(32, 32, 3, padding=1, groups=32), torch.nn.BatchNorm2d(32),
+                                torch.nn.ReLU(), torch.nn.Conv2d(32, 8, 1), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(8, 4)).eval()
+    x = torch.randn(1, 3, 8, 8)
+    space = space_of(model, x)
+    table = LatencyTable(model, space, input_shapes(model, space, x), "eager", 2)
+    built = []
+
+    def fill(keys):  # builds each standalone layer as the real fill does; the depthwise conv costs the most
+        for name, c_in, c_out in keys:
+            mod, inp = standalone(model.get_submodule(name), table.shapes[name], c_in, c_out, 2)
+            mod(inp)
+            built.append((name, c_in, c_out))
+            table.entries.setdefault((name, c_in, c_out), c_out * (10.0 if name == "3" else 0.001))
+
+    table.fill = fill
+    got = measure_multiple(table)
+    assert got["layer"] == "3" and got["multiple"] == 1
+    assert all(c_in == c_out for name, c_in, c_out in built if name == "3") and len(got["ms"]) > 5
