@@ -1,6 +1,7 @@
 """st.optimize against torch eager fp32 and against the best uniform prune ratio, measured in one run.
 
-For each model (LeNet-5 on MNIST; resnet_cifar-20 on MNIST): train the original on the first training
+For each model (LeNet-5 on MNIST; resnet_cifar-20 on MNIST; MobileNetV2 on photos with a fidelity floor:
+``optimize_images``): train the original on the first training
 rows (cached in ``$SLIMTORCH_BENCH_CACHE``, default ``~/.cache/slimtorch-bench``: a trained original is
 reused by later runs; the last 5,000 training rows
 validate the search and are never trained on; the search's recovery trains on the first rows the original
@@ -17,7 +18,7 @@ model on its fastest backend of torch eager / ONNX Runtime fp32 / ONNX Runtime f
 first convolution; IQR/median spread kept, rounds over 25% flagged as unstable). Threads: 1
 (``OMP_NUM_THREADS=1``, torch and ORT).
 
-Usage: ``OMP_NUM_THREADS=1 python benchmarks/optimize.py [--models lenet5,resnet20] [--quick]``;
+Usage: ``OMP_NUM_THREADS=1 python benchmarks/optimize.py [--models lenet5,resnet20,mobilenet_v2] [--quick]``;
 writes ``benchmarks/results/optimize.json`` (merged per model).
 """
 
@@ -43,6 +44,7 @@ from slimtorch.bench.machine import machine_load
 from slimtorch.data.arrays import ArrayDataset
 
 sys.path.insert(0, str(Path(__file__).parent))
+from optimize_images import IMAGES, run_images  # noqa: E402
 from results_file import write_section  # noqa: E402
 
 opt = importlib.import_module("slimtorch.search.optimize")
@@ -249,7 +251,13 @@ def main() -> None:
         _merge(f"retime:{Path(args.retime).name}", retime(Path(args.retime)))
         return
     for key in args.models.split(","):
-        _merge(key + ("-quick" if args.quick else ""), run_model(key, args.minutes, args.quick, args.size_minutes))
+        if key in IMAGES:  # an ImageNet model on the bundled photos, a fidelity floor (optimize_images)
+            result = run_images(key, args.minutes, args.quick, final_timing)
+        elif key in MODELS:
+            result = run_model(key, args.minutes, args.quick, args.size_minutes)
+        else:
+            ap.error(f"--models: got {key!r}; allowed: {', '.join([*MODELS, *IMAGES])}")
+        _merge(key + ("-quick" if args.quick else ""), result)
 
 
 def retime(run_dir: Path) -> dict:
