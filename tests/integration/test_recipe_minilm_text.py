@@ -17,6 +17,7 @@ def test_recipe_parses_and_its_stages_can_run_in_order():
     assert [s.name for s in recipe.stages] == ["channel_prune", "distill", "export_onnx", "dynamic_int8", "measure"]
     prune, distill = recipe.stages[0].config, recipe.stages[1].config
     assert prune.ratio == 0.25 and prune.reconstruct and distill.alpha == 1.0 and distill.label_free
+    assert prune.calib_rows == distill.skip_rows == 512  # recovery starts where the solve's rows end
     assert distill.hints == "blocks" and distill.skip_rows == 512  # recovery: fresh sentences, hidden-state hints
     check_stages(recipe)  # raises ConfigError (naming the stage) when a stage cannot run where it stands
     sentences = (ROOT / recipe.data.name.partition(":")[2]).read_text(encoding="utf-8").splitlines()

@@ -156,6 +156,8 @@ def reconstruct_any(original: nn.Module, pruned: nn.Module, plan: dict[str, Any]
     ("auto" by default) and ``batch_size``/``limit`` only through the batches.
     """
     if covers(pruned, plan):
-        batches = calib_batches(calib, options.get("batch_size", 32), options.get("limit", 512))
+        # every calibration row, as the per-layer path reads (a cap of 512 rows left MiniLM's 1152-wide FFN
+        # projections data-limited: 3092 sentences gave held-out cosine 0.943 where the first 512 gave 0.932)
+        batches = calib_batches(calib, options.get("batch_size", 32), options.get("limit"))
         return reconstruct_encoder(original, pruned, batches, ridge=options.get("ridge", "auto"))
     return reconstruct(original, pruned, plan, calib, **options)

@@ -206,6 +206,8 @@ def _solve_layer(original, pruned, name, plan, pairs, bn_of, ridge, match, posit
     bn = pruned.get_submodule(bn_of[name]) if name in bn_of else None
     intercept = m.bias is not None or (bn is not None and bn.track_running_stats and bn.running_mean is not None)
     keep_out = plan.get(name, {}).get("out") or list(range(_out_size(original, name)))
+    if len(keep_out) != _out_size(pruned, name):
+        return None  # outputs cut by a rule the plan records under another module (attention heads): left as cut
     fit = check = None
     gen, n = torch.Generator().manual_seed(0), [0, 0]
     for xin, y, held in pairs:  # the Gram sums grow batch by batch: no batch is kept

@@ -41,6 +41,8 @@ class ChannelPrune(Config):
             calibration inputs (``calib_data``; no labels) and re-estimate BatchNorm statistics. When every
             cut lies inside BERT-style encoder blocks, each block's two output projections are solved so
             projection + residual meets the original's LayerNorm input (``encoder_reconstruct.py``).
+        calib_rows: with ``reconstruct``, solve on at most this many calibration rows (the first ones; None: all
+            of them); channel scores read at most the first 512 either way.
         ratios: per-layer ratios ``{regex: ratio}`` (or ``[[regex, ratio], ...]``) overriding ``ratio`` for a
             group with a layer whose name the regex matches (the first matching regex wins): e.g. cut each
             block by its measured sensitivity (``pruning.allocate``). Only with ``scope="layer"``.
@@ -54,6 +56,7 @@ class ChannelPrune(Config):
     seed: int = 0
     reconstruct: bool = False
     ratios: tuple[tuple[str, float], ...] = ()
+    calib_rows: int | None = None
 
     makes_report: ClassVar[bool] = True  # st.prune(..., report=True) returns the coverage report (report.py)
 
@@ -95,6 +98,10 @@ class ChannelPrune(Config):
         check_choice("scope", self.scope, ("layer", "global"))
         if self.round_to is not None:
             check_range("round_to", self.round_to, 1)
+        if self.calib_rows is not None:
+            if isinstance(self.calib_rows, bool) or not isinstance(self.calib_rows, int):
+                raise ConfigError("calib_rows", f"must be a whole number of rows or None, got {self.calib_rows!r}")
+            check_range("calib_rows", self.calib_rows, 1)
 
 
 @handler(ChannelPrune)
@@ -107,5 +114,6 @@ def _channel_prune(model: nn.Module, cfg: ChannelPrune, ctx: HandlerContext) -> 
             ctx.calib_data,
             lambda m: prune_channels(m, cfg, ctx.example_inputs, data, ctx.loss_fn),
             solver=reconstruct_any,
+            limit=cfg.calib_rows,
         )
     return prune_channels(model, cfg, ctx.example_inputs, data, ctx.loss_fn)

@@ -122,3 +122,46 @@ def test_auto_ridge_is_picked_on_held_out_batches_and_generalises():
     with torch.no_grad():
         ref, a, b = model(held), cut(held), pruned(held)
     assert (b - ref).norm() < (a - ref).norm()
+
+
+@pytest.mark.parametrize("calib_rows, solved_on", [(None, 600), (100, 100)])
+def test_the_encoder_solve_reads_every_calibration_row_unless_calib_rows_caps_it(monkeypatch, calib_rows, solved_on):
+    import slimtorch.pruning.encoder_reconstruct as er
+
+    seen, real = [], er.reconstruct_encoder
+
+    def counting(original, pruned, batches, **kw):
+        seen.append(sum(len(b) for b in batches))  # it was capped at 512 rows whatever the data held
+        return real(original, pruned, batches, **kw)
+
+    monkeypatch.setattr(er, "reconstruct_encoder", counting)
+    model, x = _tiny(), _ids(600, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        st.prune(model, st.ChannelPrune(ratio=0.25, reconstruct=True, calib_rows=calib_rows), example_inputs=x[:4],
+                 calib_data=x)
+    assert seen == [solved_on]
+
+
+def test_a_bert_cut_outside_its_blocks_is_solved_layer_by_layer_without_crashing():
+    """The plan changes a layer outside the blocks (the pooler, which the wrapper never reads), so the per-layer path
+    runs; a layer whose outputs the plan records under another module (the query/key/value of pruned heads: under
+    'attention.self') is left as cut (it crashed: 'size of tensor a (24) must match the size of tensor b (32)')."""
+    from transformers import BertConfig, BertModel
+
+    class Pooled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = BertModel(BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                          intermediate_size=64, max_position_embeddings=40))
+
+        def forward(self, ids):
+            return self.m(input_ids=ids).last_hidden_state.mean(1)
+
+    torch.manual_seed(0)
+    model, x = Pooled().eval(), _ids(200, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pruned = st.prune(copy.deepcopy(model), st.ChannelPrune(ratio=0.25, reconstruct=True), example_inputs=x[:2],
+                          calib_data=x)
+    assert pruned.m.encoder.layer[1].attention.self.query.out_features == 24 and pruned(x[:3]).shape == (3, 32)
