@@ -78,7 +78,7 @@ def test_teacher_naming_a_factory_needs_trust(tmp_path, capsys):
     (["--nesterov", "--momentum", "0"], r"nesterov: needs optimizer 'sgd' or 'gd' with momentum > 0"),
     (["--limit", "0"], r"--limit: got 0; allowed: a positive number of rows"),
     (["--threads", "0"], r"--threads: got 0; allowed: 1 or more"),
-    (["--model-arg", "widths"], r"--model-arg: got 'widths'; expected KEY=VALUE"),
+    (["--model-arg", "widths"], r"--model-arg: got 'widths'; allowed: KEY=VALUE"),
     (["--model-arg", "depth=3"], r"--model mlp: .*unknown argument\(s\) \['depth'\]"),
     (["--model-arg", "dropout=nan"], r"--model-arg dropout: got nan; allowed: a finite number"),  # YAML: text
     (["--model-arg", "widths=[4,.inf,2]"], r"--model-arg widths\[1\]: got inf; allowed: a finite number"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ..bench.limits import MAX_BATCH_VALUES as MAX_VALUES
 from . import UsageError
@@ -58,15 +59,11 @@ def sentence_batch(rows: int):
     return encode([_SENTENCES[i % len(_SENTENCES)] for i in range(rows)])
 
 
-def data_options(items: list[str]) -> dict:
-    """``--data-option KEY=VALUE`` flags as the loader's keyword options (values parsed as YAML).
+def key_values(items: list[str], flag: str, example: str) -> dict[str, Any]:
+    """``FLAG KEY=VALUE`` items as a dict, values parsed as YAML (``example`` shows the form in the error).
 
     Raises:
         UsageError: an item that is not KEY=VALUE with an identifier KEY, or a value YAML cannot read.
-
-    Example:
-        >>> data_options(["size=96"])
-        {'size': 96}
     """
     import yaml
 
@@ -74,12 +71,22 @@ def data_options(items: list[str]) -> dict:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
-            raise UsageError(f"--data-option: got {item!r}; allowed: KEY=VALUE, e.g. size=96")
+            raise UsageError(f"{flag}: got {item!r}; allowed: KEY=VALUE, e.g. {example}")
         try:
             out[key] = yaml.safe_load(value)
         except yaml.YAMLError:
-            raise UsageError(f"--data-option {key}: cannot parse {value!r} (YAML: a number, list or string)") from None
+            raise UsageError(f"{flag} {key}: cannot parse {value!r} (YAML: a number, list or string)") from None
     return out
+
+
+def data_options(items: list[str]) -> dict:
+    """``--data-option KEY=VALUE`` flags as the loader's keyword options (values parsed as YAML).
+
+    Example:
+        >>> data_options(["size=96"])
+        {'size': 96}
+    """
+    return key_values(items, "--data-option", "size=96")
 
 
 def data_flag(message: str, options: dict) -> str:

@@ -147,21 +147,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _parse_kv(items: list[str]) -> dict[str, Any]:
-    import yaml
-
     from ..config import check_finite_tree
-    from . import UsageError
+    from .inputs import key_values
 
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise UsageError(f"--model-arg: got {item!r}; expected KEY=VALUE, e.g. widths=[2,16,2]")
-        try:
-            out[key] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise UsageError(f"--model-arg {key}: cannot parse {value!r} (YAML: a number, list or string)") from None
-        check_finite_tree(f"--model-arg {key}", _spelled_floats(out[key]))
+    out = key_values(items, "--model-arg", "widths=[2,16,2]")
+    for key, value in out.items():
+        check_finite_tree(f"--model-arg {key}", _spelled_floats(value))
     return out
 
 
