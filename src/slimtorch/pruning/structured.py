@@ -41,6 +41,9 @@ class ChannelPrune(Config):
             calibration inputs (``calib_data``; no labels) and re-estimate BatchNorm statistics. When every
             cut lies inside BERT-style encoder blocks, each block's two output projections are solved so
             projection + residual meets the original's LayerNorm input (``encoder_reconstruct.py``).
+        recalibrate_bn: in a recipe, the prune stage re-estimates BatchNorm statistics on the training data after
+            the cut (False: they stay; ``st.optimize`` writes it when the re-estimate hurt the original itself).
+            ``st.prune`` never does (``st.recalibrate_bn`` is the call).
         calib_rows: with ``reconstruct``, solve on at most this many calibration rows (the first ones; None: all
             of them); channel scores read at most the first 512 either way.
         ratios: per-layer ratios ``{regex: ratio}`` (or ``[[regex, ratio], ...]``) overriding ``ratio`` for a
@@ -57,6 +60,7 @@ class ChannelPrune(Config):
     reconstruct: bool = False
     ratios: tuple[tuple[str, float], ...] = ()
     calib_rows: int | None = None
+    recalibrate_bn: bool = True
 
     makes_report: ClassVar[bool] = True  # st.prune(..., report=True) returns the coverage report (report.py)
 

@@ -201,8 +201,10 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
                          safety=safety)
     res.recipe = recipe_for(recipe, model, fit_data, train_cfg, recovery_epochs, TEMPERATURE, ALPHA)
     if bn_off:
+        res.bn_recal = False
         res.notes.append("the BatchNorm re-estimate lost more than the budget on the original itself: candidates "
-                         "keep the original's BatchNorm statistics (optimized.yaml's prune stage re-estimates them)")
+                         "keep the original's BatchNorm statistics (optimized.yaml's prune stages too: "
+                         "recalibrate_bn: false)")
     if not any("train" in stage for stage in res.recipe["head"]["stages"]):
         res.notes.append("optimized.yaml has no stage that trains the original (pass recipe= as the CLI does): "
                          "`slimtorch run` would cut an untrained model")

@@ -67,6 +67,7 @@ class OptimizeResult:
     table_error: dict[str, float] | None = None
     recipe: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    bn_recal: bool = True  # False: candidates kept the original's BatchNorm statistics (so does optimized.yaml)
     seconds: float = 0.0
     safety: float = 1.0  # standard errors of its validation drop a candidate had to clear (``margin``)
     test_kept: bool | None = None  # the chosen model keeps the budget on the test set (read once, after the choice)
@@ -82,7 +83,8 @@ class OptimizeResult:
         chosen = self.chosen or self.baseline
         if chosen is self.baseline:
             return []
-        cuts = [{"channel_prune": {"ratio": cfg.ratio, "ignore": list(cfg.ignore)}}
+        keep_bn = {} if self.bn_recal else {"recalibrate_bn": False}
+        cuts = [{"channel_prune": {"ratio": cfg.ratio, "ignore": list(cfg.ignore), **keep_bn}}
                 for cfg in Space(self.groups, []).stages(chosen.keep)]
         recovery = list(self.recipe.get("recovery", [])) if cuts else []
         share = []
