@@ -108,12 +108,15 @@ class Config:
     - ``needs_labels``: reads labelled batches (``HandlerContext.data``).
     - ``needs_calibration``: reads calibration inputs (``HandlerContext.calib_data``).
     - ``terminal``: its output is final (e.g. an int8 model): only measuring and export may follow.
+    - ``recalibrates_bn``: after a prune stage of the pipeline, BatchNorm statistics are re-estimated on the
+      training data (a config may say they stay).
     """
 
     needs_baseline: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = False
     needs_calibration: ClassVar[bool] = False
     terminal: ClassVar[bool] = False
+    recalibrates_bn: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

@@ -180,7 +180,7 @@ def apply_prune(stage, model, ctx, stage_dir, resume) -> Outcome:
     hctx = handler_context(stage, ctx)
     model = prune(model, stage.config, example_inputs=hctx.example_inputs, data=hctx.data, loss_fn=hctx.loss_fn,
                   calib_data=hctx.calib_data)  # ChannelPrune(reconstruct=True) solves on the training inputs
-    if _has_bn(model) and getattr(stage.config, "recalibrate_bn", True):  # removed channels leave BN statistics
+    if _has_bn(model) and stage.config.recalibrates_bn:  # removed channels leave BN statistics
         # of the old mixture: re-estimate them (unless the config says they stay: st.optimize's choice)
         from ..training import recalibrate_bn
 

@@ -69,6 +69,10 @@ class ChannelPrune(Config):
         return self.reconstruct or self.importance in CALIBRATED
 
     @property
+    def recalibrates_bn(self) -> bool:  # the pipeline's prune stage reads this (the config's own field says it)
+        return self.recalibrate_bn
+
+    @property
     def scoring(self) -> str:
         """The importance actually used ("auto" resolved)."""
         if self.importance != "auto":
