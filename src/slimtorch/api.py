@@ -81,8 +81,8 @@ def distill(student: nn.Module, data: Any, kd: Any, cfg: Any = None, *, eval_dat
     Without labels (a tensor of inputs, or data whose labels are all -1: ``images:DIR`` without subfolders,
     ``text:FILE``) it needs ``alpha=1``: soft targets for classifiers, cosine for unit-norm embeddings
     (``loss="auto"``). A seeded ``val_fraction`` of the rows is held out; the epoch with the best validation
-    fidelity to the teacher (top-1 agreement then KL, or mean cosine; epoch 0 is the student as given) is
-    kept, and training stops after ``patience`` epochs without a better one. With labels (and
+    fidelity to the teacher (top-1 agreement beyond its standard error, else KL; or mean cosine; epoch 0 is the
+    student as given) is kept, and training stops after ``patience`` epochs without a better one. With labels (and
     ``compare=True``, the default) the student is also trained alone and the more accurate on the
     validation split wins; a warning says when distillation lost. ``st.distill_report(model)`` tells what happened.
 

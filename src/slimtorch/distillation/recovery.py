@@ -3,8 +3,8 @@
 Without labels (a tensor of inputs, ``images:DIR`` without subfolders, ``text:FILE``) the student learns only
 from the teacher (``alpha=1``): soft targets for classifiers, cosine for unit-norm embeddings (``loss="auto"``).
 A seeded validation split (``val_fraction``) is held out; after every epoch the student's fidelity to the
-teacher is measured on it (top-1 agreement, then KL; or mean cosine), training stops after ``patience``
-epochs without a better one, and the best epoch's weights are kept (epoch 0, the student as given, counts:
+teacher is measured on it (top-1 agreement when it moves by more than its standard error, else KL;
+or mean cosine), training stops after ``patience`` epochs without a better one, and the best epoch's weights are kept (epoch 0, the student as given, counts:
 a recovery that only hurts returns the student unchanged). A student recovered without labels trains
 with its dropout off (the teacher's function has none); its rates are put back. With labels, see compare.py.
 
@@ -46,7 +46,8 @@ class BestEpoch(Hook):
     Args:
         teacher: the reference model (the student is compared with its outputs).
         val_x: held-out inputs (never trained on).
-        kind: "classifier" (ranked by top-1 agreement, then KL) or "encoder" (mean cosine).
+        kind: "classifier" (top-1 agreement beyond its standard error, else KL: ``validation.better``) or
+            "encoder" (mean cosine).
         patience: epochs without improvement before stopping; None never stops early.
     """
 
@@ -96,7 +97,7 @@ class BestEpoch(Hook):
             self.scores.pop()
         self.scores.append(scores)
         top = self.scores[self.best_epoch] if self.best is not None else None
-        if better(scores, top, self.kind):
+        if better(scores, top, self.kind, len(self.val_x)):
             self.best_epoch, self.bad = epoch, 0
             # a copy on the model's own device: snapshots cost no transfer per epoch
             self.best = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -6,6 +6,7 @@ Fidelity is how closely the student follows the teacher on held-out inputs, meas
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -97,10 +98,20 @@ def fidelity_scores(out: torch.Tensor, ref: torch.Tensor, kind: str) -> dict[str
     return classifier_fidelity(out, ref) if kind == "classifier" else encoder_fidelity(out, ref)
 
 
-def better(a: dict[str, float], b: dict[str, float] | None, kind: str) -> bool:
-    """True when scores ``a`` rank strictly above ``b`` (None: nothing yet)."""
+def better(a: dict[str, float], b: dict[str, float] | None, kind: str, rows: int | None = None) -> bool:
+    """True when scores ``a`` rank strictly above ``b`` (None: nothing yet).
+
+    With ``rows`` (the validation rows both were scored on), a classifier's top-1 agreement decides only when it
+    moved by more than one standard error (sqrt(p(1-p)/rows), at least 1/rows); a smaller move is noise, and KL
+    decides. On 36-54 crops top-1 moves in 2-3% steps: MobileNetV2 recovery cut the held-out KL 1.96 -> 1.73 and
+    the first rule (top-1, then KL) kept epoch 0.
+    """
     if b is None:
         return True
+    if kind == "classifier" and rows:
+        p = b["agreement_top1"]
+        if abs(a["agreement_top1"] - p) <= math.sqrt(max(p * (1 - p), 1 / rows) / rows):
+            return a["kl"] < b["kl"]
     key = [sign * a[name] for name, sign in RANKING[kind]]
     ref = [sign * b[name] for name, sign in RANKING[kind]]
     return key > ref

@@ -191,3 +191,15 @@ def test_a_label_free_student_trains_without_dropout_and_gets_its_rate_back(enco
     assert drop.p == 0.3 and body[2].p == 0.3
     assert distill_report(out)["student_dropout"] == "off"
 
+
+
+def test_a_top1_move_within_its_standard_error_is_decided_by_kl():
+    from slimtorch.distillation.validation import better
+
+    first = {"agreement_top1": 0.30, "kl": 1.96}
+    later = {"agreement_top1": 0.28, "kl": 1.73}  # one crop of 54 fewer agrees, KL much lower: KL decides
+    assert better(later, first, "classifier", rows=54) and not better(first, later, "classifier", rows=54)
+    assert not better(later, first, "classifier")  # without the row count: top-1 first, as before
+    clear = {"agreement_top1": 0.45, "kl": 2.5}  # 15 points up on 54 rows: beyond noise, top-1 decides
+    assert better(clear, first, "classifier", rows=54)
+    assert better({"agreement_top1": 0.992, "kl": 0.071}, {"agreement_top1": 0.986, "kl": 0.066}, "classifier", 500)
