@@ -4,9 +4,10 @@ Without labels (a tensor of inputs, ``images:DIR`` without subfolders, ``text:FI
 from the teacher (``alpha=1``): soft targets for classifiers, cosine for unit-norm embeddings (``loss="auto"``).
 A seeded validation split (``val_fraction``) is held out; after every epoch the student's fidelity to the
 teacher is measured on it (top-1 agreement when it moves by more than its standard error, else KL;
-or mean cosine), training stops after ``patience`` epochs without a better one, and the best epoch's weights are kept (epoch 0, the student as given, counts:
-a recovery that only hurts returns the student unchanged). A student recovered without labels trains
-with its dropout off (the teacher's function has none); its rates are put back. With labels, see compare.py.
+or mean cosine), training stops after ``patience`` epochs without a better one, and the best epoch's
+weights are kept (epoch 0, the student as given, counts: a recovery that only hurts returns the student
+unchanged). A student recovered without labels trains with its dropout off (the teacher's function has none);
+its rates are put back. With labels, see compare.py.
 
 The report is stored on the returned model: ``st.distillation.distill_report(model)`` (report.py).
 """
