@@ -169,10 +169,6 @@ def _driven(hook: Any, stage: Any, model: nn.Module, ctx: Context, stage_dir: Pa
     return Outcome(model, history_dict(history) if history is not None else None, info)
 
 
-def _has_bn(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
 def apply_prune(stage, model, ctx, stage_dir, resume) -> Outcome:
     from ..api import prune
 
@@ -180,11 +176,10 @@ def apply_prune(stage, model, ctx, stage_dir, resume) -> Outcome:
     hctx = handler_context(stage, ctx)
     model = prune(model, stage.config, example_inputs=hctx.example_inputs, data=hctx.data, loss_fn=hctx.loss_fn,
                   calib_data=hctx.calib_data)  # ChannelPrune(reconstruct=True) solves on the training inputs
-    if _has_bn(model) and stage.config.recalibrates_bn:  # removed channels leave BN statistics
-        # of the old mixture: re-estimate them (unless the config says they stay: st.optimize's choice)
-        from ..training import recalibrate_bn
+    from ..training.bn import has_bn, recalibrate_bn
 
-        recalibrate_bn(model, ctx.train_data, batches=20)
+    if has_bn(model) and stage.config.recalibrates_bn:  # removed channels leave BN statistics of the old mixture:
+        recalibrate_bn(model, ctx.train_data, batches=20)  # re-estimated (unless the config says they stay)
     after = sum(p.numel() for p in model.parameters())
     return Outcome(model, info={"params_before": before, "params_after": after})
 

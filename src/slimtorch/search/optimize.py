@@ -84,10 +84,10 @@ def _finisher(teacher: nn.Module, fit_data: ArrayDataset, train: Any, epochs: in
     statistics stay), then distil from the original (labelled data)."""
     from ..distillation import Distill
     from ..training import fit
-    from ..training.bn import recalibrate_bn
+    from ..training.bn import has_bn, recalibrate_bn
 
     def bn(model: nn.Module, batches: int = 20) -> nn.Module:
-        if bn_recal and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        if bn_recal and has_bn(model):
             recalibrate_bn(model, fit_data, batches=batches)  # 20: as the pipeline's prune stage does
         return model.eval()
 
@@ -245,9 +245,12 @@ def _bn_helps(model: nn.Module, finish: Callable, val_score: Scorer, base_val: f
     within the budget? A pretrained ImageNet model's statistics re-estimated from a few hundred photo crops do
     not (MobileNetV2 on the bundled photos: 100% -> 41% top-1 agreement, before any cut); then every candidate
     keeps the original's statistics instead."""
-    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        return True
     import copy
+
+    from ..training.bn import has_bn
+
+    if not has_bn(model):
+        return True
 
     score = val_score(finish(copy.deepcopy(model)))
     if score >= base_val - max_drop:

@@ -10,6 +10,11 @@ from ..devices import device_of
 from .batching import Batches, epoch_order
 
 
+def has_bn(model: nn.Module) -> bool:
+    """Whether ``model`` has a BatchNorm layer (whose statistics a cut leaves stale)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, data: Dataset, batches: int = 50, batch_size: int = 128) -> nn.Module:
     """Reset every BatchNorm's running mean/var and re-estimate them from ``batches`` batches of ``data``.
