@@ -86,25 +86,15 @@ def check_teacher_given(args: argparse.Namespace) -> None:
                              "(without it the model trains alone and the flag would be ignored)")
 
 
-# TrainConfig fields that only one optimizer or schedule reads (training/optim.py, training/schedules.py)
-USED_BY = {"momentum": ("optimizer", ("sgd", "gd")), "betas": ("optimizer", ("adam", "adamw")),
-           "step_size": ("schedule", ("step",)), "milestones": ("schedule", ("multistep",)),
-           "gamma": ("schedule", ("step", "multistep", "exponential", "plateau")),
-           "min_lr": ("schedule", ("cosine", "linear")), "plateau_patience": ("schedule", ("plateau",))}
-
-
 def check_train_flags_used(args: argparse.Namespace) -> None:
-    """A training flag the chosen optimizer or schedule never reads (``--milestones`` with the constant schedule,
-    ``--momentum`` with adam) is one line: it would be silently ignored."""
-    import dataclasses
-
+    """A training flag the chosen optimizer, schedule or loss never reads (``--milestones`` with the constant
+    schedule, ``--momentum`` with adam) is one line: it would be silently ignored (training.unused knows which)."""
+    from ..training.unused import ignored_settings
     from . import UsageError
-    from .flags import _default
 
     flags = args._train_flags
-    defaults = {f.name: _default(f) for f in dataclasses.fields(flags.cls)}
-    values = flags.values(args)
-    for name, (by, allowed) in USED_BY.items():
-        if name in values and values[name] != defaults[name] and values[by] not in allowed:
-            raise UsageError(f"{flags.options[name]}: only used by --{by} {' or '.join(allowed)} (got {values[by]}); "
-                             f"leave it out or change --{by}")
+    found = ignored_settings(flags.values(args))
+    if found:
+        s = found[0]
+        raise UsageError(f"{flags.options[s.name]}: only used by --{s.by} {' or '.join(s.readers)} (got {s.chosen}); "
+                         f"leave it out or change --{s.by}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config, ConfigError, check_choice, check_range
+from .unused import READ_BY
 
 OPTIMIZERS = ("gd", "sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "linear", "one_cycle", "plateau")
@@ -99,8 +100,9 @@ class TrainConfig(Config):
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_range("lr", self.lr, 0.0, lo_open=True)
         check_range("momentum", self.momentum, 0.0, 1.0, hi_open=True)
-        if self.nesterov and (self.optimizer not in ("sgd", "gd") or self.momentum <= 0):
-            raise ConfigError("nesterov", "needs optimizer 'sgd' or 'gd' with momentum > 0")
+        readers = READ_BY["momentum"][1]  # nesterov is read with momentum
+        if self.nesterov and (self.optimizer not in readers or self.momentum <= 0):
+            raise ConfigError("nesterov", f"needs optimizer {' or '.join(map(repr, readers))} with momentum > 0")
         check_range("weight_decay", self.weight_decay, 0.0)
         if len(self.betas) != 2:
             raise ConfigError("betas", f"needs two values, got {list(self.betas)}")

@@ -24,6 +24,7 @@ from .history import History
 from .losses import eval_loss_fn
 from .reporting import epoch_line
 from .run import Run, build_run, checkpoint
+from .unused import warn_ignored
 
 
 def fit(model: nn.Module, train_data: Dataset, cfg: TrainConfig | None = None, eval_data: Dataset | None = None,
@@ -41,6 +42,9 @@ def fit(model: nn.Module, train_data: Dataset, cfg: TrainConfig | None = None, e
     structure), then per optimizer step ``on_step_start``, ``extra_loss``, ``after_backward``
     (before clipping and the step), ``on_step_end``; ``on_epoch_end``; ``finalize`` (may return a
     replacement model, found in ``History.model``).
+
+    A setting that ``cfg``'s optimizer, schedule or loss never reads (``momentum`` with adam, ``min_lr`` with the
+    step schedule) is named in one UserWarning.
 
     Args:
         model: the model to train (in place).
@@ -64,6 +68,7 @@ def fit(model: nn.Module, train_data: Dataset, cfg: TrainConfig | None = None, e
         >>> history.last()["eval_accuracy"]  # doctest: +SKIP
     """
     cfg = cfg or TrainConfig()
+    warn_ignored(cfg)  # here, not in TrainConfig: a recipe stage may inherit a base setting its optimizer ignores
     train_data = as_dataset(train_data, "train_data")
     eval_data = None if eval_data is None else as_dataset(eval_data, "eval_data")
     _check_labels(cfg, train_data, eval_data)
