@@ -41,7 +41,8 @@ from .space import Keep, Space, space_of
 from .trial import Trial, run_trial, time_models
 
 OBJECTIVES = ("latency", "size")
-SENS_ROWS = 512  # validation rows of the sensitivity scan: it ranks groups, it does not decide the budget
+SENS_ROWS = 512  # validation rows of the sensitivity scan (expected score: Scorer.soft): it ranks groups, it does
+# not decide the budget
 # uniform recipes (ChannelPrune(ratio) everywhere, exact widths) tried as candidates with the same recovery: the
 # mildest before the bisection, so a search whose budget holds a uniform ratio never ends on the original
 SEED_RATIOS = (0.125, 0.25, 0.5, 0.75)
@@ -296,7 +297,7 @@ def _setup(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.Te
                for i, g in enumerate(space.groups)]
     say(f"channel multiple on {base.backend}: {res.rounding['multiple']}; ladders {ladders}")
     rows = val_score.data.x[:SENS_ROWS], val_score.data.y[:SENS_ROWS]
-    res.sensitivity = sensitivity(base.model, space, ladders, example, Scorer(ArrayDataset(*rows), base.model),
+    res.sensitivity = sensitivity(base.model, space, ladders, example, Scorer(ArrayDataset(*rows), base.model).soft,
                                   prepare=finish_bn(finish), expired=clock.setup_over)
     scanned = sum(len(s) for s in res.sensitivity)
     if scanned < sum(len(lad) for lad in ladders):

@@ -30,7 +30,8 @@ def sensitivity(model: nn.Module, space: Space, ladders: list[list[int]], exampl
         space: its groups.
         ladders: the kept counts tried per group (the first is the full size).
         example: one input batch (traced by the pruning).
-        score: model -> points (accuracy or agreement) on the validation split.
+        score: model -> points on the validation split (the search passes ``Scorer.soft``: the expected
+            accuracy or agreement, which ranks mild cuts better than the 0/1 score on a few hundred rows).
         prepare: applied after each cut (e.g. re-estimating BatchNorm statistics).
         expired: True once the time budget of the scan is spent: the remaining rungs are not measured.
 

@@ -98,3 +98,30 @@ def test_the_mildest_uniform_seed_is_the_first_trial(monkeypatch):
     assert res.test_kept is not None and "safety" in res.to_dict()
     with pytest.raises(ValueError, match="safety: got -1"):
         optimize_mod.optimize(model, (train, test), safety=-1)
+
+
+def test_scorer_soft_is_the_mean_probability_of_the_target():
+    torch.manual_seed(1)
+    x, y = torch.randn(100, 5), torch.randint(0, 3, (100,))
+    ref, other = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    with torch.no_grad():
+        p_label = other(x).softmax(1).gather(1, y.reshape(-1, 1)).mean()
+        p_ref_top1 = other(x).softmax(1).gather(1, ref(x).argmax(1, keepdim=True)).mean()
+    assert Scorer(ArrayDataset(x, y), ref).soft(other) == pytest.approx(100 * float(p_label))
+    unlabeled = Scorer(ArrayDataset(x, torch.full((100,), -1)), ref)
+    assert unlabeled.soft(other) == pytest.approx(100 * float(p_ref_top1))
+    # the same argmaxes with less confidence: the 0/1 score is unchanged, the expected score falls
+    confident, timid = Scaled(ref, 10.0), Scaled(ref, 0.5)
+    assert unlabeled(confident) == unlabeled(timid) == 100.0  # the reference's own argmaxes
+    assert unlabeled.soft(timid) < unlabeled.soft(confident) < 100.0
+    one_column = Scorer(ArrayDataset(x, torch.rand(100, 1)), torch.nn.Linear(5, 1))  # not argmaxes: the score
+    assert one_column.soft(torch.nn.Linear(5, 1)) == one_column(torch.nn.Linear(5, 1))
+
+
+class Scaled(torch.nn.Module):
+    def __init__(self, inner: torch.nn.Module, scale: float):
+        super().__init__()
+        self.inner, self.scale = inner, scale
+
+    def forward(self, x):
+        return self.scale * self.inner(x)
