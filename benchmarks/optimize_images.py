@@ -4,8 +4,9 @@ The zoo's MobileNetV2 with its offline ImageNet weights, on the bundled photos (
 fidelity floor: top-1 agreement with the original may fall by at most ``drop`` points). Data: crops of the
 calibration photos (``images.photos``; shuffled with seed 0) are the search's rows, the last ``val`` of them
 validate; crops of the separate evaluation photos are the held-out test the search never reads. Without labels
-the search's recovery is the BatchNorm re-estimate alone (st.optimize distils only labelled data), or nothing
-where the re-estimate on these few crops loses the budget on the original itself (it does here). Against it:
+the search's recovery is the BatchNorm re-estimate (skipped where the re-estimate on these few crops loses the
+budget on the original itself: it does here), then one epoch of label-free distillation from the original
+(``st.distill``'s alpha=1 mode: the best epoch on a held-out split, the cut model counting as epoch 0). Against it:
 uniform ChannelPrune ratios (``UNIFORM``, mildest first, until two miss the floor on test) with the same
 recovery, and the original in torch eager fp32 and on its fastest backend; one interleaved final timing at
 ``batch`` and at batch 1 (``optimize.final_timing``). The int8 step is off (its estimate, ~5,000 rows per
@@ -24,7 +25,7 @@ import slimtorch as st
 from slimtorch.bench.machine import machine_load
 from slimtorch.data.arrays import ArrayDataset
 from slimtorch.data.images import photos
-from slimtorch.search.optimize import _finisher, optimize, split
+from slimtorch.search.optimize import _finisher, default_recovery, optimize, split
 from slimtorch.search.score import Scorer
 
 # name -> zoo spec and the run's settings: input side, latency batch, fidelity budget (points of top-1 agreement),
@@ -81,7 +82,7 @@ def run_images(key: str, minutes: float, quick: bool, timing) -> dict:
     val_score, test_score = Scorer(val, model), Scorer(test, model)
     base_val, base_test = res.baseline.val, res.baseline.test
     bn_off = any("BatchNorm re-estimate lost" in n for n in res.notes)  # the search kept the original's statistics
-    finish = _finisher(model, fit_data, None, 0, False, bn_recal=not bn_off)  # the search's recovery, unlabeled
+    finish = _finisher(model, fit_data, default_recovery(), 1, False, bn_recal=not bn_off)  # the search's recovery
     uniforms = sweep(model, fit_data, val_score, test_score, finish, base_val, base_test, drop)
     # the original on its fastest backend too: the bar when no uniform ratio keeps the floor (ratio 0)
     timed = {"latency": res.best, "original": model, **{n: u[0] for n, u in uniforms.items()}}

@@ -50,6 +50,7 @@ SEED_RATIOS = (0.125, 0.25, 0.5, 0.75)
 # checks on calibration batches, whatever the validation size; ResNet-20, 21 layers: ~40 scorings of 2,500 rows)
 INT8_ROWS_PER_LAYER = 5000
 TEMPERATURE, ALPHA = 4.0, 0.9  # the demo's distillation settings: recovery = distill from the original
+LABEL_FREE_ALPHA = 1.0  # unlabeled data: the original's outputs are the only target (st.distill's label-free mode)
 
 
 def split(train: ArrayDataset, val_rows: int | None) -> tuple[ArrayDataset, ArrayDataset]:
@@ -79,10 +80,18 @@ def _check(objective: str, batch_size: int, max_accuracy_drop: float, budget_min
         raise ValueError("data: give (train, test) as returned by st.data.load(name); test is the held-out set")
 
 
+def default_recovery() -> Any:
+    """The recovery's TrainConfig when ``train`` is not given: one epoch of SGD (lr 0.01, momentum 0.9, cosine)."""
+    from ..training import TrainConfig
+
+    return TrainConfig(epochs=1, batch_size=128, optimizer="sgd", lr=0.01, momentum=0.9, schedule="cosine")
+
+
 def _finisher(teacher: nn.Module, fit_data: ArrayDataset, train: Any, epochs: int, labelled: bool,
               bn_recal: bool = True) -> Callable:
     """What the recipe does after the cuts: re-estimate BatchNorm (unless ``bn_recal`` is False: the original's
-    statistics stay), then distil from the original (labelled data)."""
+    statistics stay), then distil from the original for ``epochs`` (unlabeled data: label-free, ``alpha=1``, the
+    best epoch on a held-out split, the student as cut counting as epoch 0)."""
     from ..distillation import Distill
     from ..training import fit
     from ..training.bn import has_bn, recalibrate_bn
@@ -94,8 +103,9 @@ def _finisher(teacher: nn.Module, fit_data: ArrayDataset, train: Any, epochs: in
 
     def finish(model: nn.Module) -> nn.Module:
         model = bn(model)
-        if epochs and labelled:  # as the recipe's distill stage runs it (result.recipe_for): the same model
-            kd = Distill(teacher, temperature=TEMPERATURE, alpha=ALPHA, compare=False)
+        if epochs:  # as the recipe's distill stage runs it (result.recipe_for): the same model
+            kd = Distill(teacher, temperature=TEMPERATURE, alpha=ALPHA if labelled else LABEL_FREE_ALPHA,
+                         compare=False)
             model = kd.drive(model, fit_data, train.replace(epochs=epochs, quiet=True), fit)
         return model.eval()
 
@@ -138,7 +148,8 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
         batch_size: the batch the latency is measured at.
         max_accuracy_drop: points of accuracy (or top-1 agreement) the result may lose on the test set.
         budget_minutes: wall-clock for the search; when spent, the best candidate so far is returned.
-        recovery_epochs: epochs of distillation from the original after the cuts (0: none).
+        recovery_epochs: epochs of distillation from the original after the cuts (0: none); on unlabeled data
+            label-free (``alpha=1``, the best epoch on a held-out split, never worse there than the cut alone).
         train: the TrainConfig recovery trains with (default: SGD lr 0.01, momentum 0.9, cosine).
         val_rows: validation rows (default: 10% of the training data, at most 5000).
         recipe: ``model``/``data``/``train``/``stages`` sections that made the original; the written
@@ -164,15 +175,12 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
         >>> res = st.optimize(model, st.data.load("mnist"), max_accuracy_drop=0.5)  # doctest: +SKIP
         >>> res.write("runs/optimized"); print(res.summary())  # doctest: +SKIP
     """
-    from ..training import TrainConfig
-
     _check(objective, batch_size, max_accuracy_drop, budget_minutes, data)
     if not safety >= 0:
         raise ValueError(f"safety: got {safety}; allowed: a number >= 0 (standard errors)")
     say = log or (lambda msg: None)
     clock = Clock(60 * budget_minutes)
-    train_cfg = train or TrainConfig(epochs=1, batch_size=128, optimizer="sgd", lr=0.01, momentum=0.9,
-                                     schedule="cosine")
+    train_cfg = train or default_recovery()
     fit_data, val = split(data[0], val_rows)
     test = data[1]
     model = model.eval()
@@ -200,7 +208,8 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     res = OptimizeResult(model=model, baseline=baseline, objective=objective, metric=val_score.metric,
                          max_drop=max_accuracy_drop, batch_size=batch_size, groups=space.groups, example=x,
                          safety=safety)
-    res.recipe = recipe_for(recipe, model, fit_data, train_cfg, recovery_epochs, TEMPERATURE, ALPHA)
+    res.recipe = recipe_for(recipe, model, fit_data, train_cfg, recovery_epochs, TEMPERATURE,
+                            ALPHA if val_score.labelled else LABEL_FREE_ALPHA)
     if bn_off:
         res.bn_recal = False
         res.notes.append("the BatchNorm re-estimate lost more than the budget on the original itself: candidates "

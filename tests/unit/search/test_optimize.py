@@ -1,6 +1,7 @@
 """st.optimize end to end on tiny data: the budget holds on held-out test data, the recipe parses, Ctrl-C keeps
 the best so far, bad arguments are one line."""
 
+import copy
 import importlib
 
 import pytest
@@ -103,3 +104,25 @@ def test_bad_arguments_are_one_line(trained, kwargs, match):
 
 def test_api_and_lazy_export():
     assert st.optimize is st.api.optimize
+
+
+def test_unlabeled_search_recovers_label_free_and_writes_a_recipe_that_runs(trained):
+    """Without labels the recovery is st.distill's label-free mode (alpha=1), and optimized.yaml's distill stage
+    says alpha 1.0: with the labelled default (0.9) `slimtorch run` refused the unlabeled data."""
+    from slimtorch.distillation import Distill, distill_report
+    from slimtorch.pipeline.recipe import parse_recipe
+
+    model, train, test = trained
+    no_labels = [ArrayDataset(d.x, torch.full((len(d),), -1), d.name) for d in (train, test)]
+    fit, _ = split(no_labels[0], None)
+    cut = st.prune(copy.deepcopy(model), st.ChannelPrune(ratio=0.5), example_inputs=fit.x[:1])
+    recovered = optimize_mod._finisher(model, fit, optimize_mod.default_recovery(), 1, False)(cut)
+    assert distill_report(recovered)["mode"] == "label_free"
+    res = optimize(model, tuple(no_labels), max_accuracy_drop=5.0, budget_minutes=0.3, batch_size=16, int8=False)
+    stage = res.recipe["recovery"][0]["distill"]
+    assert stage["alpha"] == 1.0 and stage["teacher"] == "baseline"
+    recipe = parse_recipe({"model": {"name": "mlp", "kwargs": {"widths": [64, 64, 32, 10]}}, "data": {"name": "digits"},
+                           "stages": [{"distill": stage}]})
+    assert recipe.stages[0].config.alpha == 1.0
+    kd = Distill(model, **{k: v for k, v in stage.items() if k not in ("teacher", "epochs")})
+    kd.drive(cut, fit, optimize_mod.default_recovery().replace(quiet=True), st.fit)  # ran: no ConfigError
