@@ -1,7 +1,8 @@
 """``slimtorch optimize MODEL --data D``: the fastest (or smallest) pruned model within an accuracy budget.
 
 MODEL is a zoo name (trained here first, on the training rows the search does not validate on, with
-the demo's training settings) or a folder written by ``st.save``, the ``--out`` of ``slimtorch train``/``optimize``
+the demo's training settings; on unlabeled data nothing can train it, so its shipped weights are the original:
+``--model-arg pretrained=true``) or a folder written by ``st.save``, the ``--out`` of ``slimtorch train``/``optimize``
 or a run directory (its final model; used as it is). Writes to ``--out`` (``model/`` records its input shape):
 ``model/``, ``optimized.yaml`` (``slimtorch run`` rebuilds the chosen model from it; not for a saved
 folder, whose weights a recipe cannot load: the file and the last line say so), ``candidates.json``
@@ -30,8 +31,9 @@ RECOVERY_LR = 0.01  # distillation's T^2-scaled loss diverges at the baseline's 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("optimize", help="search per-layer channel counts for the fastest/smallest model "
                                         "within an accuracy budget (measured latency)")
-    p.add_argument("model", help="a zoo name (trained first), a folder written by st.save, the --out of "
-                                 "train/optimize, or a run directory")
+    p.add_argument("model", help="a zoo name (trained first; on unlabeled data its shipped weights, --model-arg "
+                                 "pretrained=true), a folder written by st.save, the --out of train/optimize, or a "
+                                 "run directory")
     p.add_argument("--data", required=True, help="dataset name for st.data.load (mnist, digits, ...)")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="option of the --data loader, value parsed as YAML (e.g. size=32 for images:DIR)")
@@ -92,15 +94,41 @@ def _recipe(args: argparse.Namespace, saved: bool) -> dict[str, Any]:
     return raw
 
 
-def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, out: Path, expected: list[int] | None) -> Any:
+def _shipped(args: argparse.Namespace, raw: dict[str, Any], train: Any) -> bool:
+    """Unlabeled data cannot train a zoo MODEL: its shipped weights are the original (``pretrained: true`` in the
+    recipe, which then has no train stage), or, for a model without any, one line says what would work.
+    Returns whether the shipped weights are used."""
+    from .. import models
+    from ..bench.fidelity import unlabeled
+
+    if not unlabeled(train):
+        return False
+    name, kwargs = args.model, raw["model"]["kwargs"]
+    shipped = [m for m in models.names() if "pretrained" in models.signature(m)]
+    if not kwargs.get("pretrained", models.signature(name).get("pretrained", False)):
+        hint = f" (--model-arg pretrained=true for {', '.join(shipped)})" if shipped else ""
+        raise UsageError(f"--data: {args.data} has no labels, so the zoo {name} cannot be trained on it; allowed: "
+                         f"labelled data, a trained model folder (slimtorch train --out, st.save), or a zoo model "
+                         f"with shipped weights{hint}")
+    if args.epochs is not None:
+        raise UsageError(f"--epochs: nothing is trained here: on unlabeled data the original is {name}'s shipped "
+                         "weights (pretrained); allowed: no --epochs")
+    kwargs["pretrained"] = True  # explicit, so that `slimtorch run` knows the recipe's input is its own baseline
+    raw["stages"] = []
+    return True
+
+
+def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, out: Path, expected: list[int] | None,
+              shipped: bool = False) -> Any:
     """Train the zoo original (kept in ``out/original`` so that ``--resume`` finds the same weights, whose
-    hash names the finished trials), or with ``--resume`` load the one trained before."""
+    hash names the finished trials), or with ``--resume`` load the one trained before; ``shipped``: build it
+    with its pretrained weights, untrained here (unlabeled data)."""
     from .. import io
     from ..config import ConfigError
     from ..pipeline.prepare import build_model
     from ..training import fit
 
-    if args.resume and (out / "original" / "model.json").is_file():
+    if args.resume and not shipped and (out / "original" / "model.json").is_file():
         print(f"resuming: the original trained before ({out / 'original'})", flush=True)
         return io.load(out / "original")
     try:
@@ -108,6 +136,9 @@ def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, out: Path, e
     except ConfigError as err:
         raise UsageError(f"--model-arg: {str(err).split(': ', 1)[-1]}" if args.model_arg else str(err)) from None
     _accepts(model, fit_data, args, expected, f"the zoo {args.model}'s input")
+    if shipped:
+        print(f"the original: {args.model}'s shipped weights (unlabeled data: nothing to train it on)", flush=True)
+        return model
     print(f"training the original {args.model} on {len(fit_data)} rows ({recipe.train.epochs} epochs)", flush=True)
     fit(model, fit_data, recipe.train.replace(quiet=True))
     io.save(model, out / "original")
@@ -197,13 +228,23 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         flag = data_flag(str(err), data_options(args.data_option))
         raise UsageError(f"{flag}: {str(err).split(': ', 1)[-1]}") from None
+    shipped = not saved and _shipped(args, raw, train)
     if not saved and _mlp_widths(raw, train):
         recipe = parse_recipe({**raw, "stages": raw["stages"]}, name="optimize")
         expected = None
+    elif shipped:  # pretrained, and no train stage
+        recipe = parse_recipe({**raw, "stages": [{"measure": {}}]}, name="optimize")
     try:  # before the original is trained: a typo'd batch must not take the machine's memory at timing
         check_batch_sizes([args.batch_size], train.x.shape[1:], "--batch-size")
     except ValueError as err:
         raise UsageError(str(err)) from None
+    if len(train) < 3:  # no --val-rows helps: 2 rows validate (a standard error), at least 1 trains
+        raise UsageError(f"--data: {args.data} has {len(train)} training row{'s' * (len(train) != 1)}; allowed: at "
+                         "least 3 (2 to validate the search on, 1 to train on)")
+    if len(test) == 0:  # the chosen model is checked on the test rows (read once): none would crash at the end
+        flag = "--data-option" if "test_fraction" in data_options(args.data_option) else "--data"
+        raise UsageError(f"{flag}: {args.data} has no test rows; the chosen model is checked on them; allowed: a "
+                         "test split (test_fraction in (0, 1))")
     try:
         fit_data, _ = split(train, args.val_rows)
     except ValueError as err:  # the default tenth leaves too few rows to judge with, or --val-rows does not fit
@@ -214,13 +255,15 @@ def run(args: argparse.Namespace) -> int:
     if saved:
         _accepts(model, fit_data, args, expected, f"the input shape saved in {folder}")
     else:
-        model = _original(args, recipe, fit_data, out, expected)
+        model = _original(args, recipe, fit_data, out, expected, shipped)
     torch.manual_seed(0)
     res = optimize(model, (train, test), objective=args.objective, batch_size=args.batch_size,
                    max_accuracy_drop=args.max_drop, budget_minutes=args.minutes, recovery_epochs=args.recovery_epochs,
                    train=recipe.train.replace(lr=RECOVERY_LR), val_rows=args.val_rows, recipe=raw,
                    resume_dir=out / "trials", int8=not args.no_int8, share=not args.no_share, safety=args.safety,
                    log=lambda msg: print(msg, flush=True))
+    if shipped:  # the recipe's pretrained model is its own baseline: no train stage is missing
+        res.notes = [n for n in res.notes if not n.startswith("optimized.yaml has no stage that trains")]
     paths = res.write(out)
     print(res.summary())
     how = f"reproduce: slimtorch run {paths['recipe']}"

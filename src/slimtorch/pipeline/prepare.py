@@ -49,8 +49,10 @@ def load_data(spec: Any) -> tuple[Any, Any]:
                                            f"{'a folder of .jpg/.png photos' if folder else 'a file'}")
     elif name not in data.names():
         raise ConfigError("data.name", f"unknown dataset {name!r}; allowed: {', '.join(data.names())}")
+    # the CLI has no flag of its own for these fields: `--data-option normalize=false` sets them as options
+    fields = {"normalize": spec.normalize, "flatten": spec.flatten, "seed": spec.seed, **spec.options}
     try:
-        train, test = data.load(name, normalize=spec.normalize, flatten=spec.flatten, seed=spec.seed, **spec.options)
+        train, test = data.load(name, **fields)
     except (ValueError, TypeError, OSError, ImportError) as err:
         field = "data.options" if "option" in str(err) else "data"
         raise ConfigError(field, str(err).splitlines()[0] if str(err) else _first_line(err)) from None
