@@ -66,7 +66,7 @@ def int8_trial(res: Any, chosen: Trial, calib: Any, val_score: Callable, x: torc
     val, se = judged(val_score, qm)
     trial = Trial(len(res.trials) + 1, chosen.keep, val, count_params(qm), saved_bytes(qm),
                   {f"int8-{qm.backend}": ms}, base_ms, int8=int8_config(res.max_drop),
-                  seconds=time.perf_counter() - t0, se=se, model=qm)
+                  seconds=time.perf_counter() - t0, se=se, model=qm, epochs=chosen.epochs)
     floats = [op["name"] for op in qm.layer_ops() if op.get("float")]
     say(f"  #{trial.index} int8 of #{chosen.index} on {qm.backend} (float layers: {floats or 'none'}): val "
         f"{trial.val:.2f} (se {se:.2f}), {ms:.3f} ms vs fp32 {fp32_ms:.3f} ms on {chosen.backend}, "

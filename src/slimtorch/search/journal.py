@@ -53,18 +53,20 @@ class Journal:
         self.salt = json.dumps(context, sort_keys=True, default=str)
         self.resumed = 0
 
-    def key(self, keep: Keep) -> str:
-        """The hash of a candidate in this search."""
-        return hashlib.sha256(f"{self.salt}|{list(keep)}".encode()).hexdigest()[:20]
+    def key(self, keep: Keep, epochs: int | None = None) -> str:
+        """The hash of a candidate in this search (``epochs``: a recovery longer than the search's own)."""
+        longer = "" if epochs is None else f"|epochs={epochs}"
+        return hashlib.sha256(f"{self.salt}|{list(keep)}{longer}".encode()).hexdigest()[:20]
 
-    def get(self, keep: Keep, index: int) -> Trial | None:
+    def get(self, keep: Keep, index: int, epochs: int | None = None) -> Trial | None:
         """The finished trial of ``keep`` (renumbered ``index``), or None when it was not finished before."""
-        path = self.dir / f"{self.key(keep)}.json"
+        key = self.key(keep, epochs)
+        path = self.dir / f"{key}.json"
         if not path.is_file():
             return None
         try:
             rec = json.loads(path.read_text())
-            model = io.load(self.dir / self.key(keep)).eval()
+            model = io.load(self.dir / key).eval()
         except (OSError, ValueError, KeyError):  # unreadable leftovers: the trial runs again
             return None
         rec.update(index=index, keep=tuple(rec["keep"]), model=model)
@@ -74,7 +76,7 @@ class Journal:
     def put(self, trial: Trial) -> None:
         """Keep a finished trial (model first, then its record)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        key = self.key(trial.keep)
+        key = self.key(trial.keep, trial.epochs)
         io.save(trial.model, self.dir / key)
         rec = {f.name: getattr(trial, f.name) for f in dataclasses.fields(trial) if f.name != "model"}
         rec["keep"] = list(trial.keep)

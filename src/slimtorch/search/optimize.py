@@ -32,6 +32,7 @@ from .clock import MARGIN_S, Clock
 from .greedy import bisect, gain_per_point, greedy_path, refine, uniform_keep, uniform_seed
 from .journal import Journal, data_fingerprint, fingerprint
 from .latency_table import BACKENDS, build_table, prediction_error
+from .longer import retry_longer
 from .margin import Z
 from .result import OptimizeResult, recipe_for
 from .rounding import ladder, measure_multiple
@@ -109,6 +110,8 @@ def _finisher(teacher: nn.Module, fit_data: ArrayDataset, train: Any, epochs: in
             model = kd.drive(model, fit_data, train.replace(epochs=epochs, quiet=True), fit)
         return model.eval()
 
+    finish.epochs = epochs  # type: ignore[attr-defined]
+    finish.longer = lambda n: _finisher(teacher, fit_data, train, n, labelled, bn_recal)  # type: ignore[attr-defined]
     finish.bn_only = lambda m: bn(m, batches=4)  # type: ignore[attr-defined]  (the sensitivity scan: a rough estimate)
     return finish
 
@@ -332,28 +335,31 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
     base = res.baseline
     table, ladders, cost = _setup(res, space, example, x, finish, val_score, clock, say)
 
-    done: dict[Keep, Trial] = {}
+    done: dict[tuple[Keep, int | None], Trial] = {}
 
-    def passes(keep: Keep) -> bool | None:
-        if keep in done:
-            return passes_val(res, done[keep])
-        trial = journal.get(keep, len(res.trials) + 1) if journal is not None else None
-        took = sorted(t.seconds for t in res.trials if t.seconds)
+    def passes(keep: Keep, epochs: int | None = None) -> bool | None:  # epochs: a longer recovery (``longer``)
+        if (keep, epochs) in done:
+            return passes_val(res, done[keep, epochs])
+        trial = journal.get(keep, len(res.trials) + 1, epochs) if journal is not None else None
+        took = sorted(t.seconds for t in res.trials if t.seconds and t.epochs is None)
         expect = took[len(took) // 2] if took else 0.0  # a trial takes about as long as the median one so far
+        expect *= epochs / max(finish.epochs, 1) if epochs else 1  # recovery dominates a trial
         if trial is None and clock.search_over(expect):
             nxt = f"the next, ~{expect:.0f} s," if expect else "a trial"
             clock.cut(f"the search stopped after {len(res.trials)} trials ({nxt} would not leave time to finish): "
                       "the best candidate found so far is kept")
             return None
         if trial is None:
-            trial = run_trial(len(res.trials) + 1, keep, base.model, space, example, finish, val_score, x, BACKENDS)
-            trial.predicted_ms = None if table is None else 1e3 * table.predict(keep)
+            fin = finish if epochs is None else finish.longer(epochs)
+            trial = run_trial(len(res.trials) + 1, keep, base.model, space, example, fin, val_score, x, BACKENDS)
+            trial.predicted_ms, trial.epochs = None if table is None else 1e3 * table.predict(keep), epochs
             if journal is not None:
                 journal.put(trial)
         res.trials.append(trial)
-        done[keep] = trial
+        done[keep, epochs] = trial
         ok = passes_val(res, trial)
-        say(f"  #{trial.index} keep {list(keep)}: val {trial.val:.2f} se {trial.se:.2f} "
+        longer = f" ({epochs} recovery epochs)" if epochs else ""
+        say(f"  #{trial.index} keep {list(keep)}{longer}: val {trial.val:.2f} se {trial.se:.2f} "
             f"({'ok' if ok else 'over budget'}), "
             f"{trial.best_ms:.3f} ms on {trial.backend} ({trial.speedup:.2f}x), {trial.bytes:,} bytes")
         return ok
@@ -371,6 +377,7 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
     if best is not None:
         say(f"refining #{best.index} one rung at a time")
         refine(best.keep, ladders, gain_per_point(cost, res.sensitivity), passes)
+    retry_longer(res, getattr(finish, "epochs", 0), passes)  # near misses with a longer recovery
     pairs = [(t.predicted_ms, t.min_ms[base.backend]) for t in res.trials if t.predicted_ms is not None]
     res.table_error = prediction_error(pairs)
 

@@ -42,6 +42,13 @@ def recipe_for(base: dict | None, model: nn.Module, fit_data: Any, train: Any, e
     return {"head": head, "recovery": recovery}
 
 
+def _with_epochs(stage: dict[str, Any], epochs: int | None) -> dict[str, Any]:
+    """A recovery stage with the chosen candidate's own epochs (a near miss trained longer: ``longer``)."""
+    if epochs is None or "distill" not in stage:
+        return stage
+    return {**stage, "distill": {**stage["distill"], "epochs": epochs}}
+
+
 def _changed(cfg: Any) -> dict[str, Any]:
     """The fields of a config that differ from its defaults (a short recipe section)."""
     default = type(cfg)().to_dict()
@@ -86,7 +93,7 @@ class OptimizeResult:
         keep_bn = {} if self.bn_recal else {"recalibrate_bn": False}
         cuts = [{"channel_prune": {"ratio": cfg.ratio, "ignore": list(cfg.ignore), **keep_bn}}
                 for cfg in Space(self.groups, []).stages(chosen.keep)]
-        recovery = list(self.recipe.get("recovery", [])) if cuts else []
+        recovery = [_with_epochs(st, chosen.epochs) for st in self.recipe.get("recovery", [])] if cuts else []
         share = []
         if chosen.share:
             fine = {"share_weights": {"bits": chosen.share["bits"], "epochs": chosen.share["epochs"]},

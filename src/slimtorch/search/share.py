@@ -46,4 +46,5 @@ def share_trial(res: Any, fp32: Trial, fit_data: Any, train: Any, val_score: Cal
     val, se = judged(val_score, model)
     ms, base_ms = time_models({"s": model}, res.baseline.model, x, BACKENDS, repeats=5)
     return Trial(len(res.trials) + 1, fp32.keep, val, count_params(model), saved_bytes(model), ms["s"], base_ms,
-                 seconds=time.perf_counter() - t0, se=se, share=share_config(bits, lr), model=model)
+                 seconds=time.perf_counter() - t0, se=se, share=share_config(bits, lr), model=model,
+                 epochs=fp32.epochs)

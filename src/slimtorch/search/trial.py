@@ -41,6 +41,7 @@ class Trial:
     share: dict[str, Any] | None = None  # the weight-sharing settings when this candidate is shared and packed
     se: float = 0.0  # standard error (points) of the validation drop, test rows included (``margin``)
     spread: float | None = None  # IQR/median of the best backend's rounds (over MAX_SPREAD: not a stable timing)
+    epochs: int | None = None  # recovery epochs when not the search's own (``longer``: a near miss trained longer)
     model: nn.Module | None = field(default=None, repr=False)
 
     @property
@@ -64,7 +65,7 @@ class Trial:
                 "predicted_ms": None if self.predicted_ms is None else round(self.predicted_ms, 4),
                 "seconds": round(self.seconds, 1), "int8": self.int8,
                 "share": self.share, "se": round(self.se, 3),
-                "spread": None if self.spread is None else round(self.spread, 3)}
+                "spread": None if self.spread is None else round(self.spread, 3), "epochs": self.epochs}
 
 
 def time_models(models: dict[str, nn.Module], baseline: nn.Module, x: torch.Tensor, backends: tuple[str, ...],
