@@ -64,6 +64,13 @@ def test_two_training_rows_are_refused_without_advising_a_val_rows_that_cannot_f
     assert f"--data: npz:{unlabeled_npz} has 2 training rows; allowed: at least 3" in _one_line(capsys)
 
 
+def test_text_is_refused_in_one_line_before_the_encoder_is_built(tmp_path, capsys):
+    (tmp_path / "s.txt").write_text("a new user prunes a sentence encoder\n" * 40)  # token ids: the search times floats
+    assert main(["optimize", "minilm", "--data", f"text:{tmp_path / 's.txt'}", "--out", str(tmp_path / "opt")]) == 2
+    assert "holds integer inputs (token ids)" in _one_line(capsys)  # was: a traceback from the latency table
+    assert not (tmp_path / "opt").exists()
+
+
 def test_normalize_given_as_a_data_option_is_the_data_field(unlabeled_npz):
     # the CLI has no --normalize: `--data-option normalize=false` reached st.data.load twice (a TypeError)
     as_option = load_data(DataConfig(name=f"npz:{unlabeled_npz}", options={"normalize": False}))[0]

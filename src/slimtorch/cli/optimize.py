@@ -228,6 +228,10 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         flag = data_flag(str(err), data_options(args.data_option))
         raise UsageError(f"{flag}: {str(err).split(': ', 1)[-1]}") from None
+    if not train.x.is_floating_point():  # the search times random float batches: token ids would crash it late
+        raise UsageError(f"--data: {args.data} holds integer inputs (token ids); slimtorch optimize searches models "
+                         "of float inputs (images, features); allowed: such data, or for a text encoder `slimtorch "
+                         "prune MODEL --ratio R` or a recipe's channel_prune + distill stages (slimtorch run)")
     shipped = not saved and _shipped(args, raw, train)
     if not saved and _mlp_widths(raw, train):
         recipe = parse_recipe({**raw, "stages": raw["stages"]}, name="optimize")
