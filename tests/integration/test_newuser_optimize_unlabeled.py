@@ -71,6 +71,13 @@ def test_text_is_refused_in_one_line_before_the_encoder_is_built(tmp_path, capsy
     assert not (tmp_path / "opt").exists()
 
 
+@pytest.mark.parametrize("spec,allowed", [("images:", "images:DIR"), ("text:", "text:FILE"), ("npz:", "npz:FILE")])
+def test_a_data_spec_without_its_path_is_one_line_naming_the_form(tmp_path, capsys, monkeypatch, spec, allowed):
+    monkeypatch.chdir(tmp_path)  # "images:" read the current folder ("" is "."), then called itself unknown
+    assert main(["optimize", "mobilenet_v2", "--data", spec, "--out", str(tmp_path / "opt")]) == 2
+    assert f"--data: '{spec}' names no " in (err := _one_line(capsys)) and f"allowed: {allowed}, e.g." in err
+
+
 def test_normalize_given_as_a_data_option_is_the_data_field(unlabeled_npz):
     # the CLI has no --normalize: `--data-option normalize=false` reached st.data.load twice (a TypeError)
     as_option = load_data(DataConfig(name=f"npz:{unlabeled_npz}", options={"normalize": False}))[0]

@@ -41,6 +41,10 @@ def load_data(spec: Any) -> tuple[Any, Any]:
     prefix, sep, path = name.partition(":")
     if sep and prefix in ("npz", "csv", "text", "images"):
         folder = prefix == "images"
+        if not path:  # Path("") is the current folder: "images:" would read whatever photos are here
+            example = "my_photos/" if folder else f"my_data.{'txt' if prefix == 'text' else prefix}"
+            raise ConfigError("data.name", f"{name!r} names no {'folder' if folder else 'file'}; allowed: "
+                                           f"{prefix}:{'DIR' if folder else 'FILE'}, e.g. {prefix}:{example}")
         if not (Path(path).is_dir() if folder else Path(path).is_file()):
             if not Path(path).exists():
                 where = "" if Path(path).is_absolute() else f" (relative to the current folder, {Path.cwd()})"
