@@ -44,14 +44,27 @@ def test_epochs_with_shipped_weights_on_unlabeled_data_is_refused(unlabeled_npz,
     assert _one_line(capsys).startswith("slimtorch: error: --epochs: nothing is trained here")
 
 
-def test_a_test_split_of_nothing_is_one_line_not_a_crash_at_the_end(tmp_path, capsys):
+@pytest.fixture
+def photos(tmp_path):
+    """``images:DIR`` of 6 noise photos directly in the folder: unlabeled."""
     from PIL import Image
 
     (tmp_path / "photos").mkdir()
-    for i in range(6):  # photos directly in the folder: unlabeled
+    for i in range(6):
         noise = np.random.default_rng(i).integers(0, 255, (24, 24, 3), dtype=np.uint8)
         Image.fromarray(noise).save(tmp_path / "photos" / f"{i}.png")
-    data = f"images:{tmp_path / 'photos'}"
+    return f"images:{tmp_path / 'photos'}"
+
+
+def test_shipped_weights_of_one_channel_on_photos_name_the_input_they_take(photos, tmp_path, capsys):
+    assert main(["optimize", "mnist_cnn", "--model-arg", "pretrained=true", "--data", photos,
+                 "--data-option", "size=28", "--val-rows", "2", "--out", str(tmp_path / "opt")]) == 2
+    err = _one_line(capsys)  # pretrained=true changes no input: it advised --model-arg values and torch's words twice
+    assert "it takes [1, 28, 28] (the zoo mnist_cnn's input)" in err and err.count("RuntimeError") == 1
+
+
+def test_a_test_split_of_nothing_is_one_line_not_a_crash_at_the_end(photos, tmp_path, capsys):
+    data = photos
     assert main(["optimize", "mobilenet_v2", "--model-arg", "pretrained=true", "--data", data, "--data-option",
                  "size=16", "--data-option", "test_fraction=0", "--out", str(tmp_path / "opt")]) == 2
     assert f"--data-option: {data} has no test rows" in _one_line(capsys)  # with more photos: a crash at the end

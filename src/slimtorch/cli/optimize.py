@@ -213,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
         refuse_overwrite(out / "model", "--out", args.force, other="--resume to continue its search")
     check_writable(out / "model" / "model.json", "--out")  # before training the original, not after
     raw = _recipe(args, saved)
-    expected = None if args.model_arg else _zoo_input(args.model)  # model arguments may change what it takes
+    # model arguments may change what it takes; pretrained=true (the shipped weights) does not
+    expected = None if set(raw["model"]["kwargs"]) - {"pretrained"} else _zoo_input(args.model)
     if saved:
         folder = model_dir(args.model, "model")  # a train/optimize output or a run directory: its final model
         try:
