@@ -157,7 +157,7 @@ def sweep_uniform(model, fit_data, val, test, finish, base_val: float, base_test
         out[f"{name}-int8"] = (q, qv, qt, qt >= base_test - DROP and qv >= base_val - DROP)
     for name in fp32_ok[-1:]:
         owner = SimpleNamespace(baseline=SimpleNamespace(model=model), trials=[])
-        fp32 = SimpleNamespace(model=out[name][0], keep=(), index=0)
+        fp32 = SimpleNamespace(model=out[name][0], keep=(), index=0, epochs=None)
         x = fit_data.x[:BATCH].contiguous()
         sh = share_step.share_trial(owner, fp32, fit_data, recovery, score_mod.Scorer(val, model), x, 5).model
         sv, stt = _acc(sh, val), _acc(sh, test)
