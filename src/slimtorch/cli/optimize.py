@@ -37,8 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="dataset name for st.data.load (mnist, digits, ...)")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="option of the --data loader, value parsed as YAML (e.g. size=32 for images:DIR)")
-    p.add_argument("--max-drop", type=float, default=0.5, help="points of test accuracy (or top-1 agreement) "
-                                                                "the result may lose")
+    p.add_argument("--max-drop", type=float, default=0.5,
+                   help="points of test accuracy the result may lose (unlabeled data: of top-1 agreement with the "
+                        "original)")
     p.add_argument("--objective", default="latency", help="latency | size")
     p.add_argument("--batch-size", type=int, default=64, help="batch the latency is measured at")
     p.add_argument("--minutes", type=float, default=15.0,
