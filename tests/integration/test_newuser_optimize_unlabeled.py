@@ -117,3 +117,32 @@ def test_shipped_weights_are_the_original_and_optimized_yaml_reproduces_the_choi
     assert rows[-1]["params"] == chosen["params"]
     agreement = 100 * rows[-1]["fidelity"]["agreement_top1"]
     assert abs(agreement - chosen["test"]) < 1.5  # the same cuts and recovery: one test row of 80 at most
+
+
+@pytest.fixture
+def twelve_classes(tmp_path):
+    """``images:DIR`` labelled by 12 subfolders of 2 noise photos each (the zoo's default is 10 classes)."""
+    from PIL import Image
+
+    for c in range(12):
+        (tmp_path / "labelled" / f"c{c:02d}").mkdir(parents=True)
+        for i in range(2):
+            noise = np.random.default_rng(10 * c + i).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+            Image.fromarray(noise).save(tmp_path / "labelled" / f"c{c:02d}" / f"{i}.png")
+    return f"images:{tmp_path / 'labelled'}"
+
+
+@pytest.mark.parametrize("saved,match", [
+    (False, "has 12 classes but the model gives 10 outputs per sample; add --model-arg num_classes=12"),
+    (True, "has 12 classes but the model gives 10 outputs per sample; allowed: data of at most 10 classes"),
+])
+def test_more_classes_than_outputs_is_one_line_before_training(twelve_classes, tmp_path, capsys, saved, match):
+    model = ["--model-arg", "depth=8"]  # it trained and crashed in the loss: "IndexError: Target 10 is out of bounds"
+    if saved:
+        st.save(st.models.build("resnet_cifar", depth=8, width=4), tmp_path / "saved")
+        model = []
+    argv = ["optimize", str(tmp_path / "saved") if saved else "resnet_cifar", *model, "--data", twelve_classes,
+            "--data-option", "size=16", "--val-rows", "2", "--out", str(tmp_path / "opt")]
+    assert main(argv) == 2
+    assert match in _one_line(capsys)
+    assert not (tmp_path / "opt" / "original").exists()

@@ -119,8 +119,8 @@ def _shipped(args: argparse.Namespace, raw: dict[str, Any], train: Any) -> bool:
     return True
 
 
-def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, out: Path, expected: list[int] | None,
-              shipped: bool = False) -> Any:
+def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, test: Any, out: Path,
+              expected: list[int] | None, shipped: bool = False) -> Any:
     """Train the zoo original (kept in ``out/original`` so that ``--resume`` finds the same weights, whose
     hash names the finished trials), or with ``--resume`` load the one trained before; ``shipped``: build it
     with its pretrained weights, untrained here (unlabeled data)."""
@@ -137,6 +137,7 @@ def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, out: Path, e
     except ConfigError as err:
         raise UsageError(f"--model-arg: {str(err).split(': ', 1)[-1]}" if args.model_arg else str(err)) from None
     _accepts(model, fit_data, args, expected, f"the zoo {args.model}'s input")
+    _classes(model, (fit_data, test), args, saved=False)
     if shipped:
         print(f"the original: {args.model}'s shipped weights (unlabeled data: nothing to train it on)", flush=True)
         return model
@@ -161,6 +162,33 @@ def _accepts(model: Any, data: Any, args: argparse.Namespace, expected: list[int
         check_inputs(model.eval(), x, "--data", expected, args.data, why, advice)
     finally:
         model.train(training)
+
+
+def _classes(model: Any, splits: tuple[Any, Any], args: argparse.Namespace, saved: bool) -> None:
+    """Labels past the model's outputs (class 11 of the zoo's default 10) are one line before any training, not an
+    IndexError from the loss."""
+    import torch
+
+    from .. import models
+    from ..data.labels import num_classes
+
+    classes = max((num_classes(d.y) or 0 for d in splits), default=0)  # unlabeled (all -1): 0
+    if classes == 0:
+        return
+    training = model.training
+    try:
+        with torch.no_grad():
+            out = model.eval()(splits[0].x[:1])
+    finally:
+        model.train(training)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] >= classes:
+        return
+    what = f"--data: {args.data} has {classes} classes but the model gives {out.shape[1]} outputs per sample"
+    if saved:
+        raise UsageError(f"{what}; allowed: data of at most {out.shape[1]} classes (the saved model's)")
+    fix = (f"--model-arg num_classes={classes}" if "num_classes" in models.signature(args.model)
+           else f"--model-arg widths=[..., {classes}]")
+    raise UsageError(f"{what}; add {fix}")
 
 
 def _zoo_input(name: str) -> list[int] | None:
@@ -260,8 +288,9 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(out / "trials", ignore_errors=True)  # the journal of an earlier search here: start over
     if saved:
         _accepts(model, fit_data, args, expected, f"the input shape saved in {folder}")
+        _classes(model, (train, test), args, saved=True)
     else:
-        model = _original(args, recipe, fit_data, out, expected, shipped)
+        model = _original(args, recipe, fit_data, test, out, expected, shipped)
     torch.manual_seed(0)
     res = optimize(model, (train, test), objective=args.objective, batch_size=args.batch_size,
                    max_accuracy_drop=args.max_drop, budget_minutes=args.minutes, recovery_epochs=args.recovery_epochs,
