@@ -38,6 +38,12 @@ def test_a_zoo_model_without_shipped_weights_is_refused_before_training(unlabele
     assert not (out / "original").exists()
 
 
+def test_a_misspelled_pretrained_is_refused_not_read_as_true(unlabeled_npz, tmp_path, capsys):
+    assert main(["optimize", "mnist_cnn", "--model-arg", "pretrained=ture", "--data", f"npz:{unlabeled_npz}",
+                 "--out", str(tmp_path / "opt")]) == 2  # the string 'ture' is truthy: it loaded the shipped weights
+    assert _one_line(capsys) == "slimtorch: error: --model-arg: pretrained='ture'; allowed: true or false"
+
+
 def test_epochs_with_shipped_weights_on_unlabeled_data_is_refused(unlabeled_npz, tmp_path, capsys):
     assert main(["optimize", "mnist_cnn", "--model-arg", "pretrained=true", "--data", f"npz:{unlabeled_npz}",
                  "--epochs", "2", "--out", str(tmp_path / "opt")]) == 2

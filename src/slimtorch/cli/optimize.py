@@ -242,6 +242,9 @@ def run(args: argparse.Namespace) -> int:
         refuse_overwrite(out / "model", "--out", args.force, other="--resume to continue its search")
     check_writable(out / "model" / "model.json", "--out")  # before training the original, not after
     raw = _recipe(args, saved)
+    pretrained = raw["model"]["kwargs"].get("pretrained", False)
+    if not isinstance(pretrained, bool):  # YAML reads pretrained=ture as a string, which is truthy
+        raise UsageError(f"--model-arg: pretrained={pretrained!r}; allowed: true or false")
     # model arguments may change what it takes; pretrained=true (the shipped weights) does not
     expected = None if set(raw["model"]["kwargs"]) - {"pretrained"} else _zoo_input(args.model)
     if saved:
