@@ -36,6 +36,7 @@ class Clock:
     score_s: float = 0.0  # seconds one validation scoring takes (set by the search; the finish scales with it)
     finish_s: float = 0.0  # the search's estimate of what its finish needs (used when more than FINISH_SHARE)
     rounds: int = 20  # timed rounds the original and the table's entries get (fewer when the budget is short)
+    stopped: bool = False  # a trial was refused for time: every later one is too, without another note
 
     def now(self) -> float:
         """Seconds since the start."""
@@ -56,6 +57,19 @@ class Clock:
     def over(self) -> bool:
         """The whole budget is spent."""
         return self.left() <= 0
+
+    def trial_fits(self, trials: int, expect: float) -> bool:
+        """Does one more trial (``expect`` seconds; 0: unknown) leave time to finish? The first refusal is noted
+        (``trials`` so far), and from then on every trial is refused silently: a longer one tried later (the
+        near misses' longer recovery) must not add a second, contradicting note."""
+        if not self.stopped and not self.search_over(expect):
+            return True
+        if not self.stopped:
+            nxt = f"the next, ~{expect:.0f} s," if expect else "a trial"
+            self.cut(f"the search stopped after {trials} trials ({nxt} would not leave time to finish): the best "
+                     "candidate found so far is kept")
+        self.stopped = True
+        return False
 
     def cut(self, what: str) -> None:
         """Record one cut (once per distinct line)."""

@@ -30,14 +30,18 @@ def paired_se(ref_rows: torch.Tensor, rows: torch.Tensor, n_test: int = 0) -> fl
         >>> ref = torch.tensor([1, 1, 1, 1.0]); cand = torch.tensor([1, 1, 0, 1.0])
         >>> round(paired_se(ref, cand), 3)  # d = (0, 0, 1, 0): var 0.25 (unbiased), /4 rows
         25.0
+        >>> round(paired_se(ref, ref), 3)  # no discordant row: the floor of one (var 1/4)
+        25.0
     """
     if ref_rows.shape != rows.shape or ref_rows.numel() < 2:
         raise ValueError(
             f"paired_se: rows of shape {tuple(ref_rows.shape)} and {tuple(rows.shape)}; "
             "allowed: two equal 1-d tensors of at least 2 rows"
         )
-    var = float((ref_rows.double() - rows.double()).var())
     n = ref_rows.numel()
+    # at least one discordant row's variance: rows that all agree (3 validation rows, the candidate right wherever
+    # the original is) are not evidence of zero error; negligible on thousands of rows
+    var = max(float((ref_rows.double() - rows.double()).var()), 1.0 / n)
     return 100.0 * math.sqrt(var / n + (var / n_test if n_test else 0.0))
 
 

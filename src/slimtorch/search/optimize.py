@@ -218,7 +218,8 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
         res.notes.append("the BatchNorm re-estimate lost more than the budget on the original itself: candidates "
                          "keep the original's BatchNorm statistics (optimized.yaml's prune stages too: "
                          "recalibrate_bn: false)")
-    if not any("train" in stage for stage in res.recipe["head"]["stages"]):
+    pretrained = res.recipe["head"]["model"].get("kwargs", {}).get("pretrained")  # the zoo's shipped weights
+    if not pretrained and not any("train" in stage for stage in res.recipe["head"]["stages"]):
         res.notes.append("optimized.yaml has no stage that trains the original (pass recipe= as the CLI does): "
                          "`slimtorch run` would cut an untrained model")
     say(f"original: {val_score.metric} val {base_val:.2f} / test {base_test:.2f}; "
@@ -344,10 +345,7 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
         took = sorted(t.seconds for t in res.trials if t.seconds and t.epochs is None)
         expect = took[len(took) // 2] if took else 0.0  # a trial takes about as long as the median one so far
         expect *= epochs / max(finish.epochs, 1) if epochs else 1  # recovery dominates a trial
-        if trial is None and clock.search_over(expect):
-            nxt = f"the next, ~{expect:.0f} s," if expect else "a trial"
-            clock.cut(f"the search stopped after {len(res.trials)} trials ({nxt} would not leave time to finish): "
-                      "the best candidate found so far is kept")
+        if trial is None and not clock.trial_fits(len(res.trials), expect):
             return None
         if trial is None:
             fin = finish if epochs is None else finish.longer(epochs)

@@ -56,3 +56,12 @@ def test_a_slow_sensitivity_scan_is_cut_and_the_call_ends_within_its_budget(trai
     assert c.test >= res.baseline.test - 2.0  # a cut search is smaller, never wrong
     for group, lost in zip(res.path[-1], res.sensitivity):  # the path cuts no deeper than was measured
         assert group in lost
+
+
+def test_the_first_trial_refused_for_time_is_noted_once_and_every_later_one_is_refused_too():
+    clock = Clock(100.0, start=time.perf_counter() - 70)  # 70 s spent: 15 s of search time left
+    assert clock.trial_fits(3, 10.0)
+    assert not clock.trial_fits(4, 30.0)
+    assert not clock.trial_fits(4, 1.0) and not clock.trial_fits(4, 90.0)  # a shorter one too: the search is over
+    assert clock.cuts == ["time budget (1.66667 min): the search stopped after 4 trials (the next, ~30 s, would not "
+                          "leave time to finish): the best candidate found so far is kept"]

@@ -19,7 +19,8 @@ optimize_mod = importlib.import_module("slimtorch.search.optimize")
 
 
 @pytest.mark.parametrize("ref,cand,n_test,expected", [
-    ([1, 1, 1, 1], [1, 1, 1, 1], 0, 0.0),                       # identical rows: no error
+    ([1, 1, 1, 1], [1, 1, 1, 1], 0, 100 * math.sqrt(0.25 / 4)),  # identical rows: the floor of one discordant row
+    ([1, 1, 1], [1, 1, 1], 3, 100 * math.sqrt(1 / 9 + 1 / 9)),     # 3 rows that agree certify nothing
     ([1, 1, 1, 1], [1, 1, 0, 1], 0, 100 * math.sqrt(0.25 / 4)),  # d = (0,0,1,0): unbiased var 0.25
     ([1, 0, 1, 1], [0, 1, 1, 1], 0, 100 * math.sqrt((2 / 3) / 4)),  # d = (1,-1,0,0): var 2/3, paired
     ([1, 1, 1, 1], [1, 1, 0, 1], 8, 100 * math.sqrt(0.25 / 4 + 0.25 / 8)),  # + the test rows' own error
@@ -59,7 +60,7 @@ def test_scorer_judge_is_the_paired_error_of_the_rows():
         r, o = (ref(x).argmax(1) == y).double(), (other(x).argmax(1) == y).double()
     assert score == pytest.approx(100 * float(o.mean())) and score == pytest.approx(s(other))
     assert se == pytest.approx(100 * math.sqrt(float((r - o).var()) * (1 / 200 + 1 / 500)))
-    assert s.judge(ref)[1] == 0.0
+    assert s.judge(ref)[1] == pytest.approx(100 * math.sqrt((1 / 200) * (1 / 200 + 1 / 500)))  # the floor
     unlabeled = Scorer(ArrayDataset(x, torch.full((200,), -1)), ref)  # agreement with the original
     agree, se_u = unlabeled.judge(other)
     a = (other(x).argmax(1) == ref(x).argmax(1)).double()

@@ -126,3 +126,14 @@ def test_unlabeled_search_recovers_label_free_and_writes_a_recipe_that_runs(trai
     assert recipe.stages[0].config.alpha == 1.0
     kd = Distill(model, **{k: v for k, v in stage.items() if k not in ("teacher", "epochs")})
     kd.drive(cut, fit, optimize_mod.default_recovery().replace(quiet=True), st.fit)  # ran: no ConfigError
+
+
+def test_a_pretrained_recipe_needs_no_train_stage_and_gets_no_note_about_one(trained):
+    model, train, test = trained
+    kwargs = dict(max_accuracy_drop=2.0, budget_minutes=0.1, batch_size=16, recovery_epochs=0, int8=False)
+    spec = {"name": "mlp", "kwargs": {"widths": [64, 64, 32, 10]}}
+    bare = optimize(model, (train, test), recipe={"model": spec}, **kwargs)
+    assert any("no stage that trains the original" in n for n in bare.notes)
+    shipped = {**spec, "kwargs": {**spec["kwargs"], "pretrained": True}}  # the zoo's weights are the original
+    assert not any("no stage that trains" in n for n in optimize(model, (train, test), recipe={"model": shipped},
+                                                                  **kwargs).notes)
