@@ -50,8 +50,12 @@ def test_a_saved_model_is_not_said_to_be_reproduced_by_a_recipe_of_fresh_weights
     out = tmp_path / "opt"
     assert main(["optimize", str(tmp_path / "m"), "--data", "digits", "--max-drop", "99", "--minutes", "0.05",
                  "--recovery-epochs", "0", "--no-int8", "--train-subset", "200", "--out", str(out)]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+    printed = capsys.readouterr().out
+    last = printed.strip().splitlines()[-1]
     assert "reproduce: slimtorch run" not in last and "does not reproduce it" in last
+    # nor told to pass recipe= as the API would be: the CLI did
+    assert "pass recipe=" not in printed
+    assert not [n for n in json.loads((out / "candidates.json").read_text())["notes"] if "pass recipe=" in n]
     text = (out / "optimized.yaml").read_text()
     assert text.startswith("# NOTE: optimized.yaml does not reproduce it")
     assert yaml.safe_load(text)["model"]["name"] == "mlp"  # still a valid recipe

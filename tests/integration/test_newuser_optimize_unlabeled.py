@@ -152,14 +152,3 @@ def test_more_classes_than_outputs_is_one_line_before_training(twelve_classes, t
     assert main(argv) == 2
     assert match in _one_line(capsys)
     assert not (tmp_path / "opt" / "original").exists()
-
-
-def test_a_saved_folder_is_not_told_to_pass_recipe_as_the_api_would_be(tmp_path, capsys):
-    torch.manual_seed(0)
-    st.save(st.models.build("mlp", widths=[64, 32, 10]), tmp_path / "m")
-    out = tmp_path / "opt"
-    assert main(["optimize", str(tmp_path / "m"), "--data", "digits", "--max-drop", "99", "--minutes", "0.05",
-                 "--recovery-epochs", "0", "--no-int8", "--train-subset", "200", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out  # the CLI passed it; its own last line says the recipe does not reproduce
-    assert "pass recipe=" not in printed and "does not reproduce it" in printed.strip().splitlines()[-1]
-    assert not [n for n in json.loads((out / "candidates.json").read_text())["notes"] if "pass recipe=" in n]
