@@ -83,14 +83,15 @@ def _finish(x: np.ndarray, y: np.ndarray, x_test: np.ndarray | None, y_test: np.
 
 def npz(path: str, test_fraction: float = 0.2, seed: int = 0, normalize: bool = True) -> LabeledArrays:
     """Arrays ``x`` (N, ...) and ``y`` (N, ...) from an ``.npz``; ``x_test``/``y_test`` if present, else a seeded split.
+    Without ``y`` the rows are unlabeled (label -1: calibration, label-free recovery, fidelity to an original).
 
     Returns:
         ``(x_train, y_train, x_test, y_test, classes)``; ``classes`` names the ids of string labels, else None.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not an npz archive, an object (pickled) array, the file lacks ``x`` or ``y`` (or has only
-            one of x_test/y_test), x and y differ in length, or an array holds NaN/inf.
+        ValueError: not an npz archive, an object (pickled) array, the file lacks ``x`` (or labels one part
+            only, or has y_test without x_test), x and y differ in length, or an array holds NaN/inf.
     """
     p = Path(path)
     if not p.is_file():
@@ -100,13 +101,22 @@ def npz(path: str, test_fraction: float = 0.2, seed: int = 0, normalize: bool = 
     except ValueError as err:
         raise ValueError(f"npz:{path}: {err}; allowed: numeric arrays x, y[, x_test, y_test] (labels may be "
                          "strings) saved with np.savez") from None
-    missing = [k for k in ("x", "y") if k not in a]
-    if missing:
-        raise ValueError(f"npz:{path}: missing array(s) {missing}; the file needs 'x' and 'y' "
-                         f"(optionally 'x_test' and 'y_test'), found {sorted(a)}")
-    if ("x_test" in a) != ("y_test" in a):
-        raise ValueError(f"npz:{path}: give both 'x_test' and 'y_test' or neither")
-    return _finish(a["x"], a["y"], a.get("x_test"), a.get("y_test"), test_fraction, seed, normalize, f"npz:{path}")
+    if "x" not in a:
+        raise ValueError(f"npz:{path}: missing array 'x'; the file needs 'x' (and 'y', or none for unlabeled "
+                         f"inputs; optionally 'x_test' and 'y_test'), found {sorted(a)}")
+    if "y_test" in a and "x_test" not in a:
+        raise ValueError(f"npz:{path}: 'y_test' without 'x_test'; give both, 'x_test' alone (unlabeled) or neither")
+    if ("y" in a) != ("y_test" in a) and "x_test" in a:
+        raise ValueError(f"npz:{path}: labels for one part only ('y' {'present' if 'y' in a else 'absent'}, "
+                         f"'y_test' {'present' if 'y_test' in a else 'absent'}); label both parts or neither")
+    x_test = a.get("x_test")
+    y, y_test = (a["y"], a.get("y_test")) if "y" in a else (_unlabeled(a["x"]), _unlabeled(x_test))
+    return _finish(a["x"], y, x_test, y_test, test_fraction, seed, normalize, f"npz:{path}")
+
+
+def _unlabeled(x: np.ndarray | None) -> np.ndarray | None:
+    """Labels -1 for every row of ``x`` (an npz of inputs alone: unlabeled, as ``images:DIR`` without subfolders)."""
+    return None if x is None else np.full(len(np.asarray(x)), -1, dtype=np.int64)
 
 
 def csv_file(path: str, test_fraction: float = 0.2, seed: int = 0, normalize: bool = True,

@@ -46,9 +46,26 @@ def test_npz_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         st.data.load(f"npz:{tmp_path / 'missing.npz'}")
     path = tmp_path / "bad.npz"
-    np.savez(path, x=np.zeros((3, 2)))
-    with pytest.raises(ValueError, match=r"missing array\(s\) \['y'\]"):
+    np.savez(path, y=np.zeros(3))
+    with pytest.raises(ValueError, match=r"missing array 'x'; the file needs 'x' \(and 'y', or none for unlabeled"):
         st.data.load(f"npz:{path}")
+    np.savez(path, x=np.zeros((3, 2)), x_test=np.zeros((2, 2)), y_test=np.zeros(2))
+    with pytest.raises(ValueError, match=r"labels for one part only \('y' absent, 'y_test' present\)"):
+        st.data.load(f"npz:{path}")
+    np.savez(path, x=np.zeros((3, 2)), y_test=np.zeros(2))
+    with pytest.raises(ValueError, match="'y_test' without 'x_test'"):
+        st.data.load(f"npz:{path}")
+
+
+def test_an_npz_of_inputs_alone_is_unlabeled(tmp_path):
+    path = tmp_path / "inputs.npz"
+    np.savez(path, x=np.random.default_rng(0).normal(size=(10, 3)))
+    train, test = st.data.load(f"npz:{path}", test_fraction=0.2)
+    assert len(train) == 8 and len(test) == 2
+    assert bool((train.y == -1).all()) and bool((test.y == -1).all())
+    np.savez(path, x=np.zeros((4, 3)), x_test=np.ones((2, 3)))
+    train, test = st.data.load(f"npz:{path}", normalize=False)
+    assert len(train) == 4 and bool((test.x == 1).all()) and bool((test.y == -1).all())
 
 
 def test_csv_round_trip_with_header(tmp_path):
