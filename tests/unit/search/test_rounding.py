@@ -68,3 +68,14 @@ def test_depthwise_heaviest_layer_is_timed_at_equal_widths():
     got = measure_multiple(table)
     assert got["layer"] == "3" and got["multiple"] == 1
     assert all(c_in == c_out for name, c_in, c_out in built if name == "3") and len(got["ms"]) > 5
+
+
+def test_narrow_widths_on_a_cheaper_kernel_do_not_veto_the_block():
+    # MobileNetV2's features.2.conv.1.0 on onnxruntime (measured, ms): off-block widths above 16 cost about
+    # twice the next multiple, but 3-5 channels run a cheaper kernel than 16 (they never reach a rounded ladder)
+    ms = {3: 0.245, 4: 0.355, 5: 0.359, 7: 0.544, 8: 0.469, 9: 0.694, 15: 1.123, 16: 0.495, 17: 1.2, 31: 2.179,
+          32: 1.034, 120: 4.0}
+    # the 120-wide classifier layer stands in for the heaviest layer (wide enough to time 17, 31 and 32)
+    table = _table(lambda name, c_in, c_out: ms.get(c_out, 0.001) * (10.0 if name == "classifier.0" else 0.001))
+    got = measure_multiple(table)
+    assert got["layer"] == "classifier.0" and got["multiple"] == 16 and got["checked"] == [16, 8], got
