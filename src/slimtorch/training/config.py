@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config, ConfigError, check_choice, check_range
-from .unused import READ_BY
+from .readers import READ_BY
 
 OPTIMIZERS = ("gd", "sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "linear", "one_cycle", "plateau")

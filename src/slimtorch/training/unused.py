@@ -9,19 +9,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-# field -> (the field that chooses, the choices that read it); what optim.py, schedules.py, losses.py and
-# run.py (gd accumulates the whole epoch) read
-READ_BY: dict[str, tuple[str, tuple[str, ...]]] = {
-    "momentum": ("optimizer", ("sgd", "gd")),
-    "betas": ("optimizer", ("adam", "adamw")),
-    "grad_accum": ("optimizer", ("sgd", "adam", "adamw")),
-    "step_size": ("schedule", ("step",)),
-    "milestones": ("schedule", ("multistep",)),
-    "gamma": ("schedule", ("step", "multistep", "exponential", "plateau")),
-    "min_lr": ("schedule", ("cosine", "linear")),
-    "plateau_patience": ("schedule", ("plateau",)),
-    "label_smoothing": ("loss", ("cross_entropy", "bce")),
-}
+from .config import TrainConfig
+from .readers import READ_BY
 
 
 class Ignored(NamedTuple):
@@ -42,8 +31,6 @@ def ignored_settings(values: Mapping[str, Any]) -> list[Ignored]:
         >>> [s.name for s in ignored_settings({"optimizer": "adam", "momentum": 0.9})]
         ['momentum']
     """
-    from .config import TrainConfig  # config.py reads READ_BY: imported here, not at the top
-
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     found = []
     for name, (by, readers) in READ_BY.items():
