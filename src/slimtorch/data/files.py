@@ -115,8 +115,9 @@ def npz(path: str, test_fraction: float = 0.2, seed: int = 0, normalize: bool = 
 
 
 def _unlabeled(x: np.ndarray | None) -> np.ndarray | None:
-    """Labels -1 for every row of ``x`` (an npz of inputs alone: unlabeled, as ``images:DIR`` without subfolders)."""
-    return None if x is None else np.full(len(np.asarray(x)), -1, dtype=np.int64)
+    """Labels -1 for every row of ``x`` (an npz of inputs alone: unlabeled, as ``images:DIR`` without subfolders);
+    a scalar ``x`` gets a scalar, so ``_check_arrays`` names it."""
+    return None if x is None else np.full(np.shape(x)[:1], -1, dtype=np.int64)
 
 
 def csv_file(path: str, test_fraction: float = 0.2, seed: int = 0, normalize: bool = True,

@@ -66,6 +66,10 @@ def test_an_npz_of_inputs_alone_is_unlabeled(tmp_path):
     np.savez(path, x=np.zeros((4, 3)), x_test=np.ones((2, 3)))
     train, test = st.data.load(f"npz:{path}", normalize=False)
     assert len(train) == 4 and bool((test.x == 1).all()) and bool((test.y == -1).all())
+    for arrays, name in ((dict(x=np.float32(3)), "x"), (dict(x=np.zeros((4, 3)), x_test=np.float32(1)), "x_test")):
+        np.savez(path, **arrays)  # a scalar without labels: the same one line as with them (was a TypeError)
+        with pytest.raises(ValueError, match=f"'{name}' is a scalar; allowed: arrays with one row per sample"):
+            st.data.load(f"npz:{path}")
 
 
 def test_csv_round_trip_with_header(tmp_path):
