@@ -115,6 +115,12 @@ def test_scorer_soft_is_the_mean_probability_of_the_target():
     confident, timid = Scaled(ref, 10.0), Scaled(ref, 0.5)
     assert unlabeled(confident) == unlabeled(timid) == 100.0  # the reference's own argmaxes
     assert unlabeled.soft(timid) < unlabeled.soft(confident) < 100.0
+    # a model ending in softmax (or log_softmax) scores as its logits do: a softmax of probabilities squeezed
+    # every row towards uniform (1,000 classes: 0.10 points for what its logits score at 0.46)
+    wide = torch.nn.Linear(5, 1000)
+    many = Scorer(ArrayDataset(x, torch.full((100,), -1)), wide)
+    for ending in (torch.nn.Softmax(1), torch.nn.LogSoftmax(1)):
+        assert many.soft(torch.nn.Sequential(wide, ending)) == pytest.approx(many.soft(wide), rel=1e-4)
     one_column = Scorer(ArrayDataset(x, torch.rand(100, 1)), torch.nn.Linear(5, 1))  # not argmaxes: the score
     assert one_column.soft(torch.nn.Linear(5, 1)) == one_column(torch.nn.Linear(5, 1))
 
