@@ -9,7 +9,8 @@ candidate is, 0 where they agree), whose variance over the rows gives the error 
 validation rows and on the test rows alike (the same per-row variance, ``n_test`` rows). A candidate then
 needs ``drop + z * sqrt(var/n_val + var/n_test) <= budget``: no test row is read to decide anything.
 Without per-row results (a one-column output) the binomial error of the original's score stands in,
-for both the original's and the candidate's sample (unpaired: larger).
+for both the original's and the candidate's sample (unpaired: larger). Neither error falls under one row's
+worth: rows that all agree (or an original right on every row) are not evidence of no error.
 """
 
 from __future__ import annotations
@@ -47,15 +48,17 @@ def paired_se(ref_rows: torch.Tensor, rows: torch.Tensor, n_test: int = 0) -> fl
 
 def binomial_se(score: float, n_val: int, n_test: int = 0) -> float:
     """Unpaired standard error (points) of a drop from the original's ``score`` (points) on ``n_val`` rows, with
-    ``n_test`` further rows: the original's and the candidate's sampling errors added (p(1-p) for both)."""
-    p = min(max(score / 100.0, 0.0), 1.0)
+    ``n_test`` further rows: the original's and the candidate's sampling errors added (p(1-p) for both). As
+    ``paired_se``'s floor, p is taken at least one row from 0 and 1: 3 rows all right do not make the error 0."""
+    n = max(n_val, 2)
+    p = min(max(score / 100.0, 1.0 / n), 1.0 - 1.0 / n)
     var = 2 * p * (1 - p)
     return 100.0 * math.sqrt(var / max(n_val, 1) + (var / n_test if n_test else 0.0))
 
 
 def keeps(trial: Any, base_val: float, max_drop: float, z: float = Z) -> bool:
     """Does ``trial`` pass validation: its drop from ``base_val`` plus ``z`` of its standard errors within
-    ``max_drop``? (``trial.se`` is 0 for the original and for trials without per-row results.)"""
+    ``max_drop``? (``trial.se`` is 0 for the original and where the score is a plain function: ``judged``.)"""
     return trial.val - z * getattr(trial, "se", 0.0) >= base_val - max_drop
 
 

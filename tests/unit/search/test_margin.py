@@ -32,7 +32,9 @@ def test_paired_se_table(ref, cand, n_test, expected):
 
 def test_binomial_se_and_bad_rows():
     assert binomial_se(99.0, 2500) == pytest.approx(100 * math.sqrt(2 * 0.99 * 0.01 / 2500))
-    assert binomial_se(100.0, 10) == 0.0
+    # an original right on every row: p is taken one row off (as paired_se's floor), not an error of 0
+    assert binomial_se(100.0, 10) == pytest.approx(100 * math.sqrt(2 * 0.9 * 0.1 / 10))
+    assert binomial_se(0.0, 3, 3) == pytest.approx(100 * math.sqrt(2 * (1 / 3) * (2 / 3) * (1 / 3 + 1 / 3)))
     with pytest.raises(ValueError, match="paired_se: rows of shape"):
         paired_se(torch.ones(3), torch.ones(4))
 
