@@ -41,7 +41,9 @@ class Trial:
     share: dict[str, Any] | None = None  # the weight-sharing settings when this candidate is shared and packed
     se: float = 0.0  # standard error (points) of the validation drop, test rows included (``margin``)
     spread: float | None = None  # IQR/median of the best backend's rounds (over MAX_SPREAD: not a stable timing)
-    epochs: int | None = None  # recovery epochs when not the search's own (``longer``: a near miss trained longer)
+    # recovery epochs when not the search's own (``longer``: a near miss trained longer); an int8 or shared trial
+    # carries its fp32 model's, which optimized.yaml's distill stage repeats
+    epochs: int | None = None
     model: nn.Module | None = field(default=None, repr=False)
 
     @property
