@@ -54,20 +54,25 @@ def measure_multiple(table: LatencyTable) -> dict[str, Any]:
 
 
 def ladder(n: int, multiple: int) -> list[int]:
-    """Kept counts tried for a group of ``n`` channels, largest first: ``n`` and fractions rounded to ``multiple``
-    (a group of fewer than 2 multiples is not rounded: it has no smaller multiple to go to).
+    """Kept counts tried for a group of ``n`` channels, largest first: ``n`` and fractions rounded to ``multiple``;
+    a group of fewer than 2 multiples is rounded to the largest smaller block of ``MULTIPLES`` it holds 2 of (the
+    fast widths of blocks of 16 are multiples of 8 too), else not rounded.
 
     Example:
         >>> ladder(64, 8)
         [64, 48, 32, 24, 16, 8]
         >>> ladder(16, 8)  # 12 channels run as slowly as 16 where the CPU computes blocks of 8
         [16, 8]
-        >>> ladder(6, 4)  # smaller than 2 multiples: not rounded
+        >>> ladder(24, 16)  # unrounded (24, 18, 12, 9, ...), it missed 16, its one width on a block
+        [24, 16, 8]
+        >>> ladder(6, 4)  # smaller than 2 of any block: not rounded
         [6, 4, 3, 2, 1]
     """
     # ResNet-20's 16-wide groups at 12 or 4 channels made ONNX Runtime reorder layouts between blocked and plain
-    # convolutions: slower than 16 (measured); so a group of 2 multiples is rounded too
-    step = multiple if n >= 2 * multiple else 1
+    # convolutions: slower than 16 (measured); so a group of 2 multiples is rounded too. Since widths under a
+    # multiple stopped vetoing it (measure_multiple), 16 holds where 8 did before: groups 16-31 wide would lose
+    # their rounding altogether
+    step = next((m for m in (multiple, *MULTIPLES) if m <= multiple and multiple % m == 0 and n >= 2 * m), 1)
     counts = {n}
     for f in KEEP_FRACTIONS:
         counts.add(min(n, max(step, round(n * f / step) * step)))

@@ -10,9 +10,11 @@ from slimtorch.search.space import space_of
 
 
 @pytest.mark.parametrize("n,m,expected", [(64, 8, [64, 48, 32, 24, 16, 8]), (32, 8, [32, 24, 16, 8]),
-                                          (16, 8, [16, 8]), (12, 8, [12, 9, 6, 4, 3, 2, 1]),
-                                          (6, 8, [6, 4, 3, 2, 1]), (16, 1, [16, 12, 8, 6, 4, 2, 1]),
-                                          (1, 4, [1])])
+                                          (16, 8, [16, 8]), (6, 8, [6, 4, 3, 2, 1]), (16, 1, [16, 12, 8, 6, 4, 2, 1]),
+                                          (1, 4, [1]), (32, 16, [32, 16]),
+                                          # under 2 of the multiple: the largest smaller block it holds 2 of (the
+                                          # unrounded ladders, 24 18 12 9 6 3 2 and 12 9 6 4 3 2 1, missed 16 / 8)
+                                          (24, 16, [24, 16, 8]), (16, 16, [16, 8]), (12, 8, [12, 8, 4])])
 def test_ladder(n, m, expected):
     assert ladder(n, m) == expected
 
