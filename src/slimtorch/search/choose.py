@@ -146,7 +146,7 @@ def try_share(res: Any, fp32: Trial, fit_data: Any, train: Any, val_score: Calla
               clock: Clock, say: Callable) -> None:
     """Size: ``fp32`` weight-shared and packed (``share.py``) at each of ``BITS``, widest first; chosen when it
     passes validation and saves fewer bytes than the current choice; a narrower width only after a wider passed."""
-    took = sorted(t.seconds for t in res.trials if t.seconds and t.int8 is None)
+    took = sorted(t.seconds for t in res.trials if t.seconds and t.int8 is None and t.epochs is None)
     expect = took[len(took) // 2] if took else 0.0  # one epoch of fine-tuning: about a trial's recovery
     for bits in BITS:
         if clock.left() < expect:

@@ -218,7 +218,7 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
         res.notes.append("the BatchNorm re-estimate lost more than the budget on the original itself: candidates "
                          "keep the original's BatchNorm statistics (optimized.yaml's prune stages too: "
                          "recalibrate_bn: false)")
-    pretrained = res.recipe["head"]["model"].get("kwargs", {}).get("pretrained")  # the zoo's shipped weights
+    pretrained = (res.recipe["head"]["model"].get("kwargs") or {}).get("pretrained")  # the zoo's shipped weights
     if not pretrained and not any("train" in stage for stage in res.recipe["head"]["stages"]):
         res.notes.append("optimized.yaml has no stage that trains the original (pass recipe= as the CLI does): "
                          "`slimtorch run` would cut an untrained model")

@@ -137,3 +137,5 @@ def test_a_pretrained_recipe_needs_no_train_stage_and_gets_no_note_about_one(tra
     shipped = {**spec, "kwargs": {**spec["kwargs"], "pretrained": True}}  # the zoo's weights are the original
     assert not any("no stage that trains" in n for n in optimize(model, (train, test), recipe={"model": shipped},
                                                                   **kwargs).notes)
+    none = optimize(model, (train, test), recipe={"model": {"name": "mlp", "kwargs": None}}, **kwargs)  # no crash
+    assert any("no stage that trains the original" in n for n in none.notes)
