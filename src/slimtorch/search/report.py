@@ -17,7 +17,8 @@ def rows(res: Any) -> list[list[str]]:
     out = []
     for t in [res.baseline, *res.trials]:
         mark = " *" if t is res.chosen else ""
-        out.append([f"{t.index}{mark}", " ".join(map(str, t.keep)), f"{t.val:.2f}",
+        longer = f" ({t.epochs} recovery epochs)" if getattr(t, "epochs", None) else ""  # a near miss trained longer
+        out.append([f"{t.index}{mark}", " ".join(map(str, t.keep)) + longer, f"{t.val:.2f}",
                     "-" if t.test is None else f"{t.test:.2f}", f"{t.params:,}", f"{t.bytes:,}", f"{t.best_ms:.3f}",
                     t.backend, f"{t.speedup:.2f}x", _spread(t),
                     "-" if t.predicted_ms is None else f"{t.predicted_ms:.3f}"])

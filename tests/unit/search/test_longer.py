@@ -78,3 +78,12 @@ def test_the_journal_keeps_a_longer_trial_apart(tmp_path):
     assert j.get((2,), 1) is None
     back = j.get((2,), 4, epochs=3)
     assert back.epochs == 3 and back.index == 4 and back.to_dict()["epochs"] == 3
+
+
+def test_the_report_row_of_a_longer_trial_says_its_epochs():
+    from slimtorch.search.report import rows
+
+    res = _res([_t(1, (2, 6), 98.3, 3.0), _t(2, (2, 6), 98.9, 3.0, epochs=3)])
+    res.chosen = res.trials[1]
+    kept = [r[1] for r in rows(res)]
+    assert kept == ["8 8", "2 6", "2 6 (3 recovery epochs)"]
