@@ -165,7 +165,8 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
             fine-tuned one epoch) in the entropy-coded format ``st.pack`` saves; kept when it passes and is smaller.
         safety: standard errors of its validation drop a candidate must clear (``margin``): a candidate passes
             when ``drop + safety * se <= max_accuracy_drop``, se from the validation rows (paired with the
-            original) and the test set's size; 0 judges on the validation drop alone.
+            original) and the test set's size, at least one discordant row's (so ``max_accuracy_drop=0`` needs
+            ``safety=0``); 0 judges on the validation drop alone.
         log: progress lines (default: silent).
 
     Returns:
