@@ -166,7 +166,7 @@ def _check_resumable(saved: dict, cfg: TrainConfig) -> None:
     if changed:
         diffs = ", ".join(f"{k}: checkpoint {saved[k]!r} vs now {now[k]!r}" for k in changed)
         raise ConfigError("resume", f"the checkpoint in {cfg.out} was trained with other settings ({diffs}); "
-                                    "use the same settings or a new out= directory")
+                                    "use the same settings or a new output folder (out=; --out on the CLI)")
 
 
 def _check_same_model(saved: dict, model: nn.Module, out: str | None) -> None:
@@ -180,4 +180,4 @@ def _check_same_model(saved: dict, model: nn.Module, out: str | None) -> None:
     if diffs:
         shown = "; ".join(diffs[:2]) + (f" and {len(diffs) - 2} more" if len(diffs) > 2 else "")
         raise ConfigError("resume", f"the checkpoint in {out} holds another model ({shown}); resume with the model "
-                                    "and data it was trained with, or use a new out= directory")
+                                    "and data it was trained with, or use a new output folder (out=; --out on the CLI)")
