@@ -171,10 +171,10 @@ def _speed(reference, pruned, calib_x: torch.Tensor, repeats: int) -> tuple[dict
 def run(quick: bool = False, epochs: int | None = None) -> dict:
     """Every step of the MiniLM case; returns the JSON section (also printed as a table).
 
-    ``epochs``: recovery epochs (None: 1 with ``quick``, else 3; 0 skips recovery).
+    ``epochs``: recovery epochs (None: 1 with ``quick``, else 5; 0 skips recovery).
     """
     calib_sentences, solve_sentences, pool = _sentences(quick)
-    epochs = (1 if quick else 3) if epochs is None else epochs
+    epochs = (1 if quick else 5) if epochs is None else epochs
     held = {"paraphrase pairs (60)": _held(SENTENCES[60:], "sentences-eval"),
             "fortunes eval (200)": _held(offline_sentences("eval", 200), "fortunes-eval")}
     calib = _batches(calib_sentences)
