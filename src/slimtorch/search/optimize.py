@@ -346,7 +346,7 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
         took = sorted(t.seconds for t in res.trials if t.seconds and t.epochs is None)
         expect = took[len(took) // 2] if took else 0.0  # a trial takes about as long as the median one so far
         expect *= epochs / max(finish.epochs, 1) if epochs else 1  # recovery dominates a trial
-        if trial is None and not clock.trial_fits(len(res.trials), expect):
+        if trial is None and not _fits(clock, len(res.trials), expect, epochs):
             return None
         if trial is None:
             fin = finish if epochs is None else finish.longer(epochs)
@@ -379,6 +379,14 @@ def _search(res: OptimizeResult, space: Space, example: torch.Tensor, x: torch.T
     retry_longer(res, getattr(finish, "epochs", 0), passes)  # near misses with a longer recovery
     pairs = [(t.predicted_ms, t.min_ms[base.backend]) for t in res.trials if t.predicted_ms is not None]
     res.table_error = prediction_error(pairs)
+
+
+def _fits(clock: Clock, trials: int, expect: float, epochs: int | None) -> bool:
+    """One more trial fits the budget; a longer recovery that does not fit is ``retry_longer``'s to say (the walk
+    itself was not cut short: no "search stopped" note), and none runs once the walk was stopped for time."""
+    if epochs is None:
+        return clock.trial_fits(trials, expect)
+    return not clock.stopped and not clock.search_over(expect)
 
 
 def finish_bn(finish: Callable) -> Callable:

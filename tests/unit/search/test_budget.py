@@ -65,3 +65,12 @@ def test_the_first_trial_refused_for_time_is_noted_once_and_every_later_one_is_r
     assert not clock.trial_fits(4, 1.0) and not clock.trial_fits(4, 90.0)  # a shorter one too: the search is over
     assert clock.cuts == ["time budget (1.66667 min): the search stopped after 4 trials (the next, ~30 s, would not "
                           "leave time to finish): the best candidate found so far is kept"]
+
+
+def test_a_longer_recovery_that_does_not_fit_leaves_no_search_stopped_note():
+    optimize_mod = importlib.import_module("slimtorch.search.optimize")
+    clock = Clock(100.0, start=time.perf_counter() - 70)  # 15 s of search time left
+    assert optimize_mod._fits(clock, 3, 10.0, None) and not optimize_mod._fits(clock, 3, 30.0, 3)
+    assert clock.cuts == [] and not clock.stopped  # retry_longer notes the longer step's own end
+    assert not optimize_mod._fits(clock, 4, 30.0, None) and clock.stopped and len(clock.cuts) == 1
+    assert not optimize_mod._fits(clock, 4, 1.0, 3)  # the walk was stopped: no longer trial either
