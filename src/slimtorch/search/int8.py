@@ -11,6 +11,7 @@ On AVX2 CPUs without VNNI int8 often loses on time to ONNX Runtime fp32: then th
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,17 @@ from .margin import judged
 from .trial import Trial
 
 CALIB_BATCHES = 16
+SIMULATE_COST = 3  # a row through the float64 fake-quant simulation costs about 3 eager forward rows
+
+
+def int8_rows(n_layers: int, n_rows: int) -> float:
+    """Eager-forward rows the int8 step costs (``sensitivity.fallback_until_budget``): a one-layer-at-a-time scan
+    on up to ``SCAN_BATCHES`` x 256 rows, then ~log2(layers) + 2 simulated checks on up to ``CHECK_BATCHES`` x 256."""
+    from ..quantization.sensitivity import CHECK_BATCHES, SCAN_BATCHES
+
+    scan = min(n_rows, 256 * SCAN_BATCHES) * (n_layers + 1)
+    checks = SIMULATE_COST * min(n_rows, 256 * CHECK_BATCHES) * (math.ceil(math.log2(n_layers + 1)) + 2)
+    return float(scan + checks)
 
 
 def int8_config(max_drop: float) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from .choose import check_test, choose, ranked, retime, try_int8, try_share
 from .choose import passes as passes_val
 from .clock import MARGIN_S, Clock
 from .greedy import bisect, gain_per_point, greedy_path, refine, uniform_keep, uniform_seed
+from .int8 import int8_rows
 from .journal import Journal, data_fingerprint, fingerprint
 from .latency_table import BACKENDS, build_table, prediction_error
 from .longer import retry_longer
@@ -47,9 +48,6 @@ SENS_ROWS = 512  # validation rows of the sensitivity scan (expected score: Scor
 # uniform recipes (ChannelPrune(ratio) everywhere, exact widths) tried as candidates with the same recovery: the
 # mildest before the bisection, so a search whose budget holds a uniform ratio never ends on the original
 SEED_RATIOS = (0.125, 0.25, 0.5, 0.75)
-# the int8 step runs about this many rows forward per conv/linear layer (its per-layer sensitivity and fallback
-# checks on calibration batches, whatever the validation size; ResNet-20, 21 layers: ~40 scorings of 2,500 rows)
-INT8_ROWS_PER_LAYER = 5000
 TEMPERATURE, ALPHA = 4.0, 0.9  # the demo's distillation settings: recovery = distill from the original
 LABEL_FREE_ALPHA = 1.0  # unlabeled data: the original's outputs are the only target (st.distill's label-free mode)
 
@@ -203,7 +201,7 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
         finish = _finisher(model, fit_data, train_cfg, recovery_epochs, False, bn_recal=False)
     spreads: dict[str, float] = {}
     clock.rounds = _rounds(model, x, clock)
-    int8_s = INT8_ROWS_PER_LAYER * len(space.layers) * clock.score_s / len(val) if int8 else 0.0
+    int8_s = int8_rows(len(space.layers), len(fit_data)) * clock.score_s / len(val) if int8 else 0.0
     clock.finish_s = int8_s + 2 * clock.score_s * len(test) / max(len(val), 1)  # + the chosen scored on test
     ms, base_ms = time_models({"base": model}, model, x, BACKENDS, repeats=clock.rounds, spreads=spreads)
     baseline = Trial(0, space.full, base_val, count_params(model), saved_bytes(model), ms["base"], base_ms,

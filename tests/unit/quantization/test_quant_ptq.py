@@ -8,6 +8,7 @@ import onnx
 import pytest
 import torch
 from safetensors.torch import load_file
+from torch import nn
 
 import slimtorch as st
 from slimtorch.config import ConfigError
@@ -102,8 +103,39 @@ def test_max_accuracy_drop_falls_back_until_budget():
     assert rep["float_layers"] == order[:len(rep["float_layers"])]  # most sensitive first
     assert len(rep["float_layers"]) >= 1
     assert {op["name"] for op in tight.layer_ops() if op.get("float")} == set(rep["float_layers"])
-    with pytest.raises(ValueError, match="needs labelled calib_data"):
-        quantize(m, Int8(backend="integer", max_accuracy_drop=0.01), x)
+    assert rep["metric"] == "accuracy" and rep["checks"] <= 4  # 0, then bisection over the 3 ranked layers
+
+
+@pytest.mark.parametrize("unlabeled", ["tensor", "labels -1"])
+def test_max_accuracy_drop_without_labels_is_top1_agreement(unlabeled):
+    # an images:DIR folder without class subfolders has labels -1: scored against them every model is 0% and
+    # "within the budget" (the old silent pass); the budget is top-1 agreement with the float model instead
+    m = st.models.build("mlp", widths=[20, 32, 32, 10]).eval()
+    x = torch.randn(256, 20, generator=torch.Generator().manual_seed(0))
+    data = x if unlabeled == "tensor" else ArrayDataset(x, torch.full((256,), -1))
+    tight = quantize(m, Int8(backend="integer", weight_bits=3, max_accuracy_drop=0.01), data)
+    rep = tight.fallback_report
+    assert rep["metric"] == "top-1 agreement" and rep["float_accuracy"] == 1.0
+    assert rep["float_layers"], "3-bit weights change some top-1 predictions: a layer must stay in float"
+    with torch.no_grad():
+        agree = float((tight.simulate(x[:256]).argmax(1) == m(x[:256]).argmax(1)).float().mean())
+    assert agree == pytest.approx(rep["int8_accuracy"]) and agree >= 0.99
+
+
+def test_max_accuracy_drop_without_labels_refuses_non_logits():
+    m = nn.Sequential(nn.Linear(20, 8), nn.ReLU(), nn.Linear(8, 1)).eval()  # one output column: no top-1
+    with pytest.raises(ValueError, match="top-1 agreement with the float model, which needs"):
+        quantize(m, Int8(backend="integer", max_accuracy_drop=0.01), torch.randn(64, 20))
+
+
+def test_fallback_bisects_on_the_ranking():
+    # 12 layers at 2-bit weights: a one-at-a-time fallback would check up to 13 models; bisection ~log2(13) + 1
+    m = st.models.build("mlp", widths=[16] + [24] * 11 + [10]).eval()
+    x = torch.randn(512, 16, generator=torch.Generator().manual_seed(1))
+    qm = quantize(m, Int8(backend="integer", weight_bits=2, max_accuracy_drop=0.02), x)
+    rep = qm.fallback_report
+    assert rep["checks"] <= 5
+    assert rep["float_accuracy"] - rep["int8_accuracy"] <= 0.02 or len(rep["float_layers"]) == 12
 
 
 def test_export_onnx_int8_and_fp32(tmp_path, tiny, tiny_x):
@@ -158,3 +190,13 @@ def test_quantized_torch_ops_live_in_one_module():
     users = {p.relative_to(root).as_posix() for p in (root / "quantization").rglob("*.py")
              if any(n in p.read_text() for n in needles)}
     assert users == {"quantization/backends/torch.py"}
+
+
+def test_fallback_warns_when_even_float_weights_miss_the_budget():
+    # activations clipped at their 60th percentile: float weights cannot help, the budget is out of reach, and the
+    # user is told
+    m = st.models.build("mlp", widths=[20, 32, 32, 10]).eval()
+    x = torch.randn(256, 20, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(UserWarning, match="not reached: with every conv/linear layer in float"):
+        qm = quantize(m, Int8(backend="integer", observer="percentile", percentile=60.0, max_accuracy_drop=0.0), x)
+    assert len(qm.fallback_report["float_layers"]) == 3
