@@ -161,3 +161,27 @@ def qpoint_of(ops: list[dict]) -> dict[str, str]:
             continue
         src[op["out"]] = op["out"] if op["op"] in QPOINT_OPS else src[op["in"][0]]
     return src
+
+
+def float_values(ops: list[dict]) -> set[str]:
+    """The values that stay float where layers were kept in float (``op["float"]``): a float layer's output and
+    what is computed from a float value (an add with a float input, activations, pools, flatten); the model
+    input when every op reading it is a float layer. An int8 layer quantizes a float input with the scale of
+    its quantization point, so a run of float layers, residual adds included, runs entirely in float."""
+    readers: dict[str, list[dict]] = {}
+    for op in ops:
+        for v in op["in"]:
+            readers.setdefault(v, []).append(op)
+    out: set[str] = set()
+    for op in ops:
+        kind = op["op"]
+        if kind == "input":
+            reads = readers.get(op["out"], [])
+            if reads and all(r["op"] in ("conv", "linear") and r.get("float") for r in reads):
+                out.add(op["out"])
+        elif kind in ("conv", "linear"):
+            if op.get("float"):
+                out.add(op["out"])
+        elif kind != "output" and any(v in out for v in op["in"]):
+            out.add(op["out"])
+    return out

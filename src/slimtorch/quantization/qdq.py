@@ -15,7 +15,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .channel_pad import pad_layer, plan
-from .graph import qpoint_of
+from .graph import float_values, qpoint_of
 
 OPSET = 17
 
@@ -67,14 +67,20 @@ def qdq_model(qm: Any, int8: bool = True, pad_channels: bool = True) -> onnx.Mod
     Raises:
         ValueError: an adaptive average pool to a size other than 1x1 (needs static shapes).
     """
-    b, src, widths = _Builder(int8), qpoint_of(qm.ops), plan(qm, pad_channels, pad_input=int8)
-    env: dict[str, str] = {}
+    b, src = _Builder(int8), qpoint_of(qm.ops)
+    floats = float_values(qm.ops) if int8 else set()  # values of float regions: no Q/DQ around them
+    widths = plan(qm, pad_channels, pad_input=int8 and not any(op["op"] == "input" for op in qm.ops
+                                                                 if op["out"] in floats))
+    env: dict[str, Callable[[], str]] = {}
     for op in qm.ops:
         kind, name = op["op"], op["name"]
-        xs = [env[v]() for v in op["in"]]
+        int8_op = (kind in ("conv", "linear") and not op.get("float")) or (kind == "add" and op["out"] not in floats)
+        xs = [b.qdq(env[v](), f"{name}_in{i}", *qm.act(src[v]))() if int8_op and v in floats else env[v]()
+              for i, v in enumerate(op["in"])]  # an int8 op after a float region quantizes its input
         if kind == "input":
             widen = widths.get(op["out"], 0) and widths[op["out"]] - op["shape"][0]
-            env[op["out"]] = b.qdq("input", name, *qm.act(name), widen=widen)
+            env[op["out"]] = ((lambda: "input") if op["out"] in floats
+                              else b.qdq("input", name, *qm.act(name), widen=widen))
             continue
         if kind == "output":
             b.nodes.append(helper.make_node("Identity", xs, ["output"], name="output"))
@@ -101,14 +107,14 @@ def qdq_model(qm: Any, int8: bool = True, pad_channels: bool = True) -> onnx.Mod
         else:
             raise ValueError(f"export_onnx: op {kind!r} has no ONNX form")
         act = op.get("act") if kind in ("conv", "linear", "add") else kind if kind in ("relu", "relu6") else None
-        if b.int8 and _clamp_is_implied(act, *qm.act(src[op["out"]]), qm.act_range):
+        if b.int8 and op["out"] not in floats and _clamp_is_implied(act, *qm.act(src[op["out"]]), qm.act_range):
             act = None  # the uint8 Q clamps exactly like the activation: onnxruntime then fuses the layer
         if act == "relu":
             y = b.node("Relu", [y], name)
         elif act == "relu6":
             y = b.node("Clip", [y, b.const(f"{name}__lo", np.array(0, np.float32)),
                                 b.const(f"{name}__hi", np.array(6, np.float32))], name)
-        env[op["out"]] = b.qdq(y, f"{name}_out", *qm.act(src[op["out"]]))
+        env[op["out"]] = (lambda y=y: y) if op["out"] in floats else b.qdq(y, f"{name}_out", *qm.act(src[op["out"]]))
     shapes = {op["op"]: ["batch"] + list(op.get("shape", [])) for op in qm.ops if op["op"] in ("input", "output")}
     inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, shapes["input"])
     out = helper.make_tensor_value_info("output", TensorProto.FLOAT, shapes["output"])

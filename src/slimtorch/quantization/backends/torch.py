@@ -16,8 +16,9 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-from ..graph import qpoint_of
+from ..graph import float_values, qpoint_of
 from ..interp import run_ops
+from ..simulate import float_act
 
 warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
 ENGINE = "x86" if "x86" in torch.backends.quantized.supported_engines else "fbgemm"
@@ -55,7 +56,7 @@ class TorchInt8Engine:
         if not available(self.engine):
             raise RuntimeError(f"backend 'torch': this torch build has no {self.engine} quantized kernels; "
                                f"available: {', '.join(torch.backends.quantized.supported_engines)}")
-        self.qm, self.src = qm, qpoint_of(qm.ops)
+        self.qm, self.src, self.floats = qm, qpoint_of(qm.ops), float_values(qm.ops)
         self.packed: dict[str, object] = {}
         with quantized_engine(self.engine):
             for op in qm.layer_ops():
@@ -81,11 +82,12 @@ class TorchInt8Engine:
 
     def _layer(self, op: dict, xs):
         x = xs[0]
+        if op.get("float"):  # a float layer's output stays float (graph.float_values)
+            return self._float_layer(op, x.dequantize() if x.is_quantized else x)
+        if not x.is_quantized:  # an int8 layer after a float region
+            x = torch.quantize_per_tensor(x, *self.qm.act(self.src[op["in"][0]]), torch.quint8)
         s, z = self.qm.act(op["out"])
-        if op.get("float"):
-            y = self._float_layer(op, x.dequantize())
-            y = torch.quantize_per_tensor(y, s, z, torch.quint8)
-        elif op["op"] == "conv":
+        if op["op"] == "conv":
             fn = torch.ops.quantized.conv2d_relu if op["act"] else torch.ops.quantized.conv2d
             y = fn(x, self.packed[op["name"]], s, z)
         else:
@@ -100,22 +102,27 @@ class TorchInt8Engine:
             y = F.conv2d(x, w, b, op["stride"], op["padding"], op["dilation"], op["groups"])
         else:
             y = F.linear(x, w, b)
-        return F.relu(y) if op["act"] else y
+        return float_act(y, op["act"])
 
     def _add(self, op: dict, xs):
+        if op["out"] in self.floats:  # a float input: the add runs in float
+            a, b = (t.dequantize() if t.is_quantized else t for t in xs)
+            return float_act(a + b, op["act"])
         s, z = self.qm.act(op["out"])
         fn = torch.ops.quantized.add_relu if op["act"] else torch.ops.quantized.add
         y = fn(xs[0], xs[1], s, z)
         return self._relu6(op, y) if op["act"] == "relu6" else y
 
     def _input(self, op, xs):
+        if op["out"] in self.floats:
+            return xs[0].float()
         s, z = self.qm.act(op["out"])
         return torch.quantize_per_tensor(xs[0].float(), s, z, torch.quint8)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         impl = {
             "input": self._input,
-            "output": lambda op, xs: xs[0].dequantize(),
+            "output": lambda op, xs: xs[0].dequantize() if xs[0].is_quantized else xs[0],
             "conv": self._layer, "linear": self._layer, "add": self._add,
             "relu": lambda op, xs: F.relu(xs[0]),
             "relu6": lambda op, xs: F.hardtanh(xs[0], 0.0, 6.0),
