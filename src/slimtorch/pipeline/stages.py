@@ -194,7 +194,7 @@ def apply_quantize(stage, model, ctx, stage_dir, resume) -> Outcome:
     with deploy_batch_sizes(measured_batch_sizes(ctx.recipe)):  # backend="auto" decides where the run measures
         qmodel = quantize(model, stage.config, calib_data=handler_context(stage, ctx).calib_data)
     info = {}
-    for attr in ("backend", "backend_note", "backend_batches"):  # which int8 engine runs it, and why
+    for attr in ("backend", "backend_note", "backend_batches", "observer_note", "fallback_report"):  # engine, observer
         value = getattr(qmodel, attr, None)
         if value:
             info[attr] = value

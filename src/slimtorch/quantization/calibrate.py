@@ -80,11 +80,18 @@ def calibrate(model: nn.Module, ops: list[dict], data: Any, batches: int, observ
     Raises:
         ValueError: calib_data yields no batch.
     """
-    obs: dict[str, Observer] = {}
+    return calibrate_many(model, ops, data, batches, (observer,), percentile)[observer]
+
+
+def calibrate_many(model: nn.Module, ops: list[dict], data: Any, batches: int, observers: tuple[str, ...],
+                   percentile: float = 99.99) -> dict[str, dict[str, Observer]]:
+    """``calibrate`` with several observer kinds fed in one pass: {observer kind: {value name: observer}}."""
+    obs: dict[str, dict[str, Observer]] = {name: {} for name in observers}
 
     def post(op, y):
         if op["op"] in ("input", "conv", "linear", "add"):
-            obs.setdefault(op["out"], make_observer(observer, None, percentile)).observe(y)
+            for name in observers:
+                obs[name].setdefault(op["out"], make_observer(name, None, percentile)).observe(y)
         return y
 
     impl = float_impl(model, post)

@@ -23,7 +23,9 @@ class Int8(Config):
 
     Args:
         per_channel: one weight scale per output channel (else one per tensor).
-        observer: activation range observer: minmax, moving_average, percentile or mse.
+        observer: activation range observer: minmax, moving_average, percentile, mse, or auto (each of
+            minmax/percentile/mse calibrated, the one whose int8 outputs are closest to the float model's kept;
+            ``qm.observer_note`` says which).
         weight_observer: weight range observer (minmax or mse).
         percentile: clipping percentile of the "percentile" observer.
         calib_batches: number of calibration batches.
@@ -53,7 +55,7 @@ class Int8(Config):
     terminal = True  # an int8 model: nothing but measuring and export may follow
 
     def validate(self) -> None:
-        check_choice("observer", self.observer, OBSERVERS)
+        check_choice("observer", self.observer, (*OBSERVERS, "auto"))
         check_choice("weight_observer", self.weight_observer, ("minmax", "mse"))
         check_range("percentile", self.percentile, 50, 100, hi_open=False)
         check_range("calib_batches", self.calib_batches, 1)

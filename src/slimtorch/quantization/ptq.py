@@ -8,9 +8,9 @@ from torch import nn
 
 from ..config import Config
 from ..registry import HandlerContext, check_kind, get_handler, handler
-from .calibrate import calibrate
-from .convert import act_qparams_from, build_qmodel, prepare_float
+from .convert import build_qmodel, prepare_float
 from .int8 import Int8
+from .observer_auto import act_qparams
 from .qmodel import QuantizedModel
 from .sensitivity import fallback_until_budget
 
@@ -42,12 +42,12 @@ def quantize(model: nn.Module, cfg: Config | None = None, calib_data: Any = None
 def _quantize_int8(model: nn.Module, cfg: Int8, ctx: HandlerContext) -> QuantizedModel:
     calib_data = ctx.calib_data
     m, ops = prepare_float(model)
-    observers = calibrate(m, ops, calib_data, cfg.calib_batches, cfg.observer, cfg.percentile)
-    aq = act_qparams_from(observers, cfg)
+    aq, observer_note = act_qparams(m, ops, calib_data, cfg)
     float_layers = tuple(cfg.ignore)
     qm = build_qmodel(m, ops, aq, cfg, float_layers)
     if cfg.max_accuracy_drop is not None:
         qm = fallback_until_budget(m, ops, aq, cfg, calib_data, float_layers)
+    qm.observer_note = observer_note
     choose_backend(qm, cfg.backend, calib_data)
     qm.record(m)
     return qm

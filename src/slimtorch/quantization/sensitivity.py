@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
@@ -10,11 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .calibrate import calibrate, float_impl, iter_batches
-from .convert import act_qparams_from, build_qmodel, prepare_float
+from .calibrate import float_impl, iter_batches
+from .convert import build_qmodel, prepare_float
 from .graph import qpoint_of
 from .int8 import Int8
 from .interp import run_ops
+from .observer_auto import act_qparams, sqnr_db
 from .qparams import round_half_up
 
 
@@ -42,12 +42,6 @@ def _accuracy(outputs: list[torch.Tensor], batches) -> float | None:
         return None
     correct = sum(int((o.argmax(-1) == y).sum()) for o, (_, y) in zip(outputs, batches))
     return correct / sum(len(y) for _, y in batches)
-
-
-def _sqnr_db(ref: list[torch.Tensor], out: list[torch.Tensor]) -> float:
-    sig = sum(float(r.double().pow(2).sum()) for r in ref)
-    noise = sum(float((r.double() - o.double()).pow(2).sum()) for r, o in zip(ref, out))
-    return math.inf if noise == 0 else 10 * math.log10(sig / noise)
 
 
 def _one_layer(qm, m: nn.Module, ops: list[dict], name: str) -> dict:
@@ -92,8 +86,7 @@ def sensitivity(model: nn.Module, data: Any, cfg=None, batches: int = 8) -> list
     """
     cfg = cfg or Int8()
     m, ops = prepare_float(model)
-    aq = act_qparams_from(calibrate(m, ops, data if not hasattr(data, "x") else data.x, cfg.calib_batches,
-                                    cfg.observer, cfg.percentile), cfg)
+    aq, _ = act_qparams(m, ops, data if not hasattr(data, "x") else data.x, cfg)
     return _scan(build_qmodel(m, ops, aq, cfg), m, ops, _labelled(data, batches))
 
 
@@ -107,7 +100,7 @@ def _scan(qm, m: nn.Module, ops: list[dict], batches_: list) -> list[dict[str, A
             out = [run_ops(ops, x, _one_layer(qm, m, ops, op["name"])) for x, _ in batches_]
             acc = _accuracy(out, batches_)
             rows.append({"layer": op["name"], "module": op["module"],
-                         "accuracy_drop": None if acc is None else acc_ref - acc, "sqnr_db": _sqnr_db(ref, out)})
+                         "accuracy_drop": None if acc is None else acc_ref - acc, "sqnr_db": sqnr_db(ref, out)})
     return sorted(rows, key=lambda r: (-(r["accuracy_drop"] or 0.0), r["sqnr_db"]))
 
 

@@ -40,9 +40,10 @@ def int8_rows(n_layers: int, n_rows: int) -> float:
 
 
 def int8_config(max_drop: float) -> dict[str, Any]:
-    """The recipe's int8 stage: fallback to float per layer until the calibration rows lose <= ``max_drop``
-    points (Int8 takes the budget as a fraction)."""
-    return {"calib_batches": CALIB_BATCHES, "max_accuracy_drop": round(max_drop / 100, 6)}
+    """The recipe's int8 stage: the activation observer closest to the float model (``observer="auto"``), then
+    fallback to float per layer until the calibration rows lose <= ``max_drop`` points (Int8 takes the budget as
+    a fraction)."""
+    return {"calib_batches": CALIB_BATCHES, "observer": "auto", "max_accuracy_drop": round(max_drop / 100, 6)}
 
 
 def quantize_candidate(model: nn.Module, calib: Any, max_drop: float, batch: int) -> nn.Module:

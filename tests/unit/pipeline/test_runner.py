@@ -121,3 +121,13 @@ def test_bad_recipe_writes_nothing(tmp_path):
     with pytest.raises(st.ConfigError, match=r"^model: rejects input of shape \[1, 8, 8\]"):
         runner.run(tiny(**{"model.widths": [100, 10]}), out=out, quiet=True)
     assert not out.exists()
+
+
+def test_int8_stage_records_its_observer_and_fallback(tmp_path):
+    d = json.loads(json.dumps(TINY))
+    d["stages"] = ["train", {"int8": {"backend": "integer", "calib_batches": 2, "observer": "auto",
+                                      "max_accuracy_drop": 0.5}}, TINY["stages"][-1]]
+    res = runner.run(parse_recipe(d, name="tiny-int8"), out=tmp_path, quiet=True)
+    info = res.metrics["stages"][1]["info"]
+    assert info["observer_note"].startswith("observer auto: ")
+    assert info["fallback_report"]["metric"] == "accuracy" and info["fallback_report"]["float_layers"] == []

@@ -65,6 +65,7 @@ def test_int8_trial_is_a_scored_quantized_model():
     res.baseline = base
     q, fp32_ms = int8_trial(res, base, train, val, train.x[:16], lambda m: None)
     assert isinstance(q.model, QuantizedModel) and q.int8["max_accuracy_drop"] == pytest.approx(0.005)
+    assert q.int8["observer"] == "auto" and q.model.observer_note.startswith("observer auto: ")  # as the recipe
     assert q.bytes < base.bytes and fp32_ms > 0
     assert q.val == pytest.approx(val(q.model)) and abs(q.val - base.val) < 3  # int8 of an MLP: close to fp32
     # judged on validation with its margin (the paired error of its rows against the original's; 0 when the int8
