@@ -98,13 +98,14 @@ def _prune(reference, cfg: st.ChannelPrune, calib: list[torch.Tensor] | None) ->
     return model, time.perf_counter() - start
 
 
-def _solve(reference, calib: list[torch.Tensor], sentences: list[str]) -> tuple[torch.nn.Module, float]:
-    """``CONFIG``'s cut (scored on ``calib``), then every block's projections re-solved on all of ``sentences``.
+def _solve(reference, calib: list[torch.Tensor], sentences: list[str],
+           cfg: st.ChannelPrune = CONFIG) -> tuple[torch.nn.Module, float]:
+    """``cfg``'s cut (scored on ``calib``), then every block's projections re-solved on all of ``sentences``.
 
     Batches of 32 in a seeded random order: the ridge is picked on the last quarter of them, which must look like
     the rest (length-sorted batches would hold out the longest sentences only).
     """
-    model, secs = _prune(reference, dataclasses.replace(CONFIG, reconstruct=False), calib)
+    model, secs = _prune(reference, dataclasses.replace(cfg, reconstruct=False), calib)
     order = list(sentences)
     random.Random(0).shuffle(order)
     start = time.perf_counter()

@@ -1,0 +1,131 @@
+"""MiniLM: the 25% cut allocated across blocks and kinds by measured sensitivity, against the uniform cut.
+
+``post_training_text.py`` cuts 25% of the heads and FFN neurons of every block (activation scores, then the
+encoder reconstruction). Here each (block, kind) is first cut alone at a few ratios (heads 3/5/7 of 12, FFN
+25/40/55%), the output projections re-solved on ``N_SENS_SOLVE`` of the reconstruction's sentences, and the
+embedding cosine loss measured on ``N_SENS_VAL`` other fortune *calibration* sentences (the last ones of that
+half: never a held-out sentence); :func:`slimtorch.pruning.encoder_alloc.allocate_encoder` then picks one ratio
+per (block, kind) that removes at least as many parameters as the uniform cut (the budget: parameters, which
+are also the linear layers' MACs per token; MACs on the paraphrase batch are reported beside) with the least
+summed loss. Both cuts are then made as the benchmark makes its own (``_solve``: scores on its calibration
+sentences, projections re-solved on all its reconstruction sentences) and scored on its two held-out sets;
+with ``--recovery-epochs N`` both also get the benchmark's label-free recovery (``_recover``).
+Results go to benchmarks/results/post_training.json under the key "minilm_alloc" only.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/post_training_text_alloc.py [--reuse] [--recovery-epochs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import slimtorch as st
+from slimtorch.bench.counts import count_macs, count_params
+from slimtorch.data.sentences import offline_sentences
+from slimtorch.data.text import encode
+from slimtorch.pruning.encoder_alloc import allocate_encoder, encoder_sensitivity
+
+sys.path.insert(0, str(Path(__file__).parent))
+import post_training_text as pt  # noqa: E402
+from quantization_sentences import SENTENCES  # noqa: E402
+from results_file import write_section  # noqa: E402
+
+KEY = "minilm_alloc"
+CANDIDATES = {"heads": (3 / 12, 5 / 12, 7 / 12), "ffn": (0.25, 0.40, 0.55)}
+N_SENS_SOLVE, N_SENS_VAL = 800, 300  # sensitivity: solve sentences (a seeded sample), validation sentences
+
+
+def _sensitivity(reference, calib, solve_sentences: list[str], held_text: set[str]) -> dict:
+    order = list(solve_sentences)
+    random.Random(0).shuffle(order)
+    order = order[:N_SENS_SOLVE]
+    solve = [encode(order[i:i + 32]) for i in range(0, len(order), 32)]
+    val = offline_sentences("calib")[-N_SENS_VAL:]
+    assert not (set(val) | set(order)) & held_text, "the allocation must not read a held-out sentence"
+    start = time.perf_counter()
+    errors, saved = encoder_sensitivity(reference, CANDIDATES, pt.SENTENCES_X[:4], calib, solve, encode(val))
+    return {"seconds": round(time.perf_counter() - start, 1), "solve_sentences": len(order),
+            "val_sentences": len(val), "cosine_loss": errors, "params_removed": saved}
+
+
+def _row(model, reference, held, macs_x) -> dict:
+    return {"params": count_params(model), "macs": count_macs(model, macs_x), "widths": pt._widths(model),
+            **pt._scores(model, reference, held)}
+
+
+def _floats(table: dict) -> dict:
+    """JSON keys come back as strings: ratios back to floats."""
+    return {k: {float(r): v for r, v in row.items()} for k, row in table.items()}
+
+
+def run(reuse: bool, epochs: int, recover: str = "both") -> dict:
+    calib_sentences, solve_sentences, pool = pt._sentences(False)
+    held = {"paraphrase pairs (60)": pt._held(SENTENCES[60:], "sentences-eval"),
+            "fortunes eval (200)": pt._held(offline_sentences("eval", 200), "fortunes-eval")}
+    held_text = set(SENTENCES[60:]) | set(offline_sentences("eval", 200))
+    calib, macs_x = pt._batches(calib_sentences), encode(SENTENCES[60:])
+    reference = st.models.build("minilm").eval()
+    old = json.loads(pt.OUT.read_text()).get(KEY, {}) if pt.OUT.is_file() else {}
+    sens = old["sensitivity"] if reuse and "sensitivity" in old else _sensitivity(
+        reference, calib, solve_sentences, held_text)
+    print(json.dumps(sens, indent=1), flush=True)
+    if not reuse:  # the expensive part: kept even if a later step fails
+        write_section(pt.OUT, KEY, {"partial": True, "candidates": CANDIDATES, "sensitivity": sens})
+    uniform, secs_u = pt._solve(reference, calib, solve_sentences)
+    need = count_params(reference) - count_params(uniform)
+    ratios = allocate_encoder(reference, _floats(sens["cosine_loss"]), _floats(sens["params_removed"]), need)
+    cfg = st.ChannelPrune(ratio=0.0, importance=pt.CONFIG.importance, reconstruct=True, ratios=ratios)
+    allocated, secs_a = pt._solve(reference, calib, solve_sentences, cfg)
+    section = {"budget": "parameters removed >= the uniform cut's (= linear MACs per token)",
+               "params_original": count_params(reference), "macs_original": count_macs(reference, macs_x),
+               "macs_input": f"the {len(macs_x)} paraphrase sentences, {macs_x.shape[1]} tokens",
+               "candidates": CANDIDATES, "sensitivity": sens, "ratios": ratios,
+               "uniform": {"seconds": round(secs_u, 1), **_row(uniform, reference, held, macs_x)},
+               "allocated": {"seconds": round(secs_a, 1), **_row(allocated, reference, held, macs_x)}}
+    print(json.dumps({k: section[k] for k in ("ratios", "uniform", "allocated")}, indent=1), flush=True)
+    if epochs:
+        pool_x = encode(pool)
+        for name, model in (("allocated", allocated), ("uniform", uniform))[:2 if recover == "both" else 1]:
+            rec, secs, report = pt._recover(copy.deepcopy(model), reference, pool_x, epochs, pt.LR)
+            section[f"{name} + label-free distillation"] = {
+                "seconds": round(secs, 1), "epochs": epochs, "lr": pt.LR, "sentences": len(pool),
+                "kept_epoch": report.get("kept_epoch"), **pt._scores(rec, reference, held)}
+            print(name, json.dumps(section[f"{name} + label-free distillation"]), flush=True)
+            write_section(pt.OUT, KEY, section)  # each recovery kept as it ends (minutes each)
+    return section
+
+
+def table(section: dict) -> None:
+    print("\nMiniLM, 25% of the heads + FFN parameters removed: uniform vs sensitivity-allocated")
+    for name in [k for k in section if k.startswith(("uniform", "allocated"))]:
+        row = section[name]
+        size = f"params {row['params']}  MACs {row['macs']}  " if "params" in row else ""
+        cells = "  ".join(f"{h[:10]}: cos {v['cosine_mean']:.4f} / worst {v['cosine_min']:.4f} / "
+                          f"NN {v['nn_agreement']:.3f}" for h, v in row.items() if isinstance(v, dict))
+        print(f"{name:<36}{size}{cells}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reuse", action="store_true", help="reuse the sensitivity table of the results file")
+    ap.add_argument("--recovery-epochs", type=int, default=0, help="label-free distillation epochs (0: none)")
+    ap.add_argument("--recover", choices=("both", "allocated"), default="both",
+                    help="which cuts get the recovery (the uniform one's is the benchmark's own \"minilm\" result)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    section = run(args.reuse, args.recovery_epochs, args.recover)
+    write_section(pt.OUT, KEY, section)
+    table(section)
+
+
+if __name__ == "__main__":
+    main()
