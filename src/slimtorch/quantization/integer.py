@@ -115,14 +115,14 @@ class IntegerEngine:
         if v in self.floats:
             return t
         s, z = self.qm.act(self.src[v])
-        return (t - z).float() * s
+        return (t - z).double() * s
 
     def _float_layer(self, op: dict, x: torch.Tensor) -> torch.Tensor:
         """A sensitive layer kept in float (the only float math inside, with what follows it up to the next int8
-        layer: ``graph.float_values``); its output stays float."""
+        layer: ``graph.float_values``); its output stays float. In float64, as the simulation computes it."""
         qm, n = self.qm, op["name"]
         x = self._deq(op["in"][0], x)
-        w, b = getattr(qm, f"{n}_wf"), getattr(qm, f"{n}_bf")
+        w, b = getattr(qm, f"{n}_wf").double(), getattr(qm, f"{n}_bf").double()
         if op["op"] == "conv":
             y = F.conv2d(x, w, b, op["stride"], op["padding"], op["dilation"], op["groups"])
         else:
@@ -159,7 +159,7 @@ class IntegerEngine:
         """Integer output codes and the value name whose scale dequantizes them (a float value where the model ends
         in a float region: then the tensor is the float output)."""
         impl = {
-            "input": lambda op, xs: (xs[0].float() if op["out"] in self.floats
+            "input": lambda op, xs: (xs[0].double() if op["out"] in self.floats
                                      else self.quantize_input(xs[0], op["out"])),
             "output": lambda op, xs: xs[0],
             "conv": self._conv_or_linear, "linear": self._conv_or_linear,

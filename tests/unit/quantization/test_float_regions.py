@@ -52,3 +52,10 @@ def test_float_input_region_exports_without_a_quantized_input(tiny, tiny_x, tmp_
     qm.set_backend("onnxruntime")
     steps = (qm(tiny_x) - qm.simulate(tiny_x)).abs() / qm.act(qm.ops[-2]["out"])[0]
     assert float(steps.max()) <= 1.0 + 1e-3
+
+
+def test_the_integer_engine_computes_float_regions_as_the_simulation_does(tiny, tiny_x):
+    # float64 in the float regions, like the simulation: the reference engine stays exact, not one step off
+    for ignore in (["c2", "c3"], ["c1"], ["c3", "fc"]):
+        qm = quantize(tiny, Int8(backend="integer", ignore=ignore), tiny_x)
+        assert torch.allclose(qm(tiny_x), qm.simulate(tiny_x), atol=1e-6, rtol=0), ignore
