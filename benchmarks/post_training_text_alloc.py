@@ -39,11 +39,17 @@ from quantization_sentences import SENTENCES  # noqa: E402
 from results_file import write_section  # noqa: E402
 
 KEY = "minilm_alloc"
-CANDIDATES = {"heads": (3 / 12, 5 / 12, 7 / 12), "ffn": (0.25, 0.40, 0.55)}
+CANDIDATES = {"heads": (3 / 12, 5 / 12, 7 / 12, 9 / 12), "ffn": (0.10, 0.25, 0.40, 0.55, 0.70)}
 N_SENS_SOLVE, N_SENS_VAL = 800, 300  # sensitivity: solve sentences (a seeded sample), validation sentences
 
 
-def _sensitivity(reference, calib, solve_sentences: list[str], held_text: set[str]) -> dict:
+def _sensitivity(reference, calib, solve_sentences: list[str], held_text: set[str], stored: dict | None) -> dict:
+    """The table for ``CANDIDATES``: the ratios ``stored`` (a previous run's table) lacks are measured and added."""
+    have = {k: set(map(float, row)) for k, row in (stored or {}).get("cosine_loss", {}).items()}
+    missing = {kind: tuple(r for r in rs if not have or any(r not in v for k, v in have.items() if k.endswith(kind)))
+               for kind, rs in CANDIDATES.items()}
+    if not any(missing.values()):
+        return stored
     order = list(solve_sentences)
     random.Random(0).shuffle(order)
     order = order[:N_SENS_SOLVE]
@@ -51,9 +57,13 @@ def _sensitivity(reference, calib, solve_sentences: list[str], held_text: set[st
     val = offline_sentences("calib")[-N_SENS_VAL:]
     assert not (set(val) | set(order)) & held_text, "the allocation must not read a held-out sentence"
     start = time.perf_counter()
-    errors, saved = encoder_sensitivity(reference, CANDIDATES, pt.SENTENCES_X[:4], calib, solve, encode(val))
-    return {"seconds": round(time.perf_counter() - start, 1), "solve_sentences": len(order),
-            "val_sentences": len(val), "cosine_loss": errors, "params_removed": saved}
+    errors, saved = encoder_sensitivity(reference, missing, pt.SENTENCES_X[:4], calib, solve, encode(val))
+    table = {}
+    for name, new in (("cosine_loss", errors), ("params_removed", saved)):  # each row keeps what was measured before
+        old = (stored or {}).get(name, {})
+        table[name] = {k: {**old.get(k, {}), **{str(r): v for r, v in row.items()}} for k, row in new.items()}
+    seconds = (stored or {}).get("seconds", 0) + time.perf_counter() - start
+    return {"seconds": round(seconds, 1), "solve_sentences": len(order), "val_sentences": len(val), **table}
 
 
 def _row(model, reference, held, macs_x) -> dict:
@@ -62,8 +72,9 @@ def _row(model, reference, held, macs_x) -> dict:
 
 
 def _floats(table: dict) -> dict:
-    """JSON keys come back as strings: ratios back to floats."""
-    return {k: {float(r): v for r, v in row.items()} for k, row in table.items()}
+    """JSON keys come back as strings: ratios back to floats, only the ``CANDIDATES`` ones."""
+    return {k: {float(r): v for r, v in row.items() if float(r) in CANDIDATES[k.rpartition(".")[2]]}
+            for k, row in table.items()}
 
 
 def run(reuse: bool, epochs: int, recover: str = "both") -> dict:
@@ -74,10 +85,10 @@ def run(reuse: bool, epochs: int, recover: str = "both") -> dict:
     calib, macs_x = pt._batches(calib_sentences), encode(SENTENCES[60:])
     reference = st.models.build("minilm").eval()
     old = json.loads(pt.OUT.read_text()).get(KEY, {}) if pt.OUT.is_file() else {}
-    sens = old["sensitivity"] if reuse and "sensitivity" in old else _sensitivity(
-        reference, calib, solve_sentences, held_text)
+    stored = old.get("sensitivity") if reuse else None
+    sens = _sensitivity(reference, calib, solve_sentences, held_text, stored)
     print(json.dumps(sens, indent=1), flush=True)
-    if not reuse:  # the expensive part: kept even if a later step fails
+    if sens is not stored:  # the expensive part: kept even if a later step fails
         write_section(pt.OUT, KEY, {"partial": True, "candidates": CANDIDATES, "sensitivity": sens})
     uniform, secs_u = pt._solve(reference, calib, solve_sentences)
     need = count_params(reference) - count_params(uniform)
