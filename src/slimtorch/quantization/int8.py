@@ -35,8 +35,10 @@ class Int8(Config):
             pairwise products overflow when both codes are full width): "weights" (7-bit weights),
             "activations" (7-bit activations), "none", or "auto" (weights on such CPUs, whatever the
             backend, so that a saved model runs correctly on every backend).
-        max_accuracy_drop: accuracy budget (fraction, 0.001 = 0.1 point) on the labelled calibration
-            data; the most sensitive layers stay in float until it holds. None: no check.
+        max_accuracy_drop: accuracy budget (fraction, 0.001 = 0.1 point) on the calibration data (without
+            labels: top-1 agreement with the float model); the most sensitive layers stay in float, with what
+            follows them up to the next int8 layer, until it holds (a warning when even all of them do not).
+            None: no check.
         ignore: layer names or regexes kept in float.
     """
 
