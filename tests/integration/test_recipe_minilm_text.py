@@ -16,7 +16,11 @@ def test_recipe_parses_and_its_stages_can_run_in_order():
     recipe = load_recipe(RECIPE)
     assert [s.name for s in recipe.stages] == ["channel_prune", "distill", "export_onnx", "dynamic_int8", "measure"]
     prune, distill = recipe.stages[0].config, recipe.stages[1].config
-    assert prune.ratio == 0.25 and prune.reconstruct and distill.alpha == 1.0 and distill.label_free
+    assert prune.ratio == 0.0 and prune.reconstruct and distill.alpha == 1.0 and distill.label_free
+    # the per-block allocation benchmarks/post_training_text_alloc.py measured (results key "minilm_alloc")
+    alloc = json.loads((ROOT / "benchmarks" / "results" / "post_training.json").read_text())["minilm_alloc"]["ratios"]
+    ratios = dict(prune.ratios)
+    assert ratios.keys() == alloc.keys() and all(abs(ratios[k] - r) < 1e-5 for k, r in alloc.items())
     assert prune.calib_rows == distill.skip_rows == 512  # recovery starts where the solve's rows end
     assert distill.hints == "blocks" and distill.skip_rows == 512  # recovery: fresh sentences, hidden-state hints
     check_stages(recipe)  # raises ConfigError (naming the stage) when a stage cannot run where it stands
