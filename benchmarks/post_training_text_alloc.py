@@ -15,6 +15,7 @@ sensitivity table of the results file and measures only the candidate ratios it 
 Results go to benchmarks/results/post_training.json under the key "minilm_alloc" only.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/post_training_text_alloc.py [--reuse] [--recovery-epochs N]
+        [--recover allocated] [--int8]
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def _floats(table: dict) -> dict:
             for k, row in table.items()}
 
 
-def run(reuse: bool, epochs: int, recover: str = "both") -> dict:
+def run(reuse: bool, epochs: int, recover: str = "both", int8: bool = False) -> dict:
     calib_sentences, solve_sentences, pool = pt._sentences(False)
     held = {"paraphrase pairs (60)": pt._held(SENTENCES[60:], "sentences-eval"),
             "fortunes eval (200)": pt._held(offline_sentences("eval", 200), "fortunes-eval")}
@@ -106,6 +107,8 @@ def run(reuse: bool, epochs: int, recover: str = "both") -> dict:
                "uniform": {"seconds": round(secs_u, 1), **_row(uniform, reference, held, macs_x)},
                "allocated": {"seconds": round(secs_a, 1), **_row(allocated, reference, held, macs_x)}}
     print(json.dumps({k: section[k] for k in ("ratios", "uniform", "allocated")}, indent=1), flush=True)
+    if recover == "allocated" and "uniform + label-free distillation" in old:  # the uniform row is not redone
+        section["uniform + label-free distillation"] = old["uniform + label-free distillation"]
     if epochs:
         pool_x = encode(pool)
         for name, model in (("allocated", allocated), ("uniform", uniform))[:2 if recover == "both" else 1]:
@@ -115,6 +118,15 @@ def run(reuse: bool, epochs: int, recover: str = "both") -> dict:
                 "kept_epoch": report.get("kept_epoch"), **pt._scores(rec, reference, held)}
             print(name, json.dumps(section[f"{name} + label-free distillation"]), flush=True)
             write_section(pt.OUT, KEY, section)  # each recovery kept as it ends (minutes each)
+            if name == "allocated" and int8:  # the deployed form: int8 fidelity and batch-32 speed, as the benchmark
+                torch.set_num_threads(pt.THREADS)  # the benchmark's speed section runs on its threads
+                speed, timed = pt._speed(reference, rec, encode(calib_sentences), 11)
+                for label, key in (("torch dynamic int8", "torch dynamic int8 pruned"),
+                                   ("ORT dynamic int8 (per channel)", "ORT dynamic int8 pruned (ours)")):
+                    section[f"allocated + {label}"] = pt._scores(timed[key], reference, held)
+                section["allocated speed"] = speed
+                print(json.dumps({k: v for k, v in section.items() if k.startswith("allocated +")}), flush=True)
+                write_section(pt.OUT, KEY, section)
     return section
 
 
@@ -124,7 +136,8 @@ def table(section: dict) -> None:
         row = section[name]
         size = f"params {row['params']}  MACs {row['macs']}  " if "params" in row else ""
         cells = "  ".join(f"{h[:10]}: cos {v['cosine_mean']:.4f} / worst {v['cosine_min']:.4f} / "
-                          f"NN {v['nn_agreement']:.3f}" for h, v in row.items() if isinstance(v, dict))
+                          f"NN {v['nn_agreement']:.3f}" for h, v in row.items()
+                          if isinstance(v, dict) and "cosine_mean" in v)  # "allocated speed" holds timings
         print(f"{name:<36}{size}{cells}")
 
 
@@ -134,10 +147,12 @@ def main() -> None:
     ap.add_argument("--recovery-epochs", type=int, default=0, help="label-free distillation epochs (0: none)")
     ap.add_argument("--recover", choices=("both", "allocated"), default="both",
                     help="which cuts get the recovery (the uniform one's is the benchmark's own \"minilm\" result)")
+    ap.add_argument("--int8", action="store_true", help="the recovered allocated cut also in dynamic int8 (torch, "
+                    "onnxruntime): fidelity and the benchmark's batch-32 speed section")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    section = run(args.reuse, args.recovery_epochs, args.recover)
+    section = run(args.reuse, args.recovery_epochs, args.recover, args.int8)
     write_section(pt.OUT, KEY, section)
     table(section)
 
