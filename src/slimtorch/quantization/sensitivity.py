@@ -108,19 +108,20 @@ SCAN_BATCHES = 2  # batches of 256 rows that rank the layers (a ranking; the bud
 CHECK_BATCHES = 8
 
 
-def _targets(m: nn.Module, ops: list[dict], data: Any) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], str]:
+def _targets(m: nn.Module, ops: list[dict], data: Any) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], str, float]:
     """The rows the budget is checked on, each with its target: the label, or without labels the float
-    model's own top-1 (the budget is then top-1 agreement with it, as everywhere in slimtorch)."""
+    model's own top-1 (the budget is then top-1 agreement with it, as everywhere in slimtorch); the metric's
+    name and the float model's score on them."""
     batches_ = _labelled(data, CHECK_BATCHES)
-    if all(y is not None for _, y in batches_):
-        return batches_, "accuracy"
     with torch.no_grad():
         outs = [run_ops(ops, x, float_impl(m)) for x, _ in batches_]
+    if all(y is not None for _, y in batches_):
+        return batches_, "accuracy", _accuracy(outs, batches_)
     if any(o.dim() != 2 or o.shape[1] < 2 for o in outs):
         raise ValueError(f"max_accuracy_drop without labels reads top-1 agreement with the float model, which needs "
                          f"(rows, classes) outputs; got {tuple(outs[0].shape)}; allowed: labelled calib_data (a "
                          "dataset with .y or a loader of (x, y)), or max_accuracy_drop=None")
-    return [(x, o.argmax(-1)) for (x, _), o in zip(batches_, outs)], "top-1 agreement"
+    return [(x, o.argmax(-1)) for (x, _), o in zip(batches_, outs)], "top-1 agreement", 1.0
 
 
 def fallback_until_budget(m: nn.Module, ops: list[dict], aq: dict, cfg, data: Any,
@@ -137,9 +138,7 @@ def fallback_until_budget(m: nn.Module, ops: list[dict], aq: dict, cfg, data: An
     Raises:
         ValueError: no labels and outputs that are not (rows, classes) logits.
     """
-    batches_, metric = _targets(m, ops, data)
-    with torch.no_grad():
-        acc_ref = _accuracy([run_ops(ops, x, float_impl(m)) for x, _ in batches_], batches_)
+    batches_, metric, acc_ref = _targets(m, ops, data)  # the float model runs once on the check rows
     order = [r["layer"] for r in _scan(build_qmodel(m, ops, aq, cfg), m, ops, batches_[:SCAN_BATCHES])]
     order = [n for n in order if n not in float_layers]
     checked: dict[int, tuple[Any, float]] = {}
