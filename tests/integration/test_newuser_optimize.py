@@ -81,3 +81,24 @@ def test_a_train_output_folder_is_optimized_and_its_result_pruned_and_benched_wi
     assert main(["prune", str(out), "--ratio", "0.25", "--out", str(tmp_path / "pruned")]) == 0
     assert main(["bench", str(out), "--batch-sizes", "1", "--repeats", "1"]) == 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_shipped_weights_on_labelled_data_are_the_original_not_retrained_from_scratch(tmp_path, capsys):
+    common = ["--data", "mnist", "--max-drop", "99", "--minutes", "0.05", "--recovery-epochs", "0", "--no-int8",
+              "--train-subset", "200"]
+    out = tmp_path / "opt"  # before: trained again at lr 0.1 (the from-scratch recipe) on the 200 rows
+    assert main(["optimize", "mnist_cnn", "--model-arg", "pretrained=true", *common, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "mnist_cnn's shipped weights (pretrained=true: not retrained here" in printed
+    assert "original: accuracy val" in printed and not (out / "original").exists()
+    base = float(printed.split("original: accuracy val ")[1].split(" / test ")[1].split(";")[0])
+    assert base > 98  # the shipped 99.05%, not 200 rows' worth of training
+    recipe = yaml.safe_load((out / "optimized.yaml").read_text())
+    assert recipe["model"]["kwargs"]["pretrained"] is True and not any("train" in s for s in recipe["stages"])
+    # --epochs N fine-tunes them, at the recovery's lr (the recipe reproduces it the same way)
+    tuned = tmp_path / "tuned"
+    assert main(["optimize", "mnist_cnn", "--model-arg", "pretrained=true", "--epochs", "1", *common,
+                 "--out", str(tuned)]) == 0
+    assert "fine-tuning the shipped weights (lr 0.01) of mnist_cnn on" in capsys.readouterr().out
+    assert yaml.safe_load((tuned / "optimized.yaml").read_text())["train"]["lr"] == 0.01

@@ -95,16 +95,24 @@ def _recipe(args: argparse.Namespace, saved: bool) -> dict[str, Any]:
     return raw
 
 
-def _shipped(args: argparse.Namespace, raw: dict[str, Any], train: Any) -> bool:
+def _shipped(args: argparse.Namespace, raw: dict[str, Any], train: Any) -> str:
     """Unlabeled data cannot train a zoo MODEL: its shipped weights are the original (``pretrained: true`` in the
-    recipe, which then has no train stage), or, for a model without any, one line says what would work.
-    Returns whether the shipped weights are used."""
+    recipe, which then has no train stage), or, for a model without any, one line says what would work. On
+    labelled data ``pretrained=true`` also keeps the shipped weights as the original (training them from scratch's
+    lr 0.1 would wreck them), and ``--epochs N`` fine-tunes them at the recovery's lr instead.
+    Returns why the shipped weights are used as they are ("": they are trained here, or there are none)."""
     from .. import models
     from ..bench.fidelity import unlabeled
 
-    if not unlabeled(train):
-        return False
     name, kwargs = args.model, raw["model"]["kwargs"]
+    if not unlabeled(train):
+        if kwargs.get("pretrained") is not True:
+            return ""
+        if args.epochs is not None:  # fine-tune the shipped weights (the recipe trains at this lr too)
+            raw["train"]["lr"] = RECOVERY_LR
+            return ""
+        raw["stages"] = []
+        return "pretrained=true: not retrained here; --epochs N fine-tunes them"
     shipped = [m for m in models.names() if "pretrained" in models.signature(m)]
     if not kwargs.get("pretrained", models.signature(name).get("pretrained", False)):
         hint = f" (--model-arg pretrained=true for {', '.join(shipped)})" if shipped else ""
@@ -116,14 +124,14 @@ def _shipped(args: argparse.Namespace, raw: dict[str, Any], train: Any) -> bool:
                          "weights (pretrained); allowed: no --epochs")
     kwargs["pretrained"] = True  # explicit, so that `slimtorch run` knows the recipe's input is its own baseline
     raw["stages"] = []
-    return True
+    return "unlabeled data: nothing to train it on"
 
 
 def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, test: Any, out: Path,
-              expected: list[int] | None, shipped: bool = False) -> Any:
+              expected: list[int] | None, shipped: str = "") -> Any:
     """Train the zoo original (kept in ``out/original`` so that ``--resume`` finds the same weights, whose
-    hash names the finished trials), or with ``--resume`` load the one trained before; ``shipped``: build it
-    with its pretrained weights, untrained here (unlabeled data)."""
+    hash names the finished trials), or with ``--resume`` load the one trained before; ``shipped`` (why): build
+    it with its pretrained weights, untrained here."""
     from .. import io
     from ..config import ConfigError
     from ..pipeline.prepare import build_model
@@ -139,9 +147,11 @@ def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, test: Any, o
     _accepts(model, fit_data, args, expected, f"the zoo {args.model}'s input")
     _classes(model, (fit_data, test), args, saved=False)
     if shipped:
-        print(f"the original: {args.model}'s shipped weights (unlabeled data: nothing to train it on)", flush=True)
+        print(f"the original: {args.model}'s shipped weights ({shipped})", flush=True)
         return model
-    print(f"training the original {args.model} on {len(fit_data)} rows ({recipe.train.epochs} epochs)", flush=True)
+    pretrained = (recipe.model.get("kwargs") or {}).get("pretrained")
+    how = f"fine-tuning the shipped weights (lr {recipe.train.lr}) of" if pretrained else "training the original"
+    print(f"{how} {args.model} on {len(fit_data)} rows ({recipe.train.epochs} epochs)", flush=True)
     fit(model, fit_data, recipe.train.replace(quiet=True))
     io.save(model, out / "original")
     return model
@@ -271,6 +281,8 @@ def run(args: argparse.Namespace) -> int:
         expected = None
     elif shipped:  # pretrained, and no train stage
         recipe = parse_recipe({**raw, "stages": [{"measure": {}}]}, name="optimize")
+    elif raw["train"]["lr"] != recipe.train.lr:  # shipped weights fine-tuned (--epochs): at the lower lr
+        recipe = parse_recipe({**raw, "stages": raw["stages"] or [{"measure": {}}]}, name="optimize")
     try:  # before the original is trained: a typo'd batch must not take the machine's memory at timing
         check_batch_sizes([args.batch_size], train.x.shape[1:], "--batch-size")
     except ValueError as err:
