@@ -48,6 +48,21 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def _check_type(name: str, key: str, value: Any, default: Any) -> None:
+    """Refuse ``value`` when the default of ``key`` is a bool, int or float and ``value`` is not one (a bool is
+    not a number here): the string "false" is truthy, so ``pretrained="false"`` would load the weights."""
+    if isinstance(default, bool):
+        ok, allowed = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, allowed = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, allowed = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    else:
+        return
+    if not ok:
+        raise ValueError(f"model {name!r}: {key}: got {value!r} ({type(value).__name__}); allowed: {allowed}")
+
+
 def build(name: str, **kwargs: Any) -> nn.Module:
     """Build zoo model ``name`` with ``kwargs`` and record ``{"name", "kwargs"}`` so ``st.save``/``st.load`` work.
 
@@ -59,7 +74,8 @@ def build(name: str, **kwargs: Any) -> nn.Module:
         The model (training mode, CPU).
 
     Raises:
-        ValueError: unknown model name or keyword argument (the message lists the allowed ones).
+        ValueError: unknown model name or keyword argument (the message lists the allowed ones), or a value
+            of another type than its bool/int/float default.
 
     Example:
         >>> model = build("mlp", widths=[2, 4, 1], activation="tanh", output_activation="sigmoid")
@@ -72,6 +88,8 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     if unknown:
         allowed = ", ".join(f"{k}={p.default!r}" for k, p in sig.parameters.items())
         raise ValueError(f"model {name!r}: unknown argument(s) {unknown}; allowed: {allowed}")
+    for key, value in kwargs.items():
+        _check_type(name, key, value, sig.parameters[key].default)
     bound = sig.bind(**kwargs)
     bound.apply_defaults()  # record every value so a later change of a default never alters a saved model
     model = fn(**bound.arguments)

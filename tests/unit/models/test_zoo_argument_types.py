@@ -1,0 +1,30 @@
+"""A zoo argument of the wrong type is refused by name, never coerced: the string "false" is truthy, and
+``pretrained="false"`` (a quoted recipe value, ``--set model.kwargs.pretrained=maybe``) silently loaded the
+shipped weights; ``num_classes="10"`` failed deep inside torch with a message naming neither."""
+
+import pytest
+
+import slimtorch as st
+
+
+@pytest.mark.parametrize("name,kwargs,expect", [
+    ("mnist_cnn", {"pretrained": "false"}, "model 'mnist_cnn': pretrained: got 'false' (str); allowed: true or false"),
+    ("mobilenet_v2", {"pretrained": 1}, "model 'mobilenet_v2': pretrained: got 1 (int); allowed: true or false"),
+    ("lenet5", {"num_classes": "10"}, "model 'lenet5': num_classes: got '10' (str); allowed: an integer"),
+    ("lenet5", {"in_channels": 1.0}, "model 'lenet5': in_channels: got 1.0 (float); allowed: an integer"),
+    ("resnet_cifar", {"depth": True}, "model 'resnet_cifar': depth: got True (bool); allowed: an integer"),
+    ("mobilenet_v2", {"width_mult": "0.5"}, "model 'mobilenet_v2': width_mult: got '0.5' (str); allowed: a number"),
+])
+def test_wrong_type_is_refused_by_name(name, kwargs, expect):
+    with pytest.raises(ValueError) as err:
+        st.models.build(name, **kwargs)
+    assert str(err.value) == expect
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("mobilenet_v2", {"width_mult": 1, "num_classes": 7}),  # an int where the default is a float: a number
+    ("mlp", {"widths": [4, 3], "output_activation": "sigmoid"}),  # None defaults and sequences: not checked
+    ("minilm", {"pretrained": False, "num_layers": 1}),
+])
+def test_right_types_still_build(name, kwargs):
+    st.models.build(name, **kwargs)
