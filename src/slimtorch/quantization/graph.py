@@ -134,8 +134,11 @@ def lower(model: nn.Module) -> list[dict]:
             op = _function_op(node)
         if op is None:
             what = node.target if node.op != "call_module" else type(mods[node.target]).__name__
-            raise ValueError(f"quantize: op {getattr(what, '__name__', what)!s} (node {node.name!r}) has no int8 "
-                             "implementation; supported: conv2d, linear, relu, relu6, add, max/avg pool, flatten")
+            what = f"op {getattr(what, '__name__', what)!s}"
+            if node.op == "call_function" and node.target in _ADD_FNS:
+                what = "add of a tensor and a constant"
+            raise ValueError(f"quantize: {what} (node {node.name!r}) has no int8 implementation; supported: "
+                             "conv2d, linear, relu, relu6, add of two tensors, max/avg pool, flatten")
         if op["op"] == "identity":
             alias[node.name] = args[0]
             continue
