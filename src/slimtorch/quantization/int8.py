@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Config, ConfigError, check_choice, check_range
+from ..config import Config, ConfigError, check_choice, check_finite, check_range
 from ..registry import register
 from .backends import BACKEND_CHOICES
 from .cpu import has_vnni
@@ -65,7 +65,12 @@ class Int8(Config):
         check_range("weight_bits", self.weight_bits, 2, 8)
         check_choice("reduce_range", self.reduce_range, ("auto", "none", "weights", "activations"))
         if self.max_accuracy_drop is not None:
-            check_range("max_accuracy_drop", self.max_accuracy_drop, 0, 1)
+            drop = self.max_accuracy_drop
+            check_finite("max_accuracy_drop", drop)
+            if isinstance(drop, (int, float)) and not isinstance(drop, bool) and drop > 1:  # written in points
+                raise ConfigError("max_accuracy_drop", f"got {drop!r}; allowed range [0, 1]: a fraction (0.02 = 2 "
+                                  "points; st.optimize's max_accuracy_drop is in points)")
+            check_range("max_accuracy_drop", drop, 0, 1)
         for i, pat in enumerate(self.ignore):
             if not isinstance(pat, str):
                 raise ConfigError(f"ignore[{i}]", f"must be a layer name or regex string, got {pat!r}")
