@@ -3,7 +3,7 @@
 import pytest
 
 from slimtorch.data import sentences
-from slimtorch.data.sentences import offline_sentences, sample_sentences
+from slimtorch.data.sentences import more_sentences, offline_sentences, sample_sentences
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +25,15 @@ def test_only_plain_prose_of_bounded_length():
     for s in offline_sentences("eval", 400):
         assert 6 <= len(s.split()) <= 30
         assert s[0].isupper() and s[-1] in ".!?" and "--" not in s and "\n" not in s
+
+
+def test_more_sentences_are_prose_outside_both_parts():
+    more = more_sentences()
+    assert len(more) > 500 and len(set(more)) == len(more) and more == more_sentences()
+    assert not set(more) & (set(offline_sentences("calib")) | set(offline_sentences("eval")))
+    assert "A bird in the hand is dead." in more  # Murphy's laws, read from the package's "murphy" file
+    for s in more:
+        assert 6 <= len(s.split()) <= 30 and s[0].isupper() and s[-1] in ".!?" and "--" not in s
 
 
 def test_sample_file_loads_as_text(tmp_path):
