@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -48,19 +49,21 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _check_type(name: str, key: str, value: Any, default: Any) -> None:
+def _check_type(name: str, key: str, value: Any, default: Any) -> Any:
     """Refuse ``value`` when the default of ``key`` is a bool, int or float and ``value`` is not one (a bool is
-    not a number here): the string "false" is truthy, so ``pretrained="false"`` would load the weights."""
+    not a number here): the string "false" is truthy, so ``pretrained="false"`` would load the weights. Returns
+    the value, a numpy number as the Python one (``num_classes=y.max() + 1``: the spec is saved as JSON)."""
     if isinstance(default, bool):
-        ok, allowed = isinstance(value, bool), "true or false"
+        ok, allowed, kind = isinstance(value, bool), "true or false", bool
     elif isinstance(default, int):
-        ok, allowed = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        ok, allowed, kind = isinstance(value, numbers.Integral) and not isinstance(value, bool), "an integer", int
     elif isinstance(default, float):
-        ok, allowed = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        ok, allowed, kind = isinstance(value, numbers.Real) and not isinstance(value, bool), "a number", float
     else:
-        return
+        return value
     if not ok:
         raise ValueError(f"model {name!r}: {key}: got {value!r} ({type(value).__name__}); allowed: {allowed}")
+    return value if type(value) in (bool, int, float) else kind(value)
 
 
 def build(name: str, **kwargs: Any) -> nn.Module:
@@ -88,8 +91,7 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     if unknown:
         allowed = ", ".join(f"{k}={p.default!r}" for k, p in sig.parameters.items())
         raise ValueError(f"model {name!r}: unknown argument(s) {unknown}; allowed: {allowed}")
-    for key, value in kwargs.items():
-        _check_type(name, key, value, sig.parameters[key].default)
+    kwargs = {key: _check_type(name, key, value, sig.parameters[key].default) for key, value in kwargs.items()}
     bound = sig.bind(**kwargs)
     bound.apply_defaults()  # record every value so a later change of a default never alters a saved model
     model = fn(**bound.arguments)

@@ -3,6 +3,7 @@
 shipped weights; ``num_classes="10"`` failed deep inside torch with a message naming neither."""
 
 import pytest
+import torch
 
 import slimtorch as st
 
@@ -28,3 +29,14 @@ def test_wrong_type_is_refused_by_name(name, kwargs, expect):
 ])
 def test_right_types_still_build(name, kwargs):
     st.models.build(name, **kwargs)
+
+
+def test_numpy_numbers_are_taken_and_saved_as_python_numbers(tmp_path):
+    import json
+
+    import numpy as np
+
+    model = st.models.build("lenet5", num_classes=np.int64(7))  # num_classes = y.max() + 1 of a numpy array
+    st.save(model, tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["spec"]["kwargs"]["num_classes"] == 7
+    assert st.load(tmp_path / "m")(torch.zeros(1, 1, 28, 28)).shape == (1, 7)
