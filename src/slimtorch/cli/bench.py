@@ -81,6 +81,35 @@ def _check_classes(meta: dict, test) -> None:
                          "class ids would not match, so accuracy would be wrong; give data with the same labels")
 
 
+def _check_label_range(model, test, data: str) -> None:
+    """Refuse labels a classifier cannot score (a class id past its outputs, a negative or fractional one):
+    cross-entropy would raise mid-measurement (IndexError, a traceback) or the accuracy would mean nothing.
+    Unlabeled rows (all -1) and targets of a non-classifier (one output, rows of targets) pass."""
+    import torch
+
+    from ..distillation.validation import has_labels
+
+    y = getattr(test, "y", None)
+    if y is None or y.ndim != 1 or not has_labels(y):
+        return
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(test.x[:1])
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] < 2:
+        return
+    width = out.shape[1]
+    bad = y[(y != y.round()) | (y < 0) | (y >= width)]
+    if len(bad):
+        value = float(bad[0]) if y.is_floating_point() else int(bad[0])
+        what = "is not a class id, but the model" if value != round(value) else "is not a class of the model, which"
+        raise UsageError(f"--data: {data}: label {value:g} {what} gives {width} class scores; "
+                         f"allowed: class ids 0..{width - 1}")
+
+
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -114,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
                  None if name in TEXT_MODELS else meta.get("extra", {}).get("input_shape"), args.data or "",
                  advice=text if name in TEXT_MODELS else None)
     _check_classes(meta, test)
+    _check_label_range(model, test, args.data or "")
     label = meta.get("extra", {}).get("stage") or folder.name
     try:
         with tempfile.TemporaryDirectory() as tmp:
