@@ -175,13 +175,20 @@ def _accepts(model: Any, data: Any, args: argparse.Namespace, expected: list[int
 
 
 def _classes(model: Any, splits: tuple[Any, Any], args: argparse.Namespace, saved: bool) -> None:
-    """Labels past the model's outputs (class 11 of the zoo's default 10) are one line before any training, not an
-    IndexError from the loss."""
+    """Labels past the model's outputs (class 11 of the zoo's default 10), negative or fractional ones are one line
+    before any training, not an IndexError from the loss."""
     import torch
 
     from .. import models
     from ..data.labels import num_classes
+    from ..distillation.validation import has_labels
 
+    for d in splits:  # a negative or fractional label among real ones: the loss would raise mid-training
+        if isinstance(d.y, torch.Tensor) and d.y.ndim == 1 and has_labels(d.y):
+            bad = d.y[(d.y != d.y.round()) | (d.y < 0)]
+            if len(bad):
+                raise UsageError(f"--data: {args.data}: label {float(bad[0]):g} is not a class id; allowed: class "
+                                 "ids 0, 1, ... (or no labels: -1 on every row)")
     classes = max((num_classes(d.y) or 0 for d in splits), default=0)  # unlabeled (all -1): 0
     if classes == 0:
         return
