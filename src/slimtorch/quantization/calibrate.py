@@ -18,14 +18,14 @@ def iter_batches(data: Any, batches: int, batch_size: int = 32) -> Iterator[torc
     DataLoader or any iterable of tensors / (x, y) pairs, on the CPU (where quantization calibrates).
 
     Raises:
-        ValueError: no calibration data, or an item that holds no tensor.
+        ValueError: no calibration data, an item that holds no tensor, or a float batch holding NaN or inf.
     """
     if data is None:
         raise ValueError("calib_data is required for static int8 quantization: pass a tensor, dataset or loader")
     if isinstance(data, torch.Tensor) or hasattr(data, "x"):
         x = data if isinstance(data, torch.Tensor) else data.x
         for i in range(min(batches, -(-len(x) // batch_size))):
-            yield x[i * batch_size:(i + 1) * batch_size].cpu()
+            yield _finite(x[i * batch_size:(i + 1) * batch_size].cpu(), "row", i * batch_size)
         return
     for i, item in enumerate(data if isinstance(data, Iterable) else []):
         if i >= batches:
@@ -33,7 +33,16 @@ def iter_batches(data: Any, batches: int, batch_size: int = 32) -> Iterator[torc
         x = item[0] if isinstance(item, (tuple, list)) else item
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"calib_data item {i} holds {type(x).__name__}, expected a tensor or (x, y)")
-        yield x.cpu()
+        yield _finite(x.cpu(), f"item {i}, row", 0)
+
+
+def _finite(x: torch.Tensor, where: str, first_row: int) -> torch.Tensor:
+    """``x``, unless a float ``x`` holds NaN or inf: its ranges would be NaN and every engine's zero point
+    garbage (the model still came back)."""
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        row = first_row + int(torch.nonzero(~torch.isfinite(x.reshape(len(x), -1)).all(1))[0])
+        raise ValueError(f"calib_data: {where} {row} holds NaN or inf; allowed: finite inputs")
+    return x
 
 
 def float_impl(model: nn.Module, post=None) -> dict:

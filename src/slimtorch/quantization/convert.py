@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import warnings
 
 import torch
 from torch import nn
@@ -18,6 +19,16 @@ from .qparams import qrange
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     return any(name == p or re.fullmatch(p, name) for p in patterns)
+
+
+def warn_unmatched_ignore(patterns: tuple[str, ...], ops: list[dict]) -> None:
+    """Warn for each ``Int8.ignore`` entry that names no conv/linear layer (a typo kept nothing in float)."""
+    layers = [op for op in ops if op["op"] in ("conv", "linear")]
+    names = ", ".join(op["module"] for op in layers[:8]) + (f", ... ({len(layers)} in all)" if len(layers) > 8 else "")
+    for p in patterns:
+        if not any(_matches(op["name"], (p,)) or _matches(op["module"], (p,)) for op in layers):
+            warnings.warn(f"ignore: {p!r} matches no conv/linear layer (layers: {names}); it has no effect",
+                          UserWarning, stacklevel=3)
 
 
 def build_qmodel(float_model: nn.Module, ops: list[dict], act_qparams: dict[str, tuple[torch.Tensor, torch.Tensor]],

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..config import Config
 from ..registry import HandlerContext, check_kind, get_handler, handler
-from .convert import build_qmodel, prepare_float
+from .convert import build_qmodel, prepare_float, warn_unmatched_ignore
 from .int8 import Int8
 from .observer_auto import act_qparams
 from .qmodel import QuantizedModel
@@ -42,6 +42,7 @@ def quantize(model: nn.Module, cfg: Config | None = None, calib_data: Any = None
 def _quantize_int8(model: nn.Module, cfg: Int8, ctx: HandlerContext) -> QuantizedModel:
     calib_data = ctx.calib_data
     m, ops = prepare_float(model)
+    warn_unmatched_ignore(cfg.ignore, ops)
     aq, observer_note = act_qparams(m, ops, calib_data, cfg)
     float_layers = tuple(cfg.ignore)
     qm = build_qmodel(m, ops, aq, cfg, float_layers)
