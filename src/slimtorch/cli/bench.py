@@ -51,6 +51,12 @@ def _example(args: argparse.Namespace, meta: dict):
         except ConfigError as err:
             text = str(err).split(": ", 1)[-1]
             raise UsageError(f"{data_flag(str(err), data_options(args.data_option))}: {text}") from None
+        if len(test.x) == 0:  # text:FILE takes test_fraction=0: an empty batch would "reject" the model
+            given = data_options(args.data_option).get("test_fraction")
+            why = "" if given is None else f" (test_fraction={given})"
+            raise UsageError(f"--data: {args.data} leaves no test rows{why}; "
+                             "bench measures on the test split: give a test_fraction in (0, 1) and enough rows for "
+                             "both splits")
         return test.x[:64].clone(), test
     name = meta.get("spec", {}).get("name")
     if name in TEXT_MODELS and not args.input_shape:  # token ids, not floats
