@@ -54,14 +54,18 @@ def size_breakdown(directory: Path | None) -> dict[str, int] | None:
 
 
 def _first_quantize(ctx: Any) -> tuple[Any, str] | None:
+    """The first static int8 stage and its input label: the sensitivity scan is an Int8 analysis (a
+    dynamic_int8 stage's config has no activation observer; its model need not trace)."""
+    from ..quantization.int8 import Int8
+
     for stage in ctx.recipe.stages:
-        if stage.kind == "quantize" and stage.index in ctx.stage_inputs:
+        if isinstance(stage.config, Int8) and stage.index in ctx.stage_inputs:
             return stage, ctx.stage_inputs[stage.index]
     return None
 
 
 def quant_sensitivity(cfg: MeasureConfig, ctx: Any) -> dict[str, Any] | None:
-    """Per-layer sensitivity of the model entering the first quantize stage (None without one)."""
+    """Per-layer sensitivity of the model entering the first static int8 stage (None without one)."""
     found = _first_quantize(ctx)
     if found is None:
         return None
