@@ -158,6 +158,16 @@ def check_forward(model: nn.Module, train: Any, data_name: str, loss: Any = "cro
             raise ConfigError("model", str(err)) from None
 
 
+def _pretrained(model: dict[str, Any]) -> bool:
+    """Does the recipe's zoo model load shipped weights: ``pretrained`` given, or its default (minilm: True)?"""
+    from .. import models
+
+    kwargs = model.get("kwargs", {})
+    if "pretrained" in kwargs or model.get("name") not in models.names():
+        return bool(kwargs.get("pretrained"))
+    return bool(models.signature(model["name"]).get("pretrained", False))
+
+
 def check_stages(recipe: Any) -> None:
     """Every stage can run where it stands: a known kind, a baseline before a stage that needs it,
     what its config names outside the recipe exists (``preflight``), and after a terminal stage
@@ -174,7 +184,7 @@ def check_stages(recipe: Any) -> None:
             final = recipe.stages[terminal_at].name
             raise ConfigError(where, f"{stage.name!r} cannot follow stages[{terminal_at}] ({final}), whose model "
                               f"is final; after it only {after} may run")
-        if stage.config.needs_baseline and not seen_train and not recipe.model.get("kwargs", {}).get("pretrained"):
+        if stage.config.needs_baseline and not seen_train and not _pretrained(recipe.model):
             # a pretrained model is its own baseline (the run's input); a fresh one would teach nothing
             raise ConfigError(stage.path, "needs the baseline (the model after the first train stage), but no "
                               "train stage comes before it; add one first (or build a pretrained model: "
