@@ -179,7 +179,6 @@ def _classes(model: Any, splits: tuple[Any, Any], args: argparse.Namespace, save
     before any training, not an IndexError from the loss."""
     import torch
 
-    from .. import models
     from ..data.labels import num_classes
     from ..distillation.validation import has_labels
 
@@ -203,9 +202,11 @@ def _classes(model: Any, splits: tuple[Any, Any], args: argparse.Namespace, save
     what = f"--data: {args.data} has {classes} classes but the model gives {out.shape[1]} outputs per sample"
     if saved:
         raise UsageError(f"{what}; allowed: data of at most {out.shape[1]} classes (the saved model's)")
-    fix = (f"--model-arg num_classes={classes}" if "num_classes" in models.signature(args.model)
-           else f"--model-arg widths=[..., {classes}]")
-    raise UsageError(f"{what}; add {fix}")
+    from ..io import get_spec
+    from .train_checks import class_advice
+
+    kwargs = (get_spec(model) or {}).get("kwargs", {})
+    raise UsageError(f"{what}; {class_advice(args.model, classes, out.shape[1], kwargs)}")
 
 
 def _zoo_input(name: str) -> list[int] | None:

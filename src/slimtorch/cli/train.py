@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_forward(model, train, args.data, loss=cfg.loss, test=test)
     except ConfigError as err:
-        raise model_error(err, args.model) from None
+        raise model_error(err, args.model, model_kwargs) from None
     hooks = [_distill_hook(args)] if args.distill_teacher else []
     for hook in hooks:
         check_teacher(hook, model, train, _DISTILL_OPTIONS)

@@ -7,7 +7,20 @@ import argparse
 from typing import Any
 
 
-def model_error(err: Any, name: str) -> Exception:
+def class_advice(name: str, classes: int, outputs: int, kwargs: dict[str, Any]) -> str:
+    """The flag that gives zoo model ``name`` ``classes`` outputs; with ``pretrained=true`` the shipped head
+    keeps its ``outputs`` (num_classes cannot change with it), so a fresh model is the way."""
+    from .. import models
+
+    if kwargs.get("pretrained"):
+        return (f"the shipped weights give {outputs} classes: give data of at most {outputs} classes, or drop "
+                f"--model-arg pretrained=true and add --model-arg num_classes={classes} (trained from scratch)")
+    if "num_classes" in models.signature(name):
+        return f"add --model-arg num_classes={classes}"
+    return f"its last width (--model-arg widths=[..., {classes}])"
+
+
+def model_error(err: Any, name: str, kwargs: dict[str, Any] | None = None) -> Exception:
     """A recipe-worded ``model: ... set the model's number of classes to N`` as the flag that sets it here."""
     import re
 
@@ -18,10 +31,9 @@ def model_error(err: Any, name: str) -> Exception:
     wanted = re.search(r"number of classes to (\d+)", text)
     if err.path != "model" or not wanted:
         return err
-    if "num_classes" in models.signature(name):
-        text += f": add --model-arg num_classes={wanted.group(1)}"
-    elif name == "mlp":
-        text += f": its last width (--model-arg widths=[..., {wanted.group(1)}])"
+    outputs = re.search(r"gives (\d+) outputs", text)
+    if "num_classes" in models.signature(name) or name == "mlp":
+        text += f": {class_advice(name, int(wanted.group(1)), int(outputs.group(1)) if outputs else 0, kwargs or {})}"
     return UsageError(f"--model {name}: {text}")
 
 
