@@ -137,7 +137,9 @@ def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, test: Any, o
     from ..pipeline.prepare import build_model
     from ..training import fit
 
+    trained_with = _trained_with(recipe)
     if args.resume and not shipped and (out / "original" / "model.json").is_file():
+        _same_training(out / "original", trained_with)
         print(f"resuming: the original trained before ({out / 'original'})", flush=True)
         return io.load(out / "original")
     try:
@@ -153,8 +155,30 @@ def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, test: Any, o
     how = f"fine-tuning the shipped weights (lr {recipe.train.lr}) of" if pretrained else "training the original"
     print(f"{how} {args.model} on {len(fit_data)} rows ({recipe.train.epochs} epochs)", flush=True)
     fit(model, fit_data, recipe.train.replace(quiet=True))
-    io.save(model, out / "original")
+    io.save(model, out / "original", extra={"trained_with": trained_with})
     return model
+
+
+def _trained_with(recipe: Any) -> dict[str, Any]:
+    """How the original is trained (model, data, training settings), as its model.json records it (JSON types)."""
+    import json
+
+    return json.loads(json.dumps({"model": recipe.model, "data": recipe.data.to_dict(),
+                                  "train": recipe.train.to_dict()}, default=str))
+
+
+def _same_training(folder: Path, now: dict[str, Any]) -> None:
+    """``--resume`` reuses the original only when it was trained as this call would train it: other flags
+    (--epochs 2 after 1) would leave an original that the written optimized.yaml does not reproduce."""
+    import json
+
+    then = json.loads((folder / "model.json").read_text()).get("extra", {}).get("trained_with")
+    if then is None or then == now:  # an original saved before this was recorded: as before, reused
+        return
+    diff = [f"{part}.{k}: {then.get(part, {}).get(k)} there, {now[part].get(k)} now" for part in now
+            for k in sorted(set(now[part]) | set(then.get(part, {}))) if then.get(part, {}).get(k) != now[part].get(k)]
+    raise UsageError(f"--resume: {folder} was trained with other settings ({'; '.join(diff)}); allowed: the flags "
+                     "of the search it continues, or --force to start over")
 
 
 def _accepts(model: Any, data: Any, args: argparse.Namespace, expected: list[int] | None, why: str) -> None:
