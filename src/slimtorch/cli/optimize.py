@@ -295,6 +295,11 @@ def run(args: argparse.Namespace) -> int:
             model = io.load(folder, trust_factory=args.trust_factory)
         except ValueError as err:
             raise UsageError(f"model: cannot load {folder}: {err}") from None
+        from ..quantization.dynamic import is_int8
+
+        if is_int8(model):  # no float channels to cut: the search would find "no channel group"
+            raise UsageError(f"model: {folder} is quantized (int8); optimize searches the float model (and tries "
+                             "int8 itself): give the float model (a run's earlier stage folders hold it)")
         raw["model"] = {"name": (io.get_spec(model) or {}).get("name", "?"), **(io.get_spec(model) or {})}
         expected = json.loads((folder / "model.json").read_text()).get("extra", {}).get("input_shape")
     recipe = parse_recipe({**raw, "stages": raw["stages"] or [{"measure": {}}]}, name="optimize")
