@@ -88,6 +88,13 @@ def choose(res: Any, say: Callable) -> None:
         )
         return
     res.notes.append("no pruned candidate passed validation with the safety margin: the unpruned original is kept")
+    floor, safety = min(t.se for t in res.trials), getattr(res, "safety", Z)
+    if safety * floor > res.max_drop:  # a lossless candidate fails too: the split is too small for the budget
+        res.notes[-1] = (
+            f"no candidate could pass: even a candidate that loses nothing on validation has a standard error of "
+            f"{floor:.2f} points or more (too few validation rows), and {safety:g} x {floor:.2f} > the budget "
+            f"{res.max_drop:g}; give more validation rows (val_rows, --val-rows) or a lower safety"
+        )
 
 
 def try_int8(res: Any, calib: Any, val_score: Callable, x: torch.Tensor, say: Callable) -> None:
