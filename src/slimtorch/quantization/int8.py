@@ -75,17 +75,6 @@ class Int8(Config):
             if not isinstance(pat, str):
                 raise ConfigError(f"ignore[{i}]", f"must be a layer name or regex string, got {pat!r}")
 
-    def preflight_fit(self, model: Any, inputs: Any) -> None:
-        """The model traces into ops the int8 engine runs (checked on the run's input model: earlier stages change
-        widths, not ops), so that a recipe fails before its first stage, not after training."""
-        from .convert import prepare_float
-
-        try:
-            prepare_float(model)
-        except ValueError as err:
-            raise ConfigError("", f"{err}; allowed: a torch.fx-traceable model of ops the int8 engine runs, or "
-                                  "dynamic_int8 (int8 Linear layers, any model)") from None
-
 
 def effective_reduce_range(cfg: Any) -> str:
     """The side that gives up a bit on this CPU ("none", "weights" or "activations"), ``"auto"`` resolved.
