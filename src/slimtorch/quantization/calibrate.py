@@ -14,14 +14,16 @@ from .observers import Observer, make_observer
 
 
 def iter_batches(data: Any, batches: int, batch_size: int = 32) -> Iterator[torch.Tensor]:
-    """Up to ``batches`` input tensors from a tensor, an ArrayDataset-like object (``.x``), a
-    DataLoader or any iterable of tensors / (x, y) pairs, on the CPU (where quantization calibrates).
+    """Up to ``batches`` input tensors from a tensor, an ArrayDataset-like object (``.x``), an ``(x, y)`` pair of
+    tensors, a DataLoader or any iterable of tensors / (x, y) pairs, on the CPU (where quantization calibrates).
 
     Raises:
         ValueError: no calibration data, an item that holds no tensor, or a float batch holding NaN or inf.
     """
     if data is None:
         raise ValueError("calib_data is required for static int8 quantization: pass a tensor, dataset or loader")
+    if _xy_pair(data):  # (inputs, labels), not two batches: the labels would run through the model
+        data = data[0]
     if isinstance(data, torch.Tensor) or hasattr(data, "x"):
         x = data if isinstance(data, torch.Tensor) else data.x
         for i in range(min(batches, -(-len(x) // batch_size))):
@@ -34,6 +36,15 @@ def iter_batches(data: Any, batches: int, batch_size: int = 32) -> Iterator[torc
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"calib_data item {i} holds {type(x).__name__}, expected a tensor or (x, y)")
         yield _finite(x.cpu(), f"item {i}, row", 0)
+
+
+def _xy_pair(data: Any) -> bool:
+    """``(x, y)``: two tensors of as many rows, the second one value per row (labels); two input batches have
+    the same per-row shape instead."""
+    if not (isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)):
+        return False
+    x, y = data
+    return x.dim() >= 2 and len(x) == len(y) and y.dim() <= 1 and x.shape[1:] != y.shape[1:]
 
 
 def _finite(x: torch.Tensor, where: str, first_row: int) -> torch.Tensor:
