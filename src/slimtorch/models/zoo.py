@@ -7,6 +7,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..io import register_zoo, set_spec
@@ -53,6 +54,8 @@ def _check_type(name: str, key: str, value: Any, default: Any) -> Any:
     """Refuse ``value`` when the default of ``key`` is a bool, int or float and ``value`` is not one (a bool is
     not a number here): the string "false" is truthy, so ``pretrained="false"`` would load the weights. Returns
     the value, a numpy number as the Python one (``num_classes=y.max() + 1``: the spec is saved as JSON)."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and isinstance(default, (int, float)):
+        value = value.item()  # num_classes=y.max() + 1 on a tensor of labels: its number
     if isinstance(default, bool):
         ok, allowed, kind = isinstance(value, bool), "true or false", bool
     elif isinstance(default, int):

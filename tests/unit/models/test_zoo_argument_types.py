@@ -40,3 +40,14 @@ def test_numpy_numbers_are_taken_and_saved_as_python_numbers(tmp_path):
     st.save(model, tmp_path / "m")
     assert json.loads((tmp_path / "m" / "model.json").read_text())["spec"]["kwargs"]["num_classes"] == 7
     assert st.load(tmp_path / "m")(torch.zeros(1, 1, 28, 28)).shape == (1, 7)
+
+
+def test_a_one_value_torch_tensor_is_its_number():
+    import torch
+
+    model = st.models.build("lenet5", num_classes=torch.tensor([3, 9]).max() + 1)  # 0-d int64 tensor
+    assert model(torch.randn(1, 1, 28, 28)).shape == (1, 10)
+    spec = __import__("slimtorch.io", fromlist=["get_spec"]).get_spec(model)
+    assert spec["kwargs"]["num_classes"] == 10 and type(spec["kwargs"]["num_classes"]) is int
+    with pytest.raises(ValueError, match="num_classes: got 2.5 \\(float\\); allowed: an integer"):
+        st.models.build("lenet5", num_classes=torch.tensor(2.5))
