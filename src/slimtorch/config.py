@@ -110,6 +110,8 @@ class Config:
     - ``terminal``: its output is final (e.g. an int8 model): only measuring and export may follow.
     - ``recalibrates_bn``: after a prune stage of the pipeline, BatchNorm statistics are re-estimated on the
       training data (a config may say they stay).
+    - ``scans_sensitivity``: the measure stage's per-layer int8 sensitivity scan analyses this config (static
+      int8; a dynamic int8 config has no activation observer).
     """
 
     needs_baseline: ClassVar[bool] = False
@@ -117,6 +119,7 @@ class Config:
     needs_calibration: ClassVar[bool] = False
     terminal: ClassVar[bool] = False
     recalibrates_bn: ClassVar[bool] = True
+    scans_sensitivity: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

@@ -54,12 +54,10 @@ def size_breakdown(directory: Path | None) -> dict[str, int] | None:
 
 
 def _first_quantize(ctx: Any) -> tuple[Any, str] | None:
-    """The first static int8 stage and its input label: the sensitivity scan is an Int8 analysis (a
-    dynamic_int8 stage's config has no activation observer; its model need not trace)."""
-    from ..quantization.int8 import Int8
-
+    """The first stage whose config the sensitivity scan analyses (``scans_sensitivity``: static int8; a
+    dynamic_int8 stage's config has no activation observer, its model need not trace) and its input label."""
     for stage in ctx.recipe.stages:
-        if isinstance(stage.config, Int8) and stage.index in ctx.stage_inputs:
+        if stage.config.scans_sensitivity and stage.index in ctx.stage_inputs:
             return stage, ctx.stage_inputs[stage.index]
     return None
 

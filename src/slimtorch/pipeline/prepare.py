@@ -198,21 +198,6 @@ def check_stages(recipe: Any) -> None:
             terminal_at = stage.index
 
 
-def check_int8_ops(cfg: Any, model: nn.Module) -> None:
-    """A static int8 stage's model traces into ops the int8 engine runs (checked on the run's input model: earlier
-    stages change widths, not ops), so that a recipe fails before its first stage, not after training."""
-    from ..quantization.convert import prepare_float
-    from ..quantization.int8 import Int8
-
-    if not isinstance(cfg, Int8):
-        return
-    try:
-        prepare_float(model)
-    except ValueError as err:
-        raise ConfigError("", f"{err}; allowed: a torch.fx-traceable model of ops the int8 engine runs, or "
-                              "dynamic_int8 (int8 Linear layers, any model)") from None
-
-
 def prepare(recipe: Any) -> Prepared:
     """Validate the recipe against real data and the real model; writes nothing.
 
@@ -232,7 +217,6 @@ def prepare(recipe: Any) -> Prepared:
     for stage in recipe.stages:  # what a stage names outside the recipe (a teacher) against the real model and data
         try:
             stage.config.preflight_fit(model, train.x[:2])
-            check_int8_ops(stage.config, model)
         except ConfigError as err:
             raise err.at(stage.path) from None
     return Prepared(train, test, model, train.x[:64].clone())

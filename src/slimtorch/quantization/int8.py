@@ -55,6 +55,7 @@ class Int8(Config):
 
     needs_calibration = True  # activation ranges are observed on calibration inputs
     terminal = True  # an int8 model: nothing but measuring and export may follow
+    scans_sensitivity = True  # the measure stage's per-layer sensitivity scan is an analysis of this config
 
     def validate(self) -> None:
         check_choice("observer", self.observer, (*OBSERVERS, "auto"))
@@ -74,6 +75,20 @@ class Int8(Config):
         for i, pat in enumerate(self.ignore):
             if not isinstance(pat, str):
                 raise ConfigError(f"ignore[{i}]", f"must be a layer name or regex string, got {pat!r}")
+
+    def preflight_fit(self, model: Any, inputs: Any) -> None:
+        """The model traces into ops the int8 engine runs (checked on the run's input model: earlier stages change
+        widths, not ops), so that a recipe fails before its first stage, not after training."""
+        import copy
+
+        from .fold import fold_batchnorm
+        from .graph import lower
+
+        try:
+            lower(fold_batchnorm(copy.deepcopy(model).cpu().eval()))  # as convert.prepare_float
+        except ValueError as err:
+            raise ConfigError("", f"{err}; allowed: a torch.fx-traceable model of ops the int8 engine runs, or "
+                                  "dynamic_int8 (int8 Linear layers, any model)") from None
 
 
 def effective_reduce_range(cfg: Any) -> str:
