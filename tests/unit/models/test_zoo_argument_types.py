@@ -28,7 +28,10 @@ def test_wrong_type_is_refused_by_name(name, kwargs, expect):
     ("minilm", {"pretrained": False, "num_layers": 1}),
 ])
 def test_right_types_still_build(name, kwargs):
-    st.models.build(name, **kwargs)
+    from slimtorch import io
+
+    recorded = io.get_spec(st.models.build(name, **kwargs))["kwargs"]
+    assert {k: recorded[k] for k in kwargs} == kwargs
 
 
 def test_numpy_numbers_are_taken_and_saved_as_python_numbers(tmp_path):

@@ -24,4 +24,5 @@ def test_an_op_without_int8_is_refused_before_training():
 
 
 def test_a_supported_model_passes():
-    prepare(_recipe({"name": "mlp", "widths": [64, 16, 10]}))
+    prepared = prepare(_recipe({"name": "mlp", "widths": [64, 16, 10]}))
+    assert prepared.model(prepared.example_inputs).shape[-1] == 10

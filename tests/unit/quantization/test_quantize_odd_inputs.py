@@ -36,7 +36,8 @@ def test_an_ignore_entry_matching_no_layer_warns():
     torch.manual_seed(0)
     with pytest.warns(UserWarning, match=r"ignore: 'c3' matches no conv/linear layer \(layers: c1, c2, fc\); "
                                          "it has no effect"):
-        st.quantize(Net().eval(), st.Int8(ignore=("c3", "c1"), backend="integer"), torch.randn(8, 3, 8, 8))
+        qm = st.quantize(Net().eval(), st.Int8(ignore=("c3", "c1"), backend="integer"), torch.randn(8, 3, 8, 8))
+    assert qm(torch.randn(2, 3, 8, 8)).shape == (2, 5)  # the matching entry still applies
 
 
 def test_matching_ignore_entries_do_not_warn():
