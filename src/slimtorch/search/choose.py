@@ -82,7 +82,7 @@ def choose(res: Any, say: Callable) -> None:
     res.chosen = res.baseline
     if not res.trials:  # nothing was tried: saying no candidate kept the budget would blame the candidates
         res.notes.append(
-            "no candidate was tried: the time budget was spent before the first trial (timing the "
+            "no pruned candidate was tried: the time budget was spent before the first trial (timing the "
             "original, the per-layer latency table, the sensitivity scan); the original is returned: "
             "give it more minutes"
         )

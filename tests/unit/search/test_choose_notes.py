@@ -14,7 +14,7 @@ def test_no_trial_at_all_says_the_budget_ran_out_before_the_first_one():
     res = _result([])
     choose(res, say=lambda msg: None)
     assert res.chosen is res.baseline
-    assert len(res.notes) == 1 and res.notes[0].startswith("no candidate was tried")
+    assert len(res.notes) == 1 and res.notes[0].startswith("no pruned candidate was tried")
 
 
 def test_candidates_that_fail_validation_with_the_margin_are_named_as_such():
