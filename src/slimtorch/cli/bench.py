@@ -93,6 +93,7 @@ def _check_label_range(model, test, data: str) -> None:
     Unlabeled rows (all -1) and targets of a non-classifier (one output, rows of targets) pass."""
     import torch
 
+    from ..data.labels import bad_class_id
     from ..distillation.validation import has_labels
 
     y = getattr(test, "y", None)
@@ -108,9 +109,8 @@ def _check_label_range(model, test, data: str) -> None:
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] < 2:
         return
     width = out.shape[1]
-    bad = y[(y != y.round()) | (y < 0) | (y >= width)]
-    if len(bad):
-        value = float(bad[0]) if y.is_floating_point() else int(bad[0])
+    value = bad_class_id(y, width)
+    if value is not None:
         what = "is not a class id, but the model" if value != round(value) else "is not a class of the model, which"
         raise UsageError(f"--data: {data}: label {value:g} {what} gives {width} class scores; "
                          f"allowed: class ids 0..{width - 1}")

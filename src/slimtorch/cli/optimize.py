@@ -203,14 +203,14 @@ def _classes(model: Any, splits: tuple[Any, Any], args: argparse.Namespace, save
     before any training, not an IndexError from the loss."""
     import torch
 
-    from ..data.labels import num_classes
+    from ..data.labels import bad_class_id, num_classes
     from ..distillation.validation import has_labels
 
     for d in splits:  # a negative or fractional label among real ones: the loss would raise mid-training
         if isinstance(d.y, torch.Tensor) and d.y.ndim == 1 and has_labels(d.y):
-            bad = d.y[(d.y != d.y.round()) | (d.y < 0)]
-            if len(bad):
-                raise UsageError(f"--data: {args.data}: label {float(bad[0]):g} is not a class id; allowed: class "
+            value = bad_class_id(d.y)
+            if value is not None:
+                raise UsageError(f"--data: {args.data}: label {value:g} is not a class id; allowed: class "
                                  "ids 0, 1, ... (or no labels: -1 on every row)")
     classes = max((num_classes(d.y) or 0 for d in splits), default=0)  # unlabeled (all -1): 0
     if classes == 0:

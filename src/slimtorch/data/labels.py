@@ -81,6 +81,12 @@ def _class_ids(y: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name}: got label {low}; allowed: class ids 0, 1, ... (no negative labels)")
 
 
+def bad_class_id(y: torch.Tensor, classes: int | None = None) -> float | None:
+    """The first label of ``y`` that is not a class id (fractional, negative, or ``classes`` or more), else None."""
+    bad = y[(y != y.round()) | (y < 0) | (y >= classes if classes is not None else False)]
+    return float(bad[0]) if len(bad) else None
+
+
 def num_classes(y: torch.Tensor) -> int | None:
     """The number of classes integer labels need (max id + 1), or None for other targets."""
     if y.is_floating_point() or y.ndim != 1 or not len(y):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from slimtorch.data.labels import check_labels, num_classes
+from slimtorch.data.labels import bad_class_id, check_labels, num_classes
 
 
 @pytest.mark.parametrize("y, loss", [
@@ -33,3 +33,10 @@ def test_rejected(y, loss, message):
 ])
 def test_num_classes(y, expected):
     assert num_classes(y) == expected
+
+
+def test_bad_class_id_names_the_first_label_that_is_not_a_class_id():
+    assert bad_class_id(torch.tensor([0, 2, 1])) is None
+    assert bad_class_id(torch.tensor([0, -3, 1])) == -3
+    assert bad_class_id(torch.tensor([0.0, 1.5, 1.0])) == 1.5
+    assert bad_class_id(torch.tensor([0, 4, 1]), classes=3) == 4 and bad_class_id(torch.tensor([2]), classes=3) is None
