@@ -102,3 +102,21 @@ def test_shipped_weights_on_labelled_data_are_the_original_not_retrained_from_sc
                  "--out", str(tuned)]) == 0
     assert "fine-tuning the shipped weights (lr 0.01) of mnist_cnn on" in capsys.readouterr().out
     assert yaml.safe_load((tuned / "optimized.yaml").read_text())["train"]["lr"] == 0.01
+
+
+def test_shipped_weights_that_do_not_know_the_labels_are_refused_not_scored_at_zero(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    for c in ("cats", "dogs"):  # a user's folder: class ids 0, 1, which the ImageNet head does not mean
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(6):
+            noise = np.random.default_rng(i + 10 * len(c)).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+            Image.fromarray(noise).save(tmp_path / "imgs" / c / f"{i}.png")
+    out = tmp_path / "opt"  # before: accuracy 0.00 for the original and every candidate, a budget on nothing
+    assert main(["optimize", "mobilenet_v2", "--model-arg", "pretrained=true", "--data", f"images:{tmp_path / 'imgs'}",
+                 "--data-option", "size=32", "--val-rows", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("slimtorch: error: --data: mobilenet_v2's shipped weights score ")
+    assert "its classes are not your labels; allowed: --epochs N" in err and len(err.splitlines()) == 1
+    assert not (out / "model").exists()

@@ -149,6 +149,7 @@ def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, test: Any, o
     _accepts(model, fit_data, args, expected, f"the zoo {args.model}'s input")
     _classes(model, (fit_data, test), args, saved=False)
     if shipped:
+        _scores_the_labels(model, fit_data, args)
         print(f"the original: {args.model}'s shipped weights ({shipped})", flush=True)
         return model
     pretrained = (recipe.model.get("kwargs") or {}).get("pretrained")
@@ -157,6 +158,27 @@ def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, test: Any, o
     fit(model, fit_data, recipe.train.replace(quiet=True))
     io.save(model, out / "original", extra={"trained_with": trained_with})
     return model
+
+
+def _scores_the_labels(model: Any, data: Any, args: argparse.Namespace) -> None:
+    """Shipped weights kept as the original on labelled data must know these labels: an ImageNet head scored
+    against a folder's class ids 0, 1 is at 0% whatever the search does, and a budget on it means nothing."""
+    import torch
+
+    from ..bench.evaluate import evaluate
+    from ..bench.fidelity import unlabeled
+    from ..data.arrays import ArrayDataset
+    from ..data.labels import num_classes
+
+    classes = num_classes(data.y) if isinstance(getattr(data, "y", None), torch.Tensor) else None
+    if unlabeled(data) or not classes:
+        return
+    rows = ArrayDataset(data.x[:512], data.y[:512], "check")
+    acc = evaluate(model, rows)["accuracy"]
+    if acc <= 1 / classes:
+        raise UsageError(f"--data: {args.model}'s shipped weights score {100 * acc:.1f}% on these labels (chance "
+                         f"{100 / classes:.1f}%): its classes are not your labels; allowed: --epochs N to fine-tune "
+                         "them on your labels, unlabeled data (fidelity to the shipped model), or pretrained=false")
 
 
 def _trained_with(recipe: Any) -> dict[str, Any]:
