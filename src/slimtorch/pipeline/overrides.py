@@ -45,6 +45,31 @@ def _toml() -> Any:
     return tomllib
 
 
+def _at(line: int, column: int) -> str:
+    return f"line {line}, column {column}"
+
+
+def _syntax_error(err: Exception, text: str) -> str:
+    """``line L, column C: what is wrong`` (1-based) from a YAML or TOML parser error."""
+    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
+        mark, problem = err.problem_mark, err.problem or "invalid YAML"
+        if "'\\t'" in problem:
+            problem = "a tab character; YAML indents with spaces only"
+        where = _at(mark.line + 1, mark.column + 1)
+        if err.context and err.context_mark is not None and err.context_mark.line != mark.line:
+            problem += f" ({err.context} started at {_at(err.context_mark.line + 1, err.context_mark.column + 1)})"
+        return f"{where}: {problem}"
+    first = (str(err).splitlines() or ["invalid"])[0]
+    m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", first)
+    if m:  # tomllib: "Invalid value (at line 3, column 10)"
+        return f"{_at(int(m.group(1)), int(m.group(2)))}: {first[:m.start()]}"
+    m = re.search(r"\s*\(at end of document\)$", first)
+    if m:
+        lines = text.rstrip("\n").split("\n")
+        return f"{_at(len(lines), len(lines[-1]) + 1)} (end of file): {first[:m.start()]}"
+    return f"is not valid {'TOML' if isinstance(err, ValueError) else 'YAML'}: {first}"
+
+
 def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML (.yaml/.yml) or TOML (.toml) recipe into a plain dict."""
     path = Path(path)
@@ -58,8 +83,7 @@ def read_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
     try:
         raw = toml.loads(text) if toml else yaml.load(text, Loader=_Loader)
     except Exception as err:  # both parsers raise their own error types; one line either way
-        raise ConfigError("recipe", f"{path} is not valid {path.suffix.lstrip('.') or 'YAML'}: "
-                          f"{str(err).splitlines()[0]}") from None
+        raise ConfigError("recipe", f"{path} {_syntax_error(err, text)}") from None
     if not isinstance(raw, dict):
         raise ConfigError("recipe", f"{path} must hold a mapping with sections {', '.join(SECTIONS)}")
     return raw

@@ -167,7 +167,7 @@ def test_recipe_file_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"^recipe: file not found: "):
         read_recipe_file(tmp_path / "missing.yaml")
     (tmp_path / "bad.yaml").write_text("model: {name: [\n")
-    with pytest.raises(ConfigError, match=r"^recipe: .*bad\.yaml is not valid yaml"):
+    with pytest.raises(ConfigError, match=r"^recipe: .*bad\.yaml line 2, column 1: "):
         read_recipe_file(tmp_path / "bad.yaml")
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match=r"^recipe: .* must hold a mapping"):
