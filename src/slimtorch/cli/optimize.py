@@ -111,7 +111,7 @@ def _shipped(args: argparse.Namespace, raw: dict[str, Any], train: Any) -> str:
         if args.epochs is not None:  # fine-tune the shipped weights (the recipe trains at this lr too)
             raw["train"]["lr"] = RECOVERY_LR
             return ""
-        raw["stages"] = []
+        _untrained(raw, args)
         return "pretrained=true: not retrained here; --epochs N fine-tunes them"
     shipped = [m for m in models.names() if "pretrained" in models.signature(m)]
     if not kwargs.get("pretrained", models.signature(name).get("pretrained", False)):
@@ -123,8 +123,15 @@ def _shipped(args: argparse.Namespace, raw: dict[str, Any], train: Any) -> str:
         raise UsageError(f"--epochs: nothing is trained here: on unlabeled data the original is {name}'s shipped "
                          "weights (pretrained); allowed: no --epochs")
     kwargs["pretrained"] = True  # explicit, so that `slimtorch run` knows the recipe's input is its own baseline
-    raw["stages"] = []
+    _untrained(raw, args)
     return "unlabeled data: nothing to train it on"
+
+
+def _untrained(raw: dict[str, Any], args: argparse.Namespace) -> None:
+    """No stage trains the shipped weights: ``train:`` is then what the recovery stages ran with (lr 0.01, its
+    epochs), not from-scratch training's lr 0.1, which a ``- train`` added to optimized.yaml would run on them."""
+    raw["stages"] = []
+    raw["train"] = {**TRAIN, "lr": RECOVERY_LR, "epochs": max(args.recovery_epochs, 1)}
 
 
 def _original(args: argparse.Namespace, recipe: Any, fit_data: Any, test: Any, out: Path,
