@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..bench.limits import check_batch_sizes
 from . import UsageError
-from .folders import model_dir
+from .folders import model_dir, rebuild_input, run_input
 from .inputs import TEXT_MODELS, data_flag, data_options, random_batch, sentence_batch
 from .outputs import check_writable, refuse_empty, write_error
 from .shapes import check_inputs
@@ -119,11 +119,6 @@ def _check_label_range(model, test, data: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from ..config import ConfigError
-    from ..io import load
-    from ..pipeline.measure import measure_models
-    from ..pipeline.measure_stage import disk_bytes
-
     if any(b < 1 for b in args.batch_sizes):
         raise UsageError(f"--batch-sizes: got {args.batch_sizes}; allowed: integers >= 1")
     if args.repeats < 1:
@@ -135,7 +130,26 @@ def run(args: argparse.Namespace) -> int:
     refuse_empty(args.json, "--json")
     if args.json:
         check_writable(args.json, "--json")  # before minutes of timing, not after
-    folder = model_dir(args.path)
+    with tempfile.TemporaryDirectory() as rebuilt:
+        return _bench(args, rebuilt)
+
+
+def _bench(args: argparse.Namespace, rebuilt: str) -> int:
+    import tempfile
+
+    from ..config import ConfigError
+    from ..io import load
+    from ..pipeline.measure import measure_models
+    from ..pipeline.measure_stage import disk_bytes
+
+    recipe = run_input(args.path)  # a run whose stages saved no model: bench the recipe's model, rebuilt
+    if recipe is not None:
+        folder = rebuild_input(Path(args.path), recipe, Path(rebuilt) / "input", args.trust_factory)
+        name = recipe["model"].get("name") or recipe["model"].get("factory")
+        print(f"{args.path}: its stages saved no model; benching the recipe's model ({name}), rebuilt from "
+              f"{Path(args.path) / 'metrics.json'} as the run built it", flush=True)
+    else:
+        folder = model_dir(args.path)
     try:
         model = load(folder, trust_factory=args.trust_factory)
     except ValueError as err:
@@ -160,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as err:
         raise ConfigError("--data" if args.data else "--input-shape",
                           f"the model rejects these inputs: {str(err).splitlines()[0]}") from None
-    print(format_bench(folder, result))
+    print(format_bench(Path(args.path) if recipe is not None else folder, result))
     if args.json:
         from ..io import write_json
 

@@ -51,7 +51,7 @@ def model_dir(path: str | Path, flag: str = "path") -> Path:
                              "code); load its weights into your model (torch.load(..., weights_only=True)) and "
                              f"st.save(model, DIR, spec=...); {ALLOWED}")
         raise UsageError(f"{flag}: {path} is a file; give the folder that holds it ({ALLOWED})")
-    if (path / "stages").is_dir():
+    if (path / "stages").is_dir() or _metrics(path):
         return _final_stage(path, flag)
     if (path / "config.json").is_file():
         raise UsageError(f"{flag}: {path} looks like a Hugging Face save_pretrained folder (config.json), which "
@@ -65,13 +65,77 @@ def model_dir(path: str | Path, flag: str = "path") -> Path:
     raise UsageError(f"{flag}: {path} holds no saved model (no model.json); {ALLOWED}")
 
 
-def _final_stage(run: Path, flag: str) -> Path:
-    """The folder of a run's final stage, read from ``metrics.json``; an unfinished run names its stages."""
-    saved = [d for d in sorted((run / "stages").iterdir()) if (d / "model.json").is_file()]
+def _metrics(run: Path, strict: bool = True) -> dict | None:
+    """A run directory's ``metrics.json`` (written when the run finished), or None; ``strict``: only one that
+    says it is a run's (a folder of someone else's metrics.json is no run)."""
     try:
-        final = json.loads((run / "metrics.json").read_text()).get("final_stage")
-    except (OSError, ValueError, AttributeError):
-        final = None
+        metrics = json.loads((run / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict) or (strict and metrics.get("format") != "slimtorch-metrics"):
+        return None
+    return metrics
+
+
+def run_input(path: str | Path) -> dict | None:
+    """The recipe of a finished run whose final model is its input (no stage saved a model: a recipe that only
+    measures or exports), else None. That model is the recipe's, built afresh: ``rebuild_input`` makes it again."""
+    path = Path(path)
+    metrics = _metrics(path) if path.is_dir() and not (path / "model.json").is_file() else None
+    recipe = (metrics or {}).get("recipe")
+    if not metrics or metrics.get("final_stage") != "input" or not isinstance(recipe, dict):
+        return None
+    return recipe if isinstance(recipe.get("model"), dict) else None
+
+
+def _describe(spec: dict) -> str:
+    what = spec.get("name") or f"factory {spec.get('factory')!r}"
+    kwargs = spec.get("kwargs") or {}
+    return what + (f" ({', '.join(f'{k}={v}' for k, v in kwargs.items())})" if kwargs else "")
+
+
+def rebuild_input(run: Path, recipe: dict, dest: Path, trust_factory: bool) -> Path:
+    """Build a measure-only run's model as the run did (the recipe's model, seeded by ``train.seed``) and save it in
+    ``dest`` with the input shape of the run's ``model.onnx``; returns ``dest``.
+
+    Raises:
+        UsageError: the recipe's model is a factory and ``trust_factory`` is False, or it no longer builds.
+    """
+    from .. import io
+    from ..config import ConfigError
+    from ..pipeline.prepare import build_model
+
+    spec = recipe["model"]
+    if "factory" in spec and not trust_factory:
+        raise UsageError(f"path: {run}'s recipe builds its model with the factory {spec['factory']!r}, which imports "
+                         "and runs that code; allowed: --trust-factory to rebuild it")
+    try:
+        model = build_model(spec, seed=int((recipe.get("train") or {}).get("seed", 0)))
+    except ConfigError as err:
+        raise UsageError(f"path: {run}'s recipe model no longer builds: {err}") from None
+    shape = _onnx_input_shape(run / "model.onnx")
+    io.save(model, dest, extra={"stage": "input", **({"input_shape": shape} if shape else {})})
+    return dest
+
+
+def _onnx_input_shape(path: Path) -> list[int] | None:
+    """The per-sample input shape of a run's ``model.onnx`` (its batch axis is dynamic), or None."""
+    try:
+        import onnx
+
+        dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    except Exception:  # no file, no onnx package, an odd graph: bench then asks for --data or --input-shape
+        return None
+    shape = [d.dim_value for d in dims[1:]]
+    return shape if shape and all(d > 0 for d in shape) else None
+
+
+def _final_stage(run: Path, flag: str) -> Path:
+    """The folder of a run's final stage, read from ``metrics.json``; otherwise one line saying what is missing."""
+    saved = [d for d in sorted((run / "stages").iterdir()) if (d / "model.json").is_file()] if (
+        run / "stages").is_dir() else []
+    metrics = _metrics(run, strict=False) or {}
+    final = metrics.get("final_stage")
     for d in saved:
         try:
             stage = json.loads((d / "model.json").read_text()).get("extra", {}).get("stage")
@@ -79,6 +143,19 @@ def _final_stage(run: Path, flag: str) -> Path:
             continue
         if final is not None and stage == final:
             return d
-    names = ", ".join(str(d) for d in saved) or "none yet"
+    names = ", ".join(str(d) for d in saved) or "none"
+    recipe = run_input(run)
+    if recipe is not None:
+        stages = [next(iter(s)) if isinstance(s, dict) else str(s) for s in recipe.get("stages") or []]
+        raise UsageError(f"{flag}: {run} is a finished run whose stages saved no model (its recipe: "
+                         f"{', '.join(stages)}): its model is the recipe's {_describe(recipe['model'])}, built "
+                         f"afresh; allowed: `slimtorch bench {run}` (rebuilds it), that zoo model itself, or a folder "
+                         "written by st.save")
+    if final is not None:
+        records = [r for r in metrics.get("stages") or [] if isinstance(r, dict) and r.get("label") == final]
+        where = f"{records[-1].get('index', 0):02d}-{records[-1].get('name')}" if records else "its folder"
+        raise UsageError(f"{flag}: {run}'s final stage {final!r} has no saved model ({where} deleted or moved?); "
+                         f"rerun its recipe (slimtorch run RECIPE --out {run}) to rebuild it, or give one of its "
+                         f"saved stages: {names}")
     raise UsageError(f"{flag}: {run} is a run that has not finished (no final stage in metrics.json); "
                      f"give one of its saved stages: {names}")
