@@ -47,7 +47,8 @@ def _example(args: argparse.Namespace, meta: dict):
         from ..recipe import DataConfig
 
         try:
-            _, test = load_data(DataConfig(name=args.data, options=data_options(args.data_option)))
+            _, test = load_data(DataConfig(name=args.data, options=data_options(args.data_option)),
+                                "bench measures on the test split")
         except ConfigError as err:
             text = str(err).split(": ", 1)[-1]
             raise UsageError(f"{data_flag(str(err), data_options(args.data_option))}: {text}") from None

@@ -21,10 +21,13 @@ from . import UsageError
 from .folders import model_dir
 from .inputs import data_flag, data_options
 from .outputs import check_writable, refuse_empty, refuse_foreign, refuse_overwrite
+from .prune import zoo_input
 from .train import _parse_kv
 
 TRAIN = {"epochs": 3, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
          "schedule": "cosine", "warmup_epochs": 0.2}  # the demo's baseline training
+_FLOATS = ("data of float inputs (images, features): token ids are not searched; for a text encoder `slimtorch "
+           "prune MODEL --ratio R` or a recipe's channel_prune + distill stages (slimtorch run)")
 RECOVERY_LR = 0.01  # distillation's T^2-scaled loss diverges at the baseline's lr (as in the demo)
 
 
@@ -262,13 +265,6 @@ def _classes(model: Any, splits: tuple[Any, Any], args: argparse.Namespace, save
     raise UsageError(f"{what}; {class_advice(args.model, classes, out.shape[1], kwargs)}")
 
 
-def _zoo_input(name: str) -> list[int] | None:
-    from .prune import ZOO_INPUTS
-
-    shape = ZOO_INPUTS.get(name)
-    return [int(d) for d in shape.split(",")] if shape else None
-
-
 def _mlp_widths(raw: dict[str, Any], train: Any) -> bool:
     """Size a zoo ``mlp`` without ``widths`` to the data, as ``slimtorch train`` does: [inputs, 128, classes]
     (its default 784 inputs fit only MNIST). Returns whether it did (the recipe is then parsed again)."""
@@ -283,6 +279,25 @@ def _mlp_widths(raw: dict[str, Any], train: Any) -> bool:
     return True
 
 
+def _load(args: argparse.Namespace, recipe: Any) -> tuple[Any, Any]:
+    """The --data rows. Token ids are refused: the search times random float batches (a late crash); a text file
+    is refused before it is read (a short one's split advice, test_fraction=0, would not help here)."""
+    from ..config import ConfigError
+    from ..pipeline.prepare import load_data
+
+    token_ids = f"--data: {args.data} holds integer inputs (token ids); allowed: {_FLOATS}"
+    if args.data.startswith("text:") and args.data[5:].strip():
+        raise UsageError(token_ids)
+    try:
+        train, test = load_data(recipe.data, "the chosen model is checked on the test rows")
+    except ConfigError as err:
+        flag = data_flag(str(err), data_options(args.data_option))
+        raise UsageError(f"{flag}: {str(err).split(': ', 1)[-1]}") from None
+    if not train.x.is_floating_point():
+        raise UsageError(token_ids)
+    return train, test
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -290,8 +305,6 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import io, models
     from ..bench.limits import check_batch_sizes
-    from ..config import ConfigError
-    from ..pipeline.prepare import load_data
     from ..pipeline.recipe import parse_recipe
     from ..search import optimize
     from ..search.optimize import split
@@ -317,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(pretrained, bool):  # YAML reads pretrained=ture as a string, which is truthy
         raise UsageError(f"--model-arg: pretrained={pretrained!r}; allowed: true or false")
     # model arguments may change what it takes; pretrained=true (the shipped weights) does not
-    expected = None if set(raw["model"]["kwargs"]) - {"pretrained"} else _zoo_input(args.model)
+    expected = None if set(raw["model"]["kwargs"]) - {"pretrained"} else zoo_input(args.model)
     if saved:
         folder = model_dir(args.model, "model")  # a train/optimize output or a run directory: its final model
         try:
@@ -332,15 +345,7 @@ def run(args: argparse.Namespace) -> int:
         raw["model"] = {"name": (io.get_spec(model) or {}).get("name", "?"), **(io.get_spec(model) or {})}
         expected = json.loads((folder / "model.json").read_text()).get("extra", {}).get("input_shape")
     recipe = parse_recipe({**raw, "stages": raw["stages"] or [{"measure": {}}]}, name="optimize")
-    try:
-        train, test = load_data(recipe.data)
-    except ConfigError as err:
-        flag = data_flag(str(err), data_options(args.data_option))
-        raise UsageError(f"{flag}: {str(err).split(': ', 1)[-1]}") from None
-    if not train.x.is_floating_point():  # the search times random float batches: token ids would crash it late
-        raise UsageError(f"--data: {args.data} holds integer inputs (token ids); slimtorch optimize searches models "
-                         "of float inputs (images, features); allowed: such data, or for a text encoder `slimtorch "
-                         "prune MODEL --ratio R` or a recipe's channel_prune + distill stages (slimtorch run)")
+    train, test = _load(args, recipe)
     shipped = not saved and _shipped(args, raw, train)
     if not saved and _mlp_widths(raw, train):
         recipe = parse_recipe({**raw, "stages": raw["stages"]}, name="optimize")

@@ -23,6 +23,12 @@ ZOO_INPUTS = {"mlp": "784", "lenet300": "784", "lenet5": "1,28,28", "lenet5_caff
               "mnist_cnn": "1,28,28", "resnet_cifar": "3,32,32", "mobilenet_v2": "3,32,32"}
 
 
+def zoo_input(name: str) -> list[int] | None:
+    """The per-sample input shape a zoo model takes by default (None: not recorded)."""
+    shape = ZOO_INPUTS.get(name)
+    return [int(d) for d in shape.split(",")] if shape else None
+
+
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("prune", help="channel-prune a zoo model or a saved model (verified); --explain says why")
     p.add_argument("model", help="a zoo name (see `slimtorch list`), a folder written by st.save, the --out of "

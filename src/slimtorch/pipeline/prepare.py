@@ -33,8 +33,16 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
-def load_data(spec: Any) -> tuple[Any, Any]:
-    """``st.data.load`` for the ``data:`` section; bad names, files and options name their field."""
+KEEP_ALL = ", or test_fraction=0 to keep all in train"  # a loader's advice for too few rows to split
+RUN_TESTS = "every run ends in a measure stage on the test rows"
+
+
+def load_data(spec: Any, needs_test: str = "") -> tuple[Any, Any]:
+    """``st.data.load`` for the ``data:`` section; bad names, files and options name their field.
+
+    ``needs_test``: why the caller measures on the test rows (a loader's advice to keep every row in train is then
+    wrong: it is replaced by why); "" for a caller that only trains.
+    """
     from .. import data
 
     name = spec.name
@@ -59,12 +67,25 @@ def load_data(spec: Any) -> tuple[Any, Any]:
         train, test = data.load(name, **fields)
     except (ValueError, TypeError, OSError, ImportError) as err:
         field = "data.options" if "option" in str(err) else "data"
-        raise ConfigError(field, str(err).splitlines()[0] if str(err) else _first_line(err)) from None
+        text = str(err).splitlines()[0] if str(err) else _first_line(err)
+        if needs_test and KEEP_ALL in text:
+            text = text.replace(KEEP_ALL, f" ({needs_test}: test_fraction=0 would leave none)")
+        raise ConfigError(field, text) from None
     if spec.train_subset:
         train = train.subset(spec.train_subset)
     if spec.test_subset:
         test = test.subset(spec.test_subset)
     return train, test
+
+
+def check_test_rows(spec: Any, test: Any, why: str) -> None:
+    """Data that leaves no test rows (``test_fraction: 0``) is refused before any stage runs: ``why`` they are
+    needed (the measure stage's evaluation said "the dataset is empty" after every other stage had run)."""
+    if len(test) == 0:
+        given = spec.options.get("test_fraction")
+        raise ConfigError("data.options.test_fraction" if given is not None else "data",
+                          f"{spec.name} leaves no test rows{'' if given is None else f' (test_fraction={given})'}; "
+                          f"{why}; allowed: test_fraction in (0, 1) and enough rows for both splits")
 
 
 def build_model(spec: dict[str, Any], seed: int) -> nn.Module:
@@ -209,7 +230,8 @@ def prepare(recipe: Any) -> Prepared:
     trains = [recipe.train, *(s.train for s in recipe.stages if s.train is not None)]
     for cfg in trains:
         check_device(cfg.device)
-    train, test = load_data(recipe.data)
+    train, test = load_data(recipe.data, RUN_TESTS)
+    check_test_rows(recipe.data, test, RUN_TESTS)
     check_label_free(recipe, train)
     model = build_model(recipe.model, seed=recipe.train.seed)
     for loss in dict.fromkeys(cfg.loss if isinstance(cfg.loss, str) else None for cfg in trains):
