@@ -1,0 +1,35 @@
+"""Recipe typos a newcomer makes: each is one line naming the field path, the close match and what is allowed;
+none is silently ignored."""
+
+import pytest
+
+from slimtorch.config import ConfigError
+from slimtorch.pipeline.recipe import parse_recipe
+
+
+def raw(**changes):
+    r = {"model": {"name": "mlp", "widths": [6, 16, 2]}, "data": {"name": "digits"}, "stages": [{"train": {}}]}
+    r.update(changes)
+    return r
+
+
+@pytest.mark.parametrize("recipe, message", [
+    (raw(stages=[{"trian": {}}]), r"^stages\[0\]: unknown stage 'trian' \(did you mean 'train'\?\); allowed: "),
+    (raw(stages=["train", "chanel_prune"]), r"^stages\[1\]: unknown stage 'chanel_prune' \(did you mean "
+                                            r"'channel_prune'\?\)"),
+    (raw(stagse=["train"]), r"^stagse: unknown section \(did you mean 'stages'\?\); allowed: model, data"),
+    # a key beside the stage that is not fit: was "must name exactly one stage (plus optional 'fit')"
+    (raw(stages=["train", {"channel_prune": {"ratio": 0.5}, "fitt": {"lr": 0.1}}]),
+     r"^stages\[1\]\.fitt: unknown key beside stage 'channel_prune' \(did you mean 'fit'\?\); allowed: fit"),
+    # model arguments both in kwargs and beside it: the ones beside it were silently dropped
+    (raw(model={"name": "mlp", "kwargs": {"widths": [6, 16, 2]}, "dropout": 0.5}),
+     r"^model\.dropout: beside kwargs; allowed: name, kwargs \(put every model argument inside kwargs\)"),
+])
+def test_typos_are_named_with_the_close_match(recipe, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_recipe(recipe)
+
+
+def test_two_stage_names_in_one_entry_still_say_one_stage_per_entry():
+    with pytest.raises(ConfigError, match=r"^stages\[0\]: must name exactly one stage"):
+        parse_recipe(raw(stages=[{"train": {}, "measure": {}}]))
