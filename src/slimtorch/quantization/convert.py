@@ -9,6 +9,7 @@ import warnings
 import torch
 from torch import nn
 
+from .errors import DYNAMIC_HINT, UnsupportedModelError
 from .fold import fold_batchnorm
 from .graph import lower, qpoint_of
 from .int8 import Int8, effective_reduce_range, weight_bits
@@ -82,6 +83,14 @@ def act_qparams_from(observers: dict, cfg: Int8) -> dict[str, tuple[torch.Tensor
 
 
 def prepare_float(model: nn.Module) -> tuple[nn.Module, list[dict]]:
-    """A folded eval-mode CPU copy of ``model`` (int8 engines are CPU kernels) and its op list."""
-    m = fold_batchnorm(copy.deepcopy(model).cpu().eval())
-    return m, lower(m)
+    """A folded eval-mode CPU copy of ``model`` (int8 engines are CPU kernels) and its op list.
+
+    Raises:
+        UnsupportedModelError: a model torch.fx cannot trace or with an op the int8 engines lack (pointing at
+            DynamicInt8).
+    """
+    try:
+        m = fold_batchnorm(copy.deepcopy(model).cpu().eval())
+        return m, lower(m)
+    except UnsupportedModelError as err:  # quantize was called: say so, and what takes any model
+        raise UnsupportedModelError("quantize", f"{err.reason}; {DYNAMIC_HINT}") from None

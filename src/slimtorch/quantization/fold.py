@@ -11,6 +11,7 @@ from torch.fx import symbolic_trace
 from ..config import Config
 from ..io import record_transform, register_rebuilder
 from ..registry import HandlerContext, handler, register
+from .errors import UnsupportedModelError, first_sentence
 
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d)
 LAYER_TYPES = (nn.Conv2d, nn.Conv1d, nn.Linear)
@@ -27,12 +28,13 @@ def find_conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
     output feeds nothing else.
 
     Raises:
-        ValueError: the model cannot be traced by torch.fx.
+        UnsupportedModelError: the model cannot be traced by torch.fx (a ValueError).
     """
     try:
         gm = symbolic_trace(model)
     except Exception as err:  # fx raises many types for untraceable control flow
-        raise ValueError(f"fold_batchnorm: cannot trace {type(model).__name__} with torch.fx ({err})") from None
+        raise UnsupportedModelError("fold_batchnorm", f"cannot trace {type(model).__name__} with torch.fx "
+                                    f"({first_sentence(str(err))})") from None
     mods = dict(gm.named_modules())
     pairs = []
     for node in gm.graph.nodes:

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.fx import symbolic_trace
 
+from .errors import UnsupportedModelError, first_sentence
+
 QPOINT_OPS = ("input", "conv", "linear", "add")
 _RELU_FNS = (F.relu, torch.relu, torch.relu_)
 _ADD_FNS = (operator.add, operator.iadd, torch.add)
@@ -48,8 +50,8 @@ def act_of(node, mods) -> str | None:
 def _module_op(node, m: nn.Module) -> dict | None:
     if isinstance(m, nn.Conv2d):
         if m.padding_mode != "zeros" or isinstance(m.padding, str):
-            raise ValueError(f"quantize: conv {node.target!r} uses padding {m.padding!r}/{m.padding_mode!r}; "
-                             "only numeric zero padding is supported")
+            raise UnsupportedModelError("quantize", f"conv {node.target!r} uses padding {m.padding!r}/"
+                                        f"{m.padding_mode!r}; only numeric zero padding is supported")
         return {"op": "conv", "module": node.target, "stride": _pair(m.stride), "padding": _pair(m.padding),
                 "dilation": _pair(m.dilation), "groups": m.groups}
     if isinstance(m, nn.Linear):
@@ -60,7 +62,7 @@ def _module_op(node, m: nn.Module) -> dict | None:
     if isinstance(m, nn.AvgPool2d):
         k, s = _pair(m.kernel_size), _pair(m.stride or m.kernel_size)
         if _pair(m.padding) != [0, 0]:
-            raise ValueError(f"quantize: avg pool {node.target!r} with padding is not supported")
+            raise UnsupportedModelError("quantize", f"avg pool {node.target!r} with padding is not supported")
         return {"op": "avgpool", "kernel": k, "stride": s}
     if isinstance(m, nn.AdaptiveAvgPool2d):
         return {"op": "adaptive_avgpool", "output_size": _pair(m.output_size)}
@@ -97,13 +99,14 @@ def lower(model: nn.Module) -> list[dict]:
     """Trace ``model`` and return its op list (identity ops removed, ReLU/ReLU6 fused where possible).
 
     Raises:
-        ValueError: untraceable model or an op with no integer implementation (named in the message).
+        UnsupportedModelError: untraceable model or an op with no integer implementation (named in the message).
     """
     try:
         gm = symbolic_trace(model)
     except Exception as err:  # fx raises many types for data-dependent control flow
-        raise ValueError(f"quantize: cannot trace {type(model).__name__} with torch.fx ({err}); "
-                         "use st.DynamicInt8 for models that do not trace") from None
+        why = first_sentence(str(err))
+        raise UnsupportedModelError("quantize", f"cannot trace {type(model).__name__} with torch.fx ({why}); "
+                                    "use st.DynamicInt8 for models that do not trace") from None
     mods = dict(gm.named_modules())
     for node in list(gm.graph.nodes):  # drop identities first so that conv -> (folded BN) -> relu fuses
         is_id = node.op == "call_module" and isinstance(mods[node.target], (nn.Identity, nn.Dropout))
@@ -119,7 +122,7 @@ def lower(model: nn.Module) -> list[dict]:
         args = [alias.get(a.name, a.name) for a in node.all_input_nodes]
         if node.op == "placeholder":
             if ops:
-                raise ValueError("quantize: models with more than one input are not supported")
+                raise UnsupportedModelError("quantize", "models with more than one input are not supported")
             ops.append({"op": "input", "name": node.name, "in": [], "out": node.name})
             continue
         if node.op == "output":
@@ -137,8 +140,13 @@ def lower(model: nn.Module) -> list[dict]:
             what = f"op {getattr(what, '__name__', what)!s}"
             if node.op == "call_function" and node.target in _ADD_FNS:
                 what = "add of a tensor and a constant"
-            raise ValueError(f"quantize: {what} (node {node.name!r}) has no int8 implementation; supported: "
-                             "conv2d, linear, relu, relu6, add of two tensors, max/avg pool, flatten")
+            elif node.op == "call_function" and node.target is getattr and len(node.args) > 1:
+                what = f"reading a tensor's .{node.args[1]}"  # shapes read in forward: view/reshape follow
+            elif node.op == "call_function" and node.target is operator.getitem:
+                what = "indexing or slicing (getitem)"
+            raise UnsupportedModelError("quantize", f"{what} (node {node.name!r}) has no int8 implementation; "
+                                        "supported: conv2d, linear, relu, relu6, add of two tensors, max/avg pool, "
+                                        "flatten")
         if op["op"] == "identity":
             alias[node.name] = args[0]
             continue
