@@ -3,9 +3,11 @@ QDQ graphs (see :mod:`.qdq`); both loadable by the installed onnxruntime (:mod:`
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
@@ -14,55 +16,94 @@ from torch import nn
 
 from ..devices import CPU, on_cpu
 from ..io import atomic_write
+from .errors import UnsupportedModelError, one_line
 from .onnx_compat import make_loadable, runtime_opset
-from .onnx_inputs import Exported, Inputs, as_named, input_axes, main_output, other_shape, output_axes
+from .onnx_inputs import Exported, Inputs, as_examples, input_axes, main_output, other_shape, output_axes
 from .qdq import OPSET, qdq_model
 from .qmodel import QuantizedModel
 
 __all__ = ["OPSET", "export_onnx", "fp32_model", "qdq_model"]
 
 
-def fp32_model(model: nn.Module, example_inputs: Inputs) -> onnx.ModelProto:
+def fp32_model(model: nn.Module, example_inputs: Inputs | list[Inputs]) -> onnx.ModelProto:
     """Export a float model with torch's TorchScript-based exporter, at an opset and IR version the installed
     onnxruntime loads.
 
     ``example_inputs`` is one tensor (graph input ``input``) or a dict of named tensors (Hugging Face keyword
-    inputs such as ``input_ids``, ``attention_mask``). Dim 0 of every input and output is a dynamic batch;
-    dim 1 of 2-D integer inputs (token ids, masks) and of the token states it yields is a dynamic sequence.
-    The output is the model's main one, named as the model names it (see :func:`.onnx_inputs.main_output`).
+    inputs such as ``input_ids``, ``attention_mask``), or a list of them with different sizes. Dim 0 of every
+    input and output is a dynamic batch; dim 1 of 2-D integer inputs (token ids, masks) and of the token states it
+    yields is a dynamic sequence; with several examples, every dim whose size differs between them is dynamic
+    too (image sides, float sequences). The graph is traced on the first example. The output is the model's main
+    one, named as the model names it (see :func:`.onnx_inputs.main_output`).
+
+    Raises:
+        UnsupportedModelError: torch's exporter cannot convert the model (an op without an ONNX conversion).
     """
-    named = {k: v.to(CPU) for k, v in as_named(example_inputs).items()}
+    examples = [{k: v.to(CPU) for k, v in e.items()} for e in as_examples(example_inputs)]
+    named = examples[0]
     wrapped = Exported(model, list(named))
     was_training = model.training
     wrapped.eval()  # the exporter restores the wrapper's mode afterwards, and with it the model's
     try:
         with torch.no_grad():
             out_name, out = main_output(wrapped.raw(*named.values()))
-        in_axes = input_axes(named)
+            others = [wrapped(*e.values()) for e in examples] if len(examples) > 1 else []
         buf = io.BytesIO()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapped,
-                tuple(named.values()),
-                buf,
-                dynamo=False,
-                input_names=list(named),
-                output_names=[out_name],
-                dynamic_axes={**in_axes, out_name: output_axes(out, named)},
-                opset_version=runtime_opset(OPSET),
-            )
+        try:
+            with warnings.catch_warnings(), _quiet_exporter():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    wrapped,
+                    tuple(named.values()),
+                    buf,
+                    dynamo=False,
+                    input_names=list(named),
+                    output_names=[out_name],
+                    dynamic_axes={**input_axes(named, examples), out_name: output_axes(out, named, others)},
+                    opset_version=runtime_opset(OPSET),
+                )
+        except Exception as err:  # the exporter raises many types (UnsupportedOperatorError, AssertionError, ...)
+            raise UnsupportedModelError("export_onnx", f"torch's ONNX exporter cannot convert "
+                                        f"{type(model).__name__}: {type(err).__name__}: {one_line(str(err))}") from None
     finally:
         model.train(was_training)
     return make_loadable(onnx.load_from_string(buf.getvalue()))
 
 
-def _check(model: nn.Module, proto: onnx.ModelProto, example_inputs: Inputs) -> None:
-    """Run ``proto`` in onnxruntime at a batch size and sequence length other than the example's and compare
-    with torch: a size the tracer froze into the graph fails here instead of in deployment."""
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Keep torch's exporter from printing the whole TorchScript graph to stdout when it fails (torch 2.13 turns
+    its ONNX log on whatever ``verbose`` says: ``setup_onnx_logging`` tests a function object for truth)."""
+    log = getattr(torch._C, "_jit_onnx_log", None)
+    if log is None:
+        yield
+        return
+    torch._C._jit_onnx_log = lambda *args: None
+    try:
+        yield
+    finally:
+        torch._C._jit_onnx_log = log
+
+
+def _check(model: nn.Module, proto: onnx.ModelProto, examples: list[dict[str, torch.Tensor]]) -> None:
+    """Run ``proto`` in onnxruntime at a batch size and sequence length other than the first example's, and on
+    every other example, and compare with torch: a size the tracer froze into the graph fails here instead of in
+    deployment."""
+    feeds = [("at another shape", other_shape(examples[0]))]
+    feeds += [(f"on example_inputs[{i}]", e) for i, e in enumerate(examples) if i]
+    for where, named in feeds:
+        why = _differs(model, proto, named)
+        if why:
+            shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in named.items())
+            raise UnsupportedModelError(
+                "export_onnx", f"the exported graph does not follow the model {where} ({shapes}): {why}; the "
+                "model's forward fixes a size while tracing (Python ints from tensor shapes)")
+
+
+def _differs(model: nn.Module, proto: onnx.ModelProto, named: dict[str, torch.Tensor]) -> str:
+    """Why onnxruntime's output of ``proto`` on ``named`` is not torch's, or "" when it is (within 1e-3 of scale)."""
     from .backends.onnxruntime import session
 
-    named = other_shape({k: v.to(CPU) for k, v in as_named(example_inputs).items()})
     was_training = model.training
     with torch.no_grad():
         want = Exported(model, list(named)).eval()(*named.values()).float()
@@ -70,23 +111,18 @@ def _check(model: nn.Module, proto: onnx.ModelProto, example_inputs: Inputs) -> 
     try:
         got = torch.from_numpy(session(proto).run(None, {k: v.numpy() for k, v in named.items()})[0])
     except Exception as err:  # onnxruntime's own error classes: a reshape to a frozen size fails to run
-        got, why = None, str(err).splitlines()[0][-160:]
-    if got is not None and got.shape == want.shape:
-        diff = (got - want).abs().max().item()
-        if diff <= 1e-3 * max(1.0, want.abs().max().item()):
-            return
-        why = f"outputs differ by {diff:.3g}"
-    elif got is not None:
-        why = f"output shape {tuple(got.shape)}, torch gives {tuple(want.shape)}"
-    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in named.items())
-    raise ValueError(
-        f"export_onnx: the exported graph does not follow the model at another shape ({shapes}): "
-        f"{why}; the model's forward fixes a size while tracing (Python ints from tensor shapes)"
-    )
+        return one_line(str(err), 160)
+    if got.shape != want.shape:
+        return f"output shape {tuple(got.shape)}, torch gives {tuple(want.shape)}"
+    diff = (got - want).abs().max().item()
+    return "" if diff <= 1e-3 * max(1.0, want.abs().max().item()) else f"outputs differ by {diff:.3g}"
 
 
 def export_onnx(
-    model: nn.Module, path: str | os.PathLike, example_inputs: Inputs | None = None, dynamic_int8: bool = False
+    model: nn.Module,
+    path: str | os.PathLike,
+    example_inputs: Inputs | list[Inputs] | None = None,
+    dynamic_int8: bool = False,
 ) -> Path:
     """Write ``model`` as ONNX: an int8 QDQ graph for a QuantizedModel, fp32 otherwise (or onnxruntime's dynamic
     int8 of the fp32 graph with ``dynamic_int8=True``).
@@ -96,8 +132,10 @@ def export_onnx(
         path: output .onnx file.
         example_inputs: an input batch (required for float models, used to trace): a tensor (graph input
             ``input``) or a dict of named tensors, e.g. ``{"input_ids": ids, "attention_mask": mask}`` for a
-            Hugging Face model. Batch and sequence axes stay dynamic (see :func:`fp32_model`). The model is
-            traced on the CPU (a CPU copy of a model on another device), where the file will run.
+            Hugging Face model, or a list of them with different sizes (``[x_a, x_b]``): the axes that differ
+            become dynamic and onnxruntime is checked against torch on each. Batch and sequence axes stay dynamic
+            (see :func:`fp32_model`). The model is traced on the CPU (a CPU copy of a model on another device),
+            where the file will run.
         dynamic_int8: for a float model: write onnxruntime's dynamic int8 of the exported graph (int8 weights,
             one scale per output row; activations quantized per batch at run time: :mod:`.ort_dynamic`), the
             fastest int8 measured here for transformer encoders. It is checked against the fp32 graph on
@@ -107,9 +145,11 @@ def export_onnx(
         The path written.
 
     Raises:
+        UnsupportedModelError: (a ValueError) torch's exporter cannot convert the model, or the graph's outputs
+            differ from the model's at another batch size and sequence length (a size frozen while tracing) or
+            on one of the examples.
         ValueError: a float model without example_inputs, or a dynamic-int8 model (export the float one);
-            example_inputs neither a tensor nor a dict of tensors; a graph whose outputs differ from the
-            model's at another batch size and sequence length (a size frozen while tracing); ``dynamic_int8``
+            example_inputs neither a tensor nor a dict of tensors (nor a list of them); ``dynamic_int8``
             for a quantized model, or a dynamic-int8 graph far from the float one (cosine below the bound).
 
     Example:
@@ -129,13 +169,14 @@ def export_onnx(
     else:
         if example_inputs is None:
             raise ValueError("export_onnx: example_inputs is required to export a float model")
+        examples = [{k: v.to(CPU) for k, v in e.items()} for e in as_examples(example_inputs)]
         cpu_model = on_cpu(model)
-        proto = fp32_model(cpu_model, example_inputs)
-        _check(cpu_model, proto, example_inputs)
+        proto = fp32_model(cpu_model, examples)
+        _check(cpu_model, proto, examples)
         if dynamic_int8:
             from .ort_dynamic import dynamic_int8 as quantize
 
-            proto = quantize(proto, {k: v.to(CPU) for k, v in as_named(example_inputs).items()})
+            proto = quantize(proto, examples[0])
     path = Path(path)
     atomic_write(path, lambda tmp: onnx.save(proto, tmp))  # a kill mid-write keeps the previous file whole
     return path

@@ -62,7 +62,7 @@ def test_frozen_sequence_is_refused(tmp_path):
     assert not (tmp_path / "f.onnx").exists()
 
 
-@pytest.mark.parametrize("bad, match", [([torch.ones(2)], "must be a tensor or a dict"), ({}, "an empty dict"),
+@pytest.mark.parametrize("bad, match", [((torch.ones(2),), "must be a tensor or a dict"), ({}, "an empty dict"),
                                         ({"input_ids": [1, 2]}, r"example_inputs\['input_ids'\] is not a tensor")])
 def test_bad_example_inputs(tmp_path, bad, match):
     with pytest.raises(ValueError, match=match):
