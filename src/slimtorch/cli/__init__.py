@@ -7,6 +7,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from .. import __version__
 from ..config import ConfigError
@@ -23,6 +24,21 @@ RESUME = {"train": "rerun it with --resume to continue from its last checkpoint"
           "run": "finished stages are saved: rerun the same command to resume",
           "demo": "finished stages are saved: rerun the same command to resume",
           "optimize": "finished trials are saved: rerun it with --resume to continue the search"}
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """slimtorch's own warnings as one line, ``slimtorch: warning: ...`` (Python's format adds the file path and
+    the source line of the warn call); another package's keep their origin, which says whose they are."""
+    ours = os.path.abspath(filename).startswith(_PACKAGE + os.sep)
+    text = f"slimtorch: warning: {message}\n" if ours else warnings.formatwarning(message, category, filename, lineno,
+                                                                                    line)
+    try:
+        (file or sys.stderr).write(text)
+    except OSError:  # stderr closed: a warning is not worth a crash
+        pass
 
 
 class UsageError(Exception):
@@ -61,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise UsageError(unknown)
         args = parser.parse_args(argv)
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():  # restores the warning printer (and filters) when the command ends
+            if not debug:
+                warnings.showwarning = _show_warning
+            return int(args._run(args) or 0)
     except (UsageError, ConfigError, FileNotFoundError, ModelFileError) as err:
         if debug:
             raise
