@@ -62,6 +62,12 @@ def model_dir(path: str | Path, flag: str = "path") -> Path:
     if inside:  # e.g. a run's stages/ folder: name the saved models in it
         raise UsageError(f"{flag}: {path} holds no saved model itself (no model.json); its folders do: "
                          f"{', '.join(inside)}")
+    pickles = sorted(d.name for d in path.iterdir() if d.is_file() and d.suffix.lower() in PICKLES)[:3]
+    if pickles:  # a user's own torch.save checkpoint: say why it is not read and the way in
+        raise UsageError(f"{flag}: {path} holds no saved model (no model.json); {', '.join(pickles)} "
+                         f"{'is a pickled PyTorch file' if len(pickles) == 1 else 'are pickled PyTorch files'}, "
+                         "which slimtorch never opens (unpickling runs code); load the weights into your model "
+                         f"(torch.load(..., weights_only=True)) and st.save(model, DIR, spec=...); {ALLOWED}")
     raise UsageError(f"{flag}: {path} holds no saved model (no model.json); {ALLOWED}")
 
 

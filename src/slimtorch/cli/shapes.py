@@ -54,10 +54,11 @@ def mismatch(model: Any, got: list[int], flag: str, expected: list[int] | None, 
     what = f"the model rejects inputs of shape {got} per sample" + (f" from {source}" if source else "")
     if expected and list(expected) != got:
         return f"{what}: it takes {list(expected)} ({why}); " + (advice or _advice(flag, expected, source))
-    first = first_words(err)
+    words = f" ({type(err).__name__}: {first_words(err)})"
+    advice = advice or _advice(flag, None, source)
     layer = first_layer(model)
     takes = f"; its first layer {layer}" if layer else ""
-    return f"{what}{takes} ({type(err).__name__}: {first}); {advice or _advice(flag, None, source)}"
+    return f"{what}{takes}{'' if words in advice else words}; {advice}"  # torch's words once, not twice
 
 
 def _advice(flag: str, expected: list[int] | None, source: str) -> str:
