@@ -1,9 +1,11 @@
 """Dynamic int8 for Linear-heavy models (transformers): int8 per-channel weights, activations
-quantized per call by the x86/fbgemm dynamic kernel; fp32 in, fp32 out."""
+quantized per call by the x86/fbgemm dynamic kernel; fp32 in, fp32 out. Hugging Face's Conv1D (GPT-2's
+projections: a Linear with its weight stored transposed) is quantized as the Linear it is."""
 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +23,7 @@ from .qparams import qrange
 @register("dynamic_int8", kind="quantize")
 @dataclass(frozen=True)
 class DynamicInt8(Config):
-    """Dynamic int8 quantization of nn.Linear layers.
+    """Dynamic int8 quantization of nn.Linear layers (and Hugging Face Conv1D, GPT-2's).
 
     Args:
         per_channel: one weight scale per output row (else one per matrix).
@@ -80,12 +82,13 @@ class DynamicLinear(nn.Module):
         return [self.weight_q, self.bias]
 
     @classmethod
-    def from_linear(cls, lin: nn.Linear, per_channel: bool = True, bits: int = 8, reduce_range: bool = True,
+    def from_linear(cls, lin: nn.Module, per_channel: bool = True, bits: int = 8, reduce_range: bool = True,
                     act_absmax: torch.Tensor | None = None, alpha: float | None = None) -> DynamicLinear:
-        """Quantize ``lin``; with ``act_absmax`` and ``alpha``, smooth activation outliers first."""
-        q = cls(lin.in_features, lin.out_features)
+        """Quantize ``lin`` (an nn.Linear or a Hugging Face Conv1D); with ``act_absmax`` and ``alpha``, smooth
+        activation outliers first."""
+        q = cls(*features(lin))
         q.reduce_range = reduce_range
-        w = lin.weight.detach().float()
+        w = linear_weight(lin).detach().float()
         if act_absmax is not None and alpha is not None:
             # SmoothQuant: s_j = max|x_j|^a / max|W_j|^(1-a); W' = W * s, x' = x / s (same product)
             s = act_absmax.clamp(min=1e-5).pow(alpha) / w.abs().amax(0).clamp(min=1e-5).pow(1 - alpha)
@@ -124,6 +127,24 @@ class DynamicLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
 
 
+def is_conv1d(mod: nn.Module) -> bool:
+    """A Hugging Face ``Conv1D`` (GPT-2 and its kin): a Linear whose weight is stored (in, out), ``x @ W + b``."""
+    weight = getattr(mod, "weight", None)
+    return (type(mod).__name__ == "Conv1D" and isinstance(weight, torch.Tensor) and weight.dim() == 2
+            and getattr(mod, "nf", None) == weight.shape[1])
+
+
+def linear_weight(mod: nn.Module) -> torch.Tensor:
+    """The (out, in) weight of an nn.Linear or a Hugging Face Conv1D."""
+    return mod.weight.t() if is_conv1d(mod) else mod.weight
+
+
+def features(mod: nn.Module) -> tuple[int, int]:
+    """(in, out) features of an nn.Linear or a Hugging Face Conv1D."""
+    out_features, in_features = linear_weight(mod).shape
+    return in_features, out_features
+
+
 def _set(model: nn.Module, name: str, new: nn.Module) -> None:
     parent, _, leaf = name.rpartition(".")
     setattr(model.get_submodule(parent) if parent else model, leaf, new)
@@ -131,7 +152,7 @@ def _set(model: nn.Module, name: str, new: nn.Module) -> None:
 
 def _targets(model: nn.Module, cfg: DynamicInt8) -> list[str]:
     return [name for name, mod in model.named_modules()
-            if isinstance(mod, nn.Linear) and mod.in_features >= cfg.min_features
+            if (isinstance(mod, nn.Linear) or is_conv1d(mod)) and features(mod)[0] >= cfg.min_features
             and not any(name == p or re.fullmatch(p, name) for p in cfg.ignore)]
 
 
@@ -173,13 +194,19 @@ def input_absmax(model: nn.Module, names: list[str], data: Any, batches: int) ->
 
 
 def quantize_dynamic(model: nn.Module, cfg: DynamicInt8 | None = None, calib_data: Any = None) -> nn.Module:
-    """Replace the model's nn.Linear layers by DynamicLinear in place and return the model.
+    """Replace the model's nn.Linear layers (and Hugging Face Conv1D, GPT-2's) by DynamicLinear in place and
+    return the model; a warning says so when there is none to replace (the model stays float).
 
     Raises:
         ValueError: ``cfg.smooth`` is set but no calib_data is given.
     """
     cfg = cfg or DynamicInt8()
     names = _targets(model, cfg)
+    if not names:
+        kept = f" with >= {cfg.min_features} input features" if cfg.min_features > 1 else ""
+        kept += " outside ignore" if cfg.ignore else ""
+        warnings.warn(f"DynamicInt8: {type(model).__name__} has no nn.Linear layer{kept} to quantize; it stays "
+                      "float (st.Int8 quantizes convolutions)", UserWarning, stacklevel=3)
     rr = effective_reduce_range(cfg)
     bits = weight_bits(cfg)
     stats: dict[str, torch.Tensor] = {}
@@ -214,8 +241,7 @@ def _dynamic_handler(model: nn.Module, cfg: DynamicInt8, ctx: HandlerContext) ->
 
 def _rebuild(model: nn.Module, data: dict) -> nn.Module:
     for name in data["layers"]:
-        lin = model.get_submodule(name)
-        q = DynamicLinear(lin.in_features, lin.out_features)
+        q = DynamicLinear(*features(model.get_submodule(name)))
         q.reduce_range = data.get("reduce_range", True)
         _set(model, name, q)
     return model
