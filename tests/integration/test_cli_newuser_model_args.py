@@ -1,5 +1,6 @@
 """Wrong --model-arg values and odd model folders a newcomer passes: one line that says what is wrong once."""
 
+import pytest
 import torch
 
 from slimtorch.cli import main
@@ -23,3 +24,20 @@ def test_a_folder_holding_a_pickled_checkpoint_names_it(tmp_path, capsys):
     assert len(err) == 1 and "no model.json" in err[0]
     assert "model.pt is a pickled PyTorch file, which slimtorch never opens" in err[0]
     assert "st.save(model, DIR" in err[0]
+
+
+@pytest.mark.parametrize("command", ["train", "optimize"])
+@pytest.mark.parametrize("model, arg, allowed", [
+    # before: "Trying to create tensor with negative dimension -3", or a shape mismatch blamed on the data
+    ("lenet5", "num_classes=-3", "num_classes=-3; allowed: an integer >= 1"),
+    ("lenet5", "num_classes=0", "num_classes=0; allowed: an integer >= 1"),
+    ("resnet_cifar", "in_channels=0", "in_channels=0; allowed: an integer >= 1"),
+    # before: "invalid literal for int() with base 10: 'a'"
+    ("mlp", "widths=abc", "widths='abc'; allowed: a list of sizes like [64, 128, 10]"),
+])
+def test_a_zoo_size_argument_out_of_range_is_named(tmp_path, capsys, command, model, arg, allowed):
+    argv = ["train", "--model", model] if command == "train" else ["optimize", model]
+    assert main([*argv, "--model-arg", arg, "--data", "digits", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"slimtorch: error: --model-arg: {allowed}"]
+    assert not (tmp_path / "o").exists()

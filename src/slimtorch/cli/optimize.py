@@ -23,6 +23,7 @@ from .inputs import data_flag, data_options
 from .outputs import check_writable, refuse_empty, refuse_foreign, refuse_overwrite
 from .prune import zoo_input
 from .train import _parse_kv
+from .train_checks import check_model_args
 
 TRAIN = {"epochs": 3, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
          "schedule": "cosine", "warmup_epochs": 0.2}  # the demo's baseline training
@@ -326,9 +327,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_overwrite(out / "model", "--out", args.force, other="--resume to continue its search")
     check_writable(out / "model" / "model.json", "--out")  # before training the original, not after
     raw = _recipe(args, saved)
-    pretrained = raw["model"]["kwargs"].get("pretrained", False)
-    if not isinstance(pretrained, bool):  # YAML reads pretrained=ture as a string, which is truthy
-        raise UsageError(f"--model-arg: pretrained={pretrained!r}; allowed: true or false")
+    check_model_args(args.model, raw["model"]["kwargs"])  # pretrained=ture: a truthy string
     # model arguments may change what it takes; pretrained=true (the shipped weights) does not
     expected = None if set(raw["model"]["kwargs"]) - {"pretrained"} else zoo_input(args.model)
     if saved:

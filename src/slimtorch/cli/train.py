@@ -173,9 +173,11 @@ def _spelled_floats(value: Any) -> Any:
 def _build_model(name: str, kwargs: dict[str, Any], train: Any, loss: str, test: Any = None):
     from .. import models
     from . import UsageError
+    from .train_checks import check_model_args
 
     if name not in models.names():
         raise UsageError(f"--model: unknown model {name!r}; allowed: {', '.join(models.names())}")
+    check_model_args(name, kwargs)
     if name == "mlp" and "widths" not in kwargs:  # size the MLP to the data: [inputs, 128, classes]
         x, y = train.tensors if hasattr(train, "tensors") else train[0]
         per_row = y[0].numel()  # mse and bce compare one output with one target, even for class ids

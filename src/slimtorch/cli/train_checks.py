@@ -20,6 +20,31 @@ def class_advice(name: str, classes: int, outputs: int, kwargs: dict[str, Any]) 
     return f"its last width (--model-arg widths=[..., {classes}])"
 
 
+def check_model_args(name: str, kwargs: dict[str, Any]) -> None:
+    """``--model-arg`` values a zoo model's own checks let through, read off its signature: a size (an integer
+    default: classes, channels, features, depth) must be >= 1 (num_classes=-3 failed inside torch), a pretrained
+    flag true or false (the string 'ture' is truthy), and a tuple default (mlp widths) a list.
+
+    Raises:
+        UsageError: ``--model-arg: KEY=VALUE; allowed: ...``.
+    """
+    from .. import models
+    from . import UsageError
+
+    defaults = models.signature(name) if name in models.names() else {}
+    for key, value in kwargs.items():
+        default = defaults.get(key)
+        allowed = None
+        if isinstance(default, bool) or key == "pretrained":
+            allowed = None if isinstance(value, bool) else "true or false"
+        elif isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            allowed = "an integer >= 1"
+        elif isinstance(default, tuple) and not isinstance(value, (list, tuple)):
+            allowed = "a list of sizes like [64, 128, 10]"
+        if allowed:
+            raise UsageError(f"--model-arg: {key}={value!r}; allowed: {allowed}")
+
+
 def model_error(err: Any, name: str, kwargs: dict[str, Any] | None = None) -> Exception:
     """A recipe-worded ``model: ... set the model's number of classes to N`` as the flag that sets it here."""
     import re
