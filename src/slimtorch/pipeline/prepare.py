@@ -219,6 +219,22 @@ def check_stages(recipe: Any) -> None:
             terminal_at = stage.index
 
 
+def _check_holdout(stage: Any, spec: Any, rows: int) -> None:
+    """A stage that holds out a share of the training rows (distill's ``val_fraction``, to keep its best epoch) needs
+    one row left to train on: refused here, before any stage runs, not when the stage starts."""
+    from ..distillation.validation import holdout
+
+    fraction = getattr(stage.config, "val_fraction", None)
+    if not isinstance(fraction, float):
+        return
+    try:
+        holdout(rows, fraction, 0)
+    except ValueError:
+        raise ConfigError("data.train_subset" if spec.train_subset else "data",
+                          f"{rows} training row(s); {stage.path} holds out val_fraction={fraction:g} of them to "
+                          "choose its best epoch; allowed: at least 2 training rows") from None
+
+
 def prepare(recipe: Any) -> Prepared:
     """Validate the recipe against real data and the real model; writes nothing.
 
@@ -241,4 +257,5 @@ def prepare(recipe: Any) -> Prepared:
             stage.config.preflight_fit(model, train.x[:2])
         except ConfigError as err:
             raise err.at(stage.path) from None
+        _check_holdout(stage, recipe.data, len(train))
     return Prepared(train, test, model, train.x[:64].clone())
