@@ -89,15 +89,16 @@ def _check(model: nn.Module, proto: onnx.ModelProto, examples: list[dict[str, to
     """Run ``proto`` in onnxruntime at a batch size and sequence length other than the first example's, and on
     every other example, and compare with torch: a size the tracer froze into the graph fails here instead of in
     deployment."""
-    feeds = [("at another shape", other_shape(examples[0]))]
-    feeds += [(f"on example_inputs[{i}]", e) for i, e in enumerate(examples) if i]
-    for where, named in feeds:
+    feeds = [("at another shape", other_shape(examples[0]), "")]
+    feeds += [(f"on example_inputs[{i}]", e, "; examples of one shape export it with those sizes fixed")
+              for i, e in enumerate(examples) if i]
+    for where, named, advice in feeds:
         why = _differs(model, proto, named)
         if why:
             shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in named.items())
             raise UnsupportedModelError(
                 "export_onnx", f"the exported graph does not follow the model {where} ({shapes}): {why}; the "
-                "model's forward fixes a size while tracing (Python ints from tensor shapes)")
+                f"model's forward fixes a size while tracing (Python ints from tensor shapes){advice}")
 
 
 def _differs(model: nn.Module, proto: onnx.ModelProto, named: dict[str, torch.Tensor]) -> str:
