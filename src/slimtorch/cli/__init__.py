@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise UsageError(unknown)
         args = parser.parse_args(argv)
-        with warnings.catch_warnings():  # restores the warning printer (and filters) when the command ends
+        from ..pipeline.runner import interrupts_as_keyboard
+
+        # SIGTERM (a scheduler's stop) as Ctrl-C: each command's cleanup runs and the line below says how to go on
+        with warnings.catch_warnings(), interrupts_as_keyboard():  # both restored when the command ends
             if not debug:
                 warnings.showwarning = _show_warning
             return int(args._run(args) or 0)
