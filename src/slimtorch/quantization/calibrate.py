@@ -74,8 +74,11 @@ def float_impl(model: nn.Module, post=None) -> dict:
         y = F.relu(y) if op["act"] == "relu" else F.relu6(y) if op["act"] == "relu6" else y
         return post(op, y)
 
-    def shaped(op, xs):  # record the per-sample shape: ONNX graphs declare their input/output ranks
-        op["shape"] = list(xs[0].shape[1:])
+    def shaped(op, xs):  # record the per-sample shape: ONNX graphs declare their input/output ranks and sizes
+        shape, seen = list(xs[0].shape[1:]), op.get("shape")
+        if seen is not None and len(seen) == len(shape):  # a size that varied between batches is dynamic (None)
+            shape = [a if a == b else None for a, b in zip(seen, shape)]
+        op["shape"] = shape
         return xs[0]
 
     return {

@@ -115,7 +115,9 @@ def qdq_model(qm: Any, int8: bool = True, pad_channels: bool = True) -> onnx.Mod
             y = b.node("Clip", [y, b.const(f"{name}__lo", np.array(0, np.float32)),
                                 b.const(f"{name}__hi", np.array(6, np.float32))], name)
         env[op["out"]] = (lambda y=y: y) if op["out"] in floats else b.qdq(y, f"{name}_out", *qm.act(src[op["out"]]))
-    shapes = {op["op"]: ["batch"] + list(op.get("shape", [])) for op in qm.ops if op["op"] in ("input", "output")}
+    shapes = {op["op"]: ["batch"] + [d if d is not None else f"{op['op']}_dim{i}" for i, d in
+                                     enumerate(op.get("shape", []), 1)]  # None: sizes that varied in calibration
+              for op in qm.ops if op["op"] in ("input", "output")}
     inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, shapes["input"])
     out = helper.make_tensor_value_info("output", TensorProto.FLOAT, shapes["output"])
     graph = helper.make_graph(b.nodes, "slimtorch_int8", [inp], [out], b.inits)
