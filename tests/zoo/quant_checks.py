@@ -3,8 +3,8 @@
 Each check returns ``{"status", "detail", "worst", "seconds", ...}`` with status
 
 - ``ok``: it ran on both example inputs (two shapes) and its outputs follow the float model's: an SQNR of at
-  least :data:`MIN_SQNR_DB` for int8 (and, for static int8, every engine output within two output steps of the
-  fake-quant simulation of the same integer model); within :data:`ONNX_RTOL` of the outputs' scale for ONNX.
+  least :data:`MIN_SQNR_DB` for int8 (and, for static int8, the output of every engine within two output steps
+  of the fake-quant simulation of the same integer model); within :data:`ONNX_RTOL` of the outputs' scale for ONNX.
   A deep random-weight net amplifies rounding layer after layer (ours/mobilenet_v2, 53 int8 layers: 4 dB with
   correct int8, 8 dB with its first layer alone in int8), so the caller may give such a model a lower SQNR floor;
   the simulation check does not depend on depth;
@@ -70,19 +70,23 @@ def _timed(fn, *args) -> dict:
     return {"detail": "", "worst": None, **out, "seconds": round(time.perf_counter() - start, 3)}
 
 
-def check_int8(model: nn.Module, xs: list, backend: str = "torch", min_sqnr_db: float = MIN_SQNR_DB) -> dict:
-    """``st.quantize(model, st.Int8(backend=backend), calib_data=xs)`` against its fake-quant simulation (the
-    engine's integers, within two output steps) and the float model (SQNR at least ``min_sqnr_db``)."""
-    return _timed(_int8, model, xs, backend, min_sqnr_db)
+ENGINES = ("torch", "onnxruntime", "integer")
 
 
-def _int8(model: nn.Module, xs: list, backend: str, min_sqnr_db: float) -> dict:
+def check_int8(model: nn.Module, xs: list, min_sqnr_db: float = MIN_SQNR_DB) -> dict:
+    """``st.quantize(model, st.Int8(), calib_data=xs)`` run by every engine (:data:`ENGINES`) on both examples,
+    against its fake-quant simulation (the engine's integers: within two output steps) and the float model (SQNR
+    at least ``min_sqnr_db``)."""
+    return _timed(_int8, model, xs, min_sqnr_db)
+
+
+def _int8(model: nn.Module, xs: list, min_sqnr_db: float) -> dict:
     from slimtorch.quantization.graph import float_values, qpoint_of
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            qm = st.quantize(model, st.Int8(backend=backend), calib_data=list(xs))
+            qm = st.quantize(model, st.Int8(backend=ENGINES[0]), calib_data=list(xs))
     except ValueError as err:
         return _refusal(err, "int8")
     except Exception as err:
@@ -90,23 +94,25 @@ def _int8(model: nn.Module, xs: list, backend: str, min_sqnr_db: float) -> dict:
     out_value = qpoint_of(qm.ops).get(qm.ops[-1]["in"][0])
     step = None if out_value is None or out_value in float_values(qm.ops) else qm.act(out_value)[0]
     worst = math.inf
-    for i, x in enumerate(xs):
-        try:
-            with torch.no_grad():
-                want, got, sim = main_output(model, x), qm(x).float(), qm.simulate(x).float()
-        except Exception as err:
-            return _crash(err, f"input #{i}: ")
-        if got.shape != want.shape:
-            return {"status": "crash", "detail": f"input #{i}: output shape {tuple(got.shape)}, float model "
-                                                 f"{tuple(want.shape)}"}
-        worst = min(worst, sqnr_db(got, want))
-        off = float((got - sim).abs().max())
-        if step is not None and off > 2 * step + 1e-6:
-            return {"status": "mismatch", "worst": worst,
-                    "detail": f"input #{i}: {qm.backend} differs from the simulation by {off / step:.1f} steps"}
+    for engine in ENGINES:
+        qm.set_backend(engine)
+        for i, x in enumerate(xs):
+            try:
+                with torch.no_grad():
+                    want, got, sim = main_output(model, x), qm(x).float(), qm.simulate(x).float()
+            except Exception as err:
+                return _crash(err, f"{engine}, input #{i}: ")
+            if got.shape != want.shape:
+                return {"status": "crash", "detail": f"{engine}, input #{i}: output shape {tuple(got.shape)}, "
+                                                     f"float model {tuple(want.shape)}"}
+            worst = min(worst, sqnr_db(got, want))
+            off = float((got - sim).abs().max())
+            if step is not None and off > 2 * step + 1e-6:
+                return {"status": "mismatch", "worst": worst,
+                        "detail": f"{engine}, input #{i}: differs from the simulation by {off / step:.1f} steps"}
     if worst < min_sqnr_db:
         return {"status": "mismatch", "worst": worst, "detail": f"SQNR {worst:.1f} dB < {min_sqnr_db} dB"}
-    return {"status": "ok", "worst": worst, "backend": qm.backend, "layers": len(qm.layer_ops())}
+    return {"status": "ok", "worst": worst, "layers": len(qm.layer_ops())}
 
 
 def check_dynamic(model: nn.Module, xs: list) -> dict:
