@@ -17,11 +17,17 @@ import numpy as np
 import onnx
 import torch
 
+from .errors import UnsupportedModelError, one_line
+
 MIN_COSINE = 0.9  # int8 rows against the float graph's: below this the int8 graph is refused, not returned
 
 
 def quantize_graph(fp32: onnx.ModelProto, per_channel: bool = True) -> onnx.ModelProto:
-    """``fp32`` through ``onnxruntime.quantization.quantize_dynamic`` (s8 weights; MatMul/Gemm/Attention...)."""
+    """``fp32`` through ``onnxruntime.quantization.quantize_dynamic`` (s8 weights; MatMul/Gemm/Attention...).
+
+    Raises:
+        UnsupportedModelError: onnxruntime's quantizer fails on the graph (a conv weight computed in the graph).
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from .onnx_compat import make_loadable
@@ -33,13 +39,19 @@ def quantize_graph(fp32: onnx.ModelProto, per_channel: bool = True) -> onnx.Mode
             src, dst = Path(tmp, "fp32.onnx"), Path(tmp, "int8.onnx")
             onnx.save(fp32, str(src))
             # DefaultTensorType: graphs with contrib ops (BiasGelu...) leave some MatMul outputs untyped
-            quantize_dynamic(
-                str(src),
-                str(dst),
-                weight_type=QuantType.QInt8,
-                per_channel=per_channel,
-                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-            )
+            try:
+                quantize_dynamic(
+                    str(src),
+                    str(dst),
+                    weight_type=QuantType.QInt8,
+                    per_channel=per_channel,
+                    extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+                )
+            except Exception as err:  # its own asserts on graphs it does not expect (a weight computed in-graph)
+                raise UnsupportedModelError(
+                    "export_onnx", f"onnxruntime's quantize_dynamic cannot quantize this graph ({type(err).__name__}: "
+                    f"{one_line(str(err), 160)}); export the float model, or st.DynamicInt8 for int8 in torch"
+                ) from None
             return make_loadable(onnx.load(str(dst)))
     finally:
         quiet.level = level
