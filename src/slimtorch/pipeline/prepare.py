@@ -214,9 +214,20 @@ def check_stages(recipe: Any) -> None:
             stage.config.preflight()
         except ConfigError as err:
             raise err.at(stage.path) from None
+        except FileNotFoundError:  # a teacher folder without model.json: a run directory, a user's own folder
+            raise _no_model(stage) from None
         seen_train = seen_train or stage.kind == "train"
         if stage.config.terminal and terminal_at is None:
             terminal_at = stage.index
+
+
+def _no_model(stage: Any) -> ConfigError:
+    """A stage's ``teacher`` folder holds no model.json: name the saved models inside it (a run's stages)."""
+    folder = Path(str(getattr(stage.config, "teacher", "")))
+    inside = sorted({str(p.parent) for pattern in ("*/model.json", "*/*/model.json") for p in folder.glob(pattern)})
+    hint = f" (the saved models in it: {', '.join(inside[:5])})" if inside else ""
+    return ConfigError(f"{stage.path}.teacher", f"{folder} holds no model.json{hint}; allowed: 'baseline', a folder "
+                                                 "written by st.save (holding model.json), or a zoo name with weights")
 
 
 def _check_holdout(stage: Any, spec: Any, rows: int) -> None:
