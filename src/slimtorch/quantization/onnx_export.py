@@ -64,10 +64,19 @@ def fp32_model(model: nn.Module, example_inputs: Inputs | list[Inputs]) -> onnx.
                 )
         except Exception as err:  # the exporter raises many types (UnsupportedOperatorError, AssertionError, ...)
             raise UnsupportedModelError("export_onnx", f"torch's ONNX exporter cannot convert "
-                                        f"{type(model).__name__}: {type(err).__name__}: {one_line(str(err))}") from None
+                                        f"{type(model).__name__}: {type(err).__name__}: {one_line(str(err))}"
+                                        f"{_mask_advice(wrapped, named)}") from None
     finally:
         model.train(was_training)
     return make_loadable(onnx.load_from_string(buf.getvalue()))
+
+
+def _mask_advice(wrapped: Exported, named: dict[str, torch.Tensor]) -> str:
+    """Advice for a model that takes an attention mask exported without one: Hugging Face decoders then look for
+    packed sequences with ``torch.diff``, which the exporter cannot convert; with a mask they export."""
+    if "attention_mask" in named or "attention_mask" not in wrapped.params:
+        return ""
+    return "; the model takes an attention_mask: export with {'input_ids': ids, 'attention_mask': mask}"
 
 
 @contextlib.contextmanager

@@ -98,6 +98,7 @@ class Exported(nn.Module):
             params = inspect.signature(model.forward).parameters
         except (TypeError, ValueError):  # a forward without a Python signature takes no extra keywords
             params = {}
+        self.params = tuple(params)  # the forward's parameter names
         # no cache tensors in the graph; a ModelOutput names its fields (a plain tuple would not)
         self.extra = {k: v for k, v in (("use_cache", False), ("return_dict", True)) if k in params and k not in names}
 

@@ -116,3 +116,23 @@ def test_an_op_without_onnx_conversion_is_one_quiet_line(tmp_path, capfd):
     out, _ = capfd.readouterr()
     assert "Torch IR graph" not in out
     assert not (tmp_path / "g.onnx").exists()
+
+
+class MaskedDecoder(nn.Module):  # as Hugging Face decoders: without a mask, packed sequences are found by torch.diff
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 4)
+
+    def forward(self, input_ids, attention_mask=None):
+        if attention_mask is None:
+            attention_mask = (torch.diff(input_ids, prepend=input_ids[:, :1] - 1, dim=-1) != 0).long()
+        return self.emb(input_ids) * attention_mask[..., None].float()
+
+
+def test_a_model_taking_an_attention_mask_is_told_to_export_with_one(tmp_path):
+    model, ids = MaskedDecoder().eval(), torch.randint(0, 20, (2, 6))
+    with pytest.raises(UnsupportedModelError, match=r"aten::diff.*; the model takes an attention_mask: export with "
+                                                    r"\{'input_ids': ids, 'attention_mask': mask\}$"):
+        export_onnx(model, tmp_path / "d.onnx", example_inputs=ids)
+    named = {"input_ids": ids, "attention_mask": torch.ones(2, 6, dtype=torch.long)}
+    assert export_onnx(model, tmp_path / "d.onnx", example_inputs=named).is_file()  # what the advice says
