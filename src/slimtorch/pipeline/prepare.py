@@ -60,7 +60,10 @@ def load_data(spec: Any, needs_test: str = "") -> tuple[Any, Any]:
             raise ConfigError("data.name", f"{name}: {path} is a {'file' if folder else 'folder'}; allowed: "
                                            f"{'a folder of .jpg/.png photos' if folder else 'a file'}")
     elif name not in data.names():
-        raise ConfigError("data.name", f"unknown dataset {name!r}; allowed: {', '.join(data.names())}")
+        from .recipe import close_match
+
+        raise ConfigError("data.name", f"unknown dataset {name!r}{close_match(name, data.names())}; allowed: "
+                                       f"{', '.join(data.names())}")
     # the CLI has no flag of its own for these fields: `--data-option normalize=false` sets them as options
     fields = {"normalize": spec.normalize, "flatten": spec.flatten, "seed": spec.seed, **spec.options}
     try:

@@ -154,7 +154,7 @@ def parse_recipe(raw: dict[str, Any], name: str = "recipe") -> Recipe:
         raise ConfigError("recipe", f"must be a mapping with sections {', '.join(SECTIONS)}")
     for key in raw:
         if key not in SECTIONS:
-            raise ConfigError(str(key), f"unknown section{_close(key, SECTIONS)}; allowed: {', '.join(SECTIONS)}")
+            raise ConfigError(str(key), f"unknown section{close_match(key, SECTIONS)}; allowed: {', '.join(SECTIONS)}")
     for key in ("model", "data", "stages"):
         if raw.get(key) is None:
             raise ConfigError(key, "missing; a recipe needs model, data and stages")
@@ -193,7 +193,8 @@ def parse_model(spec: Any) -> dict[str, Any]:
 
     known = models.names()
     if spec["name"] not in known:
-        raise ConfigError("model.name", f"unknown model {spec['name']!r}; allowed: {', '.join(known)}")
+        raise ConfigError("model.name", f"unknown model {spec['name']!r}{close_match(spec['name'], known)}; allowed: "
+                                        f"{', '.join(known)}")
     if isinstance(spec.get("kwargs"), dict):  # arguments beside kwargs would be silently dropped
         for key in spec:
             if key not in ("name", "kwargs"):
@@ -203,12 +204,13 @@ def parse_model(spec: Any) -> dict[str, Any]:
     return {"name": spec["name"], "kwargs": dict(kwargs)}
 
 
-def _close(word: Any, allowed: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for a near miss of one of ``allowed``, else ""."""
+def close_match(word: Any, allowed: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for a near miss of one of ``allowed`` (case aside), else ""."""
     import difflib
 
-    match = difflib.get_close_matches(str(word), list(allowed), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    lower = {a.lower(): a for a in allowed}
+    match = difflib.get_close_matches(str(word).lower(), list(lower), n=1, cutoff=0.6)
+    return f" (did you mean {lower[match[0]]!r}?)" if match else ""
 
 
 def _mapping(value: Any, path: str) -> dict[str, Any]:
@@ -230,13 +232,13 @@ def _parse_stage(i: int, entry: Any, train: Config) -> Stage:
     stages = [k for k in keys if k in known]
     if len(stages) == 1 and len(keys) > 1:  # {channel_prune: {...}, fitt: {...}}: a typo beside the stage
         odd = next(k for k in keys if k not in known)
-        raise ConfigError(f"{where}.{odd}", f"unknown key beside stage {stages[0]!r}{_close(odd, ['fit'])}; "
+        raise ConfigError(f"{where}.{odd}", f"unknown key beside stage {stages[0]!r}{close_match(odd, ['fit'])}; "
                                             "allowed: fit")
     if len(keys) != 1:
         raise ConfigError(where, f"must name exactly one stage (plus optional 'fit'), got keys {list(entry)}")
     name = str(keys[0])
     if name not in known:
-        raise ConfigError(where, f"unknown stage {name!r}{_close(name, known)}; allowed: {', '.join(known)}")
+        raise ConfigError(where, f"unknown stage {name!r}{close_match(name, known)}; allowed: {', '.join(known)}")
     kind = stage_kind(name)
     fields = _mapping(entry[name], f"{where}.{name}")
     fit = _mapping(entry.get("fit"), f"{where}.fit")

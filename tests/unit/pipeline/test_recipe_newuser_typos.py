@@ -33,3 +33,20 @@ def test_typos_are_named_with_the_close_match(recipe, message):
 def test_two_stage_names_in_one_entry_still_say_one_stage_per_entry():
     with pytest.raises(ConfigError, match=r"^stages\[0\]: must name exactly one stage"):
         parse_recipe(raw(stages=[{"train": {}, "measure": {}}]))
+
+
+@pytest.mark.parametrize("recipe, message", [
+    (raw(model={"name": "LeNet5"}), r"^model\.name: unknown model 'LeNet5' \(did you mean 'lenet5'\?\); allowed: "),
+    (raw(model={"name": "mlpp"}), r"^model\.name: unknown model 'mlpp' \(did you mean 'mlp'\?\)"),
+])
+def test_model_names_say_the_close_match(recipe, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_recipe(recipe)
+
+
+def test_dataset_names_say_the_close_match():
+    from slimtorch.pipeline.prepare import load_data
+    from slimtorch.pipeline.recipe import DataConfig
+
+    with pytest.raises(ConfigError, match=r"^data\.name: unknown dataset 'mnits' \(did you mean 'mnist'\?\); allowed"):
+        load_data(DataConfig(name="mnits"))
