@@ -37,9 +37,20 @@ ONNX_RTOL = 1e-4  # fp32 graph vs torch fp32: max error over the outputs' max ma
 WAY_OUT = {"int8": "st.DynamicInt8", "onnx": "export_onnx"}
 
 
-def main_output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The model's first float output (logits, or the tensor a plain module returns), as float32."""
+def main_output(model: nn.Module, x: torch.Tensor | dict) -> torch.Tensor:
+    """The model's first float output (logits, or the tensor a plain module returns), as float32; a dict of
+    tensors is passed as keyword inputs."""
+    if isinstance(x, dict):
+        from slimtorch.pruning.graph import _tensors
+
+        with torch.no_grad():
+            return [t for t in _tensors(model(**x)) if t.is_floating_point()][0].float()
     return _outputs(model, x)[0].float()
+
+
+def with_mask(xs: list) -> list[dict]:
+    """Token-id examples as Hugging Face keyword inputs with an all-ones attention mask."""
+    return [{"input_ids": x, "attention_mask": torch.ones_like(x)} for x in xs]
 
 
 def sqnr_db(got: torch.Tensor, want: torch.Tensor) -> float:
@@ -176,7 +187,9 @@ def _onnx(model: nn.Module, xs: list, path: Path) -> dict:
     for i, x in enumerate(xs):
         try:
             sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            got = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]).float()
+            feeds = {k: v.numpy() for k, v in x.items()} if isinstance(x, dict) else {
+                sess.get_inputs()[0].name: x.numpy()}
+            got = torch.from_numpy(sess.run(None, feeds)[0]).float()
             want = main_output(model, x)
         except Exception as err:
             return _crash(err, f"onnxruntime, input #{i}: ")

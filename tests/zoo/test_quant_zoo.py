@@ -10,7 +10,7 @@ and now is refused fails as surely as one that now crashes. Models from ``transf
 from __future__ import annotations
 
 import pytest
-from quant_checks import MIN_SQNR_DB, check_dynamic, check_int8, check_onnx, settle_batchnorm
+from quant_checks import MIN_SQNR_DB, check_dynamic, check_int8, check_onnx, settle_batchnorm, with_mask
 from zoo_models import zoo
 
 ZOO = zoo()
@@ -22,7 +22,9 @@ INT8_RUNS = {"ours/mobilenet_v2", "ours/resnet_cifar", "ours/lenet5", "ours/mnis
 # lower floor for it
 SQNR_FLOOR = {"ours/mobilenet_v2": 3.0}
 # export_onnx refuses these in one line
-DECODER_MASK = "HF decoder classifiers find the last token with aten::diff, which has no ONNX conversion"
+# exported with token ids alone, HF decoders look for packed sequences with aten::diff, which has no ONNX conversion;
+# the refusal says to export with an attention mask, and with one they export and match
+DECODER_MASK = "aten::diff without an attention mask"
 ONNX_REFUSED = {
     "family/gqa_attention": "scaled_dot_product_attention with enable_gqa has no ONNX conversion",
     # TF-style "SAME" padding computed from int(x.shape): the traced graph pads for 32 px at 48 px too; refused on
@@ -68,6 +70,9 @@ def test_onnx_export_equals_torch_on_both_shapes_or_refuses_clearly(name):
     model, xs = _build(name)
     result = check_onnx(model, xs)
     assert result["status"] == ("refused" if name in ONNX_REFUSED else "ok"), result
+    if ONNX_REFUSED.get(name) == DECODER_MASK:  # the refusal's advice works
+        assert "export with {'input_ids': ids, 'attention_mask': mask}" in result["detail"]
+        assert check_onnx(model, with_mask(xs))["status"] == "ok"
 
 
 def test_expectation_tables_name_zoo_entries():
