@@ -33,7 +33,8 @@ import slimtorch as st
 from slimtorch.quantization.errors import UnsupportedModelError
 
 MIN_SQNR_DB = 20.0  # int8 outputs within 10% RMS of the float outputs; a wrong scale or layout gives ~0 dB or less
-ONNX_RTOL = 1e-4  # fp32 graph vs torch fp32: max error over the outputs' max magnitude (measured <= 1e-6)
+ONNX_RTOL = 1e-3  # fp32 graph vs torch fp32, max error over the outputs' max magnitude: 8e-5 at most measured
+# (ours/mobilenet_v2, 53 convs), as export_onnx's own check; a wrong graph is off by O(1)
 WAY_OUT = {"int8": "st.DynamicInt8", "onnx": "export_onnx"}
 
 
