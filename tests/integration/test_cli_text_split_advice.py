@@ -71,3 +71,11 @@ def test_train_with_a_teacher_keeps_the_advice_it_can_follow(files, capsys):
                  "--teacher", str(files / "mini"), "--data", f"text:{files / 'one.txt'}",
                  "--out", str(files / "t")]) == 2
     assert KEEP_ALL in _one_line(capsys)
+
+
+def test_train_without_a_teacher_says_text_has_no_labels_before_the_split_advice(files, capsys):
+    # before: "... or test_fraction=0 to keep all in train", and following it gave "has no labels"
+    assert main(["train", "--model", "minilm", "--model-arg", "pretrained=false", "--data",
+                 f"text:{files / 'one.txt'}", "--out", str(files / "t")]) == 2
+    err = _one_line(capsys)
+    assert KEEP_ALL not in err and "has no labels" in err and "--teacher" in err

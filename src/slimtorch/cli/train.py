@@ -113,13 +113,16 @@ def run(args: argparse.Namespace) -> int:
     options = data_options(args.data_option)
     for key in set(options) & {"seed", "limit"}:
         raise UsageError(f"--data-option {key}: has its own flag here; use --{key}")
+    no_labels = (f"--data: {args.data} has no labels (every row is -1); training without --teacher needs them: "
+                 "images:DIR with one subfolder per class (DIR/<label>/*.png), or a csv/npz with labels")
+    if not args.distill_teacher and args.data.startswith("text:") and Path(args.data[5:]).is_file():
+        raise UsageError(no_labels)  # sentences never have labels: said before a short file's split advice
     try:
         train, test = data_mod.load(args.data, seed=cfg.seed, limit=args.limit, **options)
     except (ValueError, TypeError, OSError) as err:  # OSError: a csv:/npz:/text: file that is not there
         raise UsageError(f"{data_flag(str(err), options)}: {err}") from None
     if not args.distill_teacher and not train.y.is_floating_point() and bool((train.y == -1).all()):
-        raise UsageError(f"--data: {args.data} has no labels (every row is -1); training without --teacher needs "
-                         "them: images:DIR with one subfolder per class (DIR/<label>/*.png), or a csv/npz with labels")
+        raise UsageError(no_labels)
     seed_all(cfg.seed)  # right before the initial weights are drawn (as `slimtorch run`): one --seed, one run
     model = _build_model(args.model, model_kwargs, train, cfg.loss, test)
     from ..pipeline.prepare import check_device, check_forward  # bad labels/model/device: one line, before training
