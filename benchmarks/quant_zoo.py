@@ -30,6 +30,7 @@ import argparse
 import json
 import logging
 import math
+import re
 import sys
 import tempfile
 import time
@@ -90,7 +91,8 @@ def model_row(name: str, build) -> dict:
     settle_batchnorm(model, xs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        row = {"model": name, "params": count_params(model), "inputs": [list(x.shape) for x in xs],
+        row = {"model": name, "class": type(model).__name__, "params": count_params(model),
+               "inputs": [list(x.shape) for x in xs],
                "int8": check_int8(model, xs, min_sqnr_db=SQNR_FLOOR.get(name, MIN_SQNR_DB)),
                "dynamic_int8": check_dynamic(model, xs)}
         with tempfile.TemporaryDirectory() as tmp:
@@ -107,6 +109,8 @@ def model_row(name: str, build) -> dict:
 
 
 def _cell(r: dict, unit: str) -> str:
+    if r.get("layers") == 0 and r["status"] == "ok":
+        return "ok: no Linear, stays float (warned)"
     if r["status"] in ("ok", "mismatch", "low") and r.get("worst") is not None:
         w = r["worst"]
         value = f"{w:.1f} dB" if unit == "dB" else f"{w:.1e}"
@@ -140,8 +144,10 @@ def summary(rows: list[dict]) -> dict:
     for r in rows:
         for kind in ("int8", "onnx"):
             if r[kind]["status"] == "refused":
-                reason = r[kind]["detail"].split(": ", 2)[-1].split(" (node")[0].split(" with torch.fx")[0]
-                refusals.setdefault(f"{kind}: {reason[:90]}", []).append(r["model"])
+                reason = r[kind]["detail"].split(": ", 2)[-1].replace(r["class"], "<model>")
+                reason = re.sub(r" \(node '\w+'\)|; supported: .*|; (use )?st.DynamicInt8.*", "", reason)
+                reason = re.sub(r" \(input \([^)]*\)\)|: outputs differ by .*|; the model.s forward.*", "", reason)
+                refusals.setdefault(f"{kind}: {reason[:110]}", []).append(r["model"])
     out["refusals"] = {k: len(v) for k, v in sorted(refusals.items(), key=lambda kv: -len(kv[1]))}
     return out
 
