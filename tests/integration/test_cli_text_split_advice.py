@@ -79,3 +79,10 @@ def test_train_without_a_teacher_says_text_has_no_labels_before_the_split_advice
                  f"text:{files / 'one.txt'}", "--out", str(files / "t")]) == 2
     err = _one_line(capsys)
     assert KEEP_ALL not in err and "has no labels" in err and "--teacher" in err
+
+
+def test_optimize_of_a_missing_text_file_says_it_is_missing(files, capsys):
+    assert main(["optimize", str(files / "mini"), "--data", f"text:{files / 'nope.txt'}",
+                 "--out", str(files / "o")]) == 2
+    err = _one_line(capsys)
+    assert "not found" in err and "nope.txt" in err and "token ids" not in err

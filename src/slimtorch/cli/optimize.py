@@ -287,7 +287,7 @@ def _load(args: argparse.Namespace, recipe: Any) -> tuple[Any, Any]:
     from ..pipeline.prepare import load_data
 
     token_ids = f"--data: {args.data} holds integer inputs (token ids); allowed: {_FLOATS}"
-    if args.data.startswith("text:") and args.data[5:].strip():
+    if args.data.startswith("text:") and Path(args.data[5:]).is_file():
         raise UsageError(token_ids)
     try:
         train, test = load_data(recipe.data, "the chosen model is checked on the test rows")
