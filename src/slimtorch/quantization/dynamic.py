@@ -117,11 +117,11 @@ class DynamicLinear(nn.Module):
 
         if self._packed is None:
             self._packed = dynamic_linear_prepack(self.weight_q, self.weight_scale, self.bias)
-        shape = x.shape
+        shape, dtype = x.shape, x.dtype  # the int8 kernel runs in fp32; a bf16/fp16 model gets its dtype back
         x = x.reshape(-1, shape[-1]).float()
         x = x * self.smooth
         y = dynamic_linear(x.contiguous(), self._packed, self.reduce_range)
-        return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
+        return y.reshape(*shape[:-1], self.out_features).to(dtype)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"

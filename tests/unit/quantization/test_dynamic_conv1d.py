@@ -64,3 +64,15 @@ def test_a_model_without_linear_layers_warns_that_it_stays_float():
         st.quantize(model, st.DynamicInt8())
     with pytest.warns(UserWarning, match="no nn.Linear layer with >= 64 input features to quantize"):
         st.quantize(nn.Linear(8, 2), st.DynamicInt8(min_features=64))
+
+
+def test_a_bfloat16_model_gets_bfloat16_back_from_its_int8_layers():
+    """DynamicLinear returned fp32 whatever came in (``.to(x.dtype)`` after x became fp32): the next bf16 layer of
+    a bf16 model then failed ("mixed dtype (CPU): expect parameter to have scalar type of Float")."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8), nn.Linear(8, 2)).to(torch.bfloat16).eval()
+    x = torch.randn(4, 8, dtype=torch.bfloat16)
+    with torch.no_grad():
+        got, want = st.quantize(model, st.DynamicInt8())(x), model(x)
+    assert got.dtype == torch.bfloat16
+    assert float((got.float() - want.float()).norm() / want.float().norm()) < 0.05
