@@ -98,11 +98,20 @@ def _check(model: nn.Module, proto: onnx.ModelProto, examples: list[dict[str, to
     """Run ``proto`` in onnxruntime at a batch size and sequence length other than the first example's, and on
     every other example, and compare with torch: a size the tracer froze into the graph fails here instead of in
     deployment."""
+    from .backends.onnxruntime import session
+
+    try:
+        sess = session(proto)
+    except Exception as err:  # onnxruntime's own error classes: a type its CPU kernels lack (bfloat16 convs)
+        odd = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()} - {"float32"})
+        advice = f"; the model holds {', '.join(odd)} weights: export a float32 copy (model.float())" if odd else ""
+        raise UnsupportedModelError("export_onnx", f"onnxruntime cannot load the exported graph "
+                                    f"({one_line(str(err), 200)}){advice}") from None
     feeds = [("at another shape", other_shape(examples[0]), "")]
     feeds += [(f"on example_inputs[{i}]", e, "; examples of one shape export it with those sizes fixed")
               for i, e in enumerate(examples) if i]
     for where, named, advice in feeds:
-        why = _differs(model, proto, named)
+        why = _differs(model, sess, named)
         if why:
             shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in named.items())
             raise UnsupportedModelError(
@@ -110,16 +119,14 @@ def _check(model: nn.Module, proto: onnx.ModelProto, examples: list[dict[str, to
                 f"model's forward fixes a size while tracing (Python ints from tensor shapes){advice}")
 
 
-def _differs(model: nn.Module, proto: onnx.ModelProto, named: dict[str, torch.Tensor]) -> str:
-    """Why onnxruntime's output of ``proto`` on ``named`` is not torch's, or "" when it is (within 1e-3 of scale)."""
-    from .backends.onnxruntime import session
-
+def _differs(model: nn.Module, sess, named: dict[str, torch.Tensor]) -> str:
+    """Why the onnxruntime session's output on ``named`` is not torch's, or "" when it is (within 1e-3 of scale)."""
     was_training = model.training
     with torch.no_grad():
         want = Exported(model, list(named)).eval()(*named.values()).float()
     model.train(was_training)
     try:
-        got = torch.from_numpy(session(proto).run(None, {k: v.numpy() for k, v in named.items()})[0])
+        got = torch.from_numpy(sess.run(None, {k: v.numpy() for k, v in named.items()})[0]).float()
     except Exception as err:  # onnxruntime's own error classes: a reshape to a frozen size fails to run
         return one_line(str(err), 160)
     if got.shape != want.shape:

@@ -136,3 +136,15 @@ def test_a_model_taking_an_attention_mask_is_told_to_export_with_one(tmp_path):
         export_onnx(model, tmp_path / "d.onnx", example_inputs=ids)
     named = {"input_ids": ids, "attention_mask": torch.ones(2, 6, dtype=torch.long)}
     assert export_onnx(model, tmp_path / "d.onnx", example_inputs=named).is_file()  # what the advice says
+
+
+def test_a_graph_onnxruntime_cannot_load_is_not_blamed_on_sizes(tmp_path):
+    """A bfloat16 model's graph (onnxruntime's CPU convs have no bfloat16) was refused as "does not follow the
+    model at another shape ... the model's forward fixes a size while tracing"."""
+    model, x = ConvNet().eval().to(torch.bfloat16), torch.randn(2, 3, 8, 8, dtype=torch.bfloat16)
+    with pytest.raises(UnsupportedModelError, match=r"^export_onnx: onnxruntime cannot load the exported graph \(.*"
+                                                    r"bfloat16.*\); the model holds bfloat16 weights: export a float32 "
+                                                    r"copy \(model.float\(\)\)$"):
+        export_onnx(model, tmp_path / "b.onnx", example_inputs=x)
+    path = export_onnx(model.float(), tmp_path / "f.onnx", example_inputs=x.float())
+    torch.testing.assert_close(_ort(path, x.float()), model(x.float()).detach(), rtol=1e-4, atol=1e-5)
