@@ -69,8 +69,9 @@ def load_data(spec: Any, needs_test: str = "") -> tuple[Any, Any]:
     try:
         train, test = data.load(name, **fields)
     except (ValueError, TypeError, OSError, ImportError) as err:
-        field = "data.options" if "option" in str(err) else "data"
         text = str(err).splitlines()[0] if str(err) else _first_line(err)
+        named = [k for k in spec.options if f" {k}=" in f" {text}"]  # "got size='abc'": that option's value
+        field = f"data.options.{named[0]}" if len(named) == 1 else "data.options" if "option" in text else "data"
         if needs_test and KEEP_ALL in text:
             text = text.replace(KEEP_ALL, f" ({needs_test}: test_fraction=0 would leave none)")
         raise ConfigError(field, text) from None

@@ -50,3 +50,16 @@ def test_dataset_names_say_the_close_match():
 
     with pytest.raises(ConfigError, match=r"^data\.name: unknown dataset 'mnits' \(did you mean 'mnist'\?\); allowed"):
         load_data(DataConfig(name="mnits"))
+
+
+def test_a_bad_data_option_value_names_its_field(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from slimtorch.pipeline.prepare import load_data
+    from slimtorch.pipeline.recipe import DataConfig
+
+    for i in range(4):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    with pytest.raises(ConfigError, match=r"^data\.options\.size: images:.*got size='abc'"):  # was "data: ..."
+        load_data(DataConfig(name=f"images:{tmp_path}", options={"size": "abc"}))
