@@ -218,36 +218,35 @@ def check_stages(recipe: Any) -> None:
             stage.config.preflight()
         except ConfigError as err:
             raise err.at(stage.path) from None
-        except FileNotFoundError:  # a teacher folder without model.json: a run directory, a user's own folder
-            raise _no_model(stage) from None
+        except FileNotFoundError as err:  # a teacher folder without model.json: a run directory, a user's folder
+            raise _no_model(stage, err) from None
         seen_train = seen_train or stage.kind == "train"
         if stage.config.terminal and terminal_at is None:
             terminal_at = stage.index
 
 
-def _no_model(stage: Any) -> ConfigError:
-    """A stage's ``teacher`` folder holds no model.json: name the saved models inside it (a run's stages)."""
-    folder = Path(str(getattr(stage.config, "teacher", "")))
+def _no_model(stage: Any, err: FileNotFoundError) -> ConfigError:
+    """A folder a stage names (a teacher) holds no model.json: name the saved models inside it (a run's stages).
+    The folder is read off io.load's message: the pipeline knows no algorithm's fields."""
+    import re
+
+    found = re.match(r"^(.*)[/\\]model\.json not found", str(err))
+    if not found:
+        return ConfigError(stage.path, str(err))
+    folder = Path(found.group(1))
     inside = sorted({str(p.parent) for pattern in ("*/model.json", "*/*/model.json") for p in folder.glob(pattern)})
     hint = f" (the saved models in it: {', '.join(inside[:5])})" if inside else ""
-    return ConfigError(f"{stage.path}.teacher", f"{folder} holds no model.json{hint}; allowed: 'baseline', a folder "
-                                                 "written by st.save (holding model.json), or a zoo name with weights")
+    return ConfigError(stage.path, f"{folder} holds no model.json{hint}; allowed: 'baseline', a folder written by "
+                                   "st.save (holding model.json), or a zoo name with weights")
 
 
-def _check_holdout(stage: Any, spec: Any, rows: int) -> None:
-    """A stage that holds out a share of the training rows (distill's ``val_fraction``, to keep its best epoch) needs
-    one row left to train on: refused here, before any stage runs, not when the stage starts."""
-    from ..distillation.validation import holdout
-
-    fraction = getattr(stage.config, "val_fraction", None)
-    if not isinstance(fraction, float):
-        return
-    try:
-        holdout(rows, fraction, 0)
-    except ValueError:
+def _check_rows(stage: Any, spec: Any, rows: int) -> None:
+    """A stage that trains needs 2 training rows (one may be held out to keep its best epoch, as distillation
+    does): refused here, before any stage runs, not when that stage starts."""
+    if stage.train is not None and rows < 2:
         raise ConfigError("data.train_subset" if spec.train_subset else "data",
-                          f"{rows} training row(s); {stage.path} holds out val_fraction={fraction:g} of them to "
-                          "choose its best epoch; allowed: at least 2 training rows") from None
+                          f"{rows} training row(s); {stage.path} trains on them and needs at least 2 (one may be "
+                          "held out to choose the best epoch); allowed: at least 2 training rows")
 
 
 def prepare(recipe: Any) -> Prepared:
@@ -272,5 +271,5 @@ def prepare(recipe: Any) -> Prepared:
             stage.config.preflight_fit(model, train.x[:2])
         except ConfigError as err:
             raise err.at(stage.path) from None
-        _check_holdout(stage, recipe.data, len(train))
+        _check_rows(stage, recipe.data, len(train))
     return Prepared(train, test, model, train.x[:64].clone())

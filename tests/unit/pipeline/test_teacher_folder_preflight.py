@@ -19,7 +19,7 @@ def test_a_run_directory_as_teacher_names_its_saved_stages(tmp_path, capsys):
     assert main(["run", str(tmp_path / "r.yaml"), "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
-    assert err[0].startswith(f"slimtorch: error: stages[1].distill.teacher: {tmp_path / 'old'} holds no model.json")
+    assert err[0].startswith(f"slimtorch: error: stages[1].distill: {tmp_path / 'old'} holds no model.json")
     assert str(tmp_path / "old" / "stages" / "00-train") in err[0]
     assert "allowed: 'baseline', a folder written by st.save" in err[0]
     assert not out.exists()
