@@ -6,6 +6,7 @@
 """
 
 from .dynamic import DynamicInt8, DynamicLinear, quantize_dynamic
+from .errors import UnsupportedModelError
 from .fake import FakeQuant, fake_quantize, lsq_fake_quantize
 from .fold import FoldBN, fold_batchnorm
 from .integer import IntegerEngine
@@ -20,4 +21,4 @@ from .sensitivity import sensitivity
 __all__ = ["quantize", "Int8", "QAT", "QATConfig", "DynamicInt8", "DynamicLinear", "quantize_dynamic", "FoldBN",
            "fold_batchnorm", "sensitivity", "export_onnx", "QuantizedModel", "IntegerEngine", "FakeQuant",
            "fake_quantize", "lsq_fake_quantize", "make_observer", "choose_qparams", "quantize_multiplier",
-           "requantize", "rounding_rshift"]
+           "requantize", "rounding_rshift", "UnsupportedModelError"]
