@@ -77,3 +77,21 @@ def test_files_from_other_libraries_are_named_with_the_way_in(tmp_path):
         model_dir(tmp_path / "weights.pth")
     with pytest.raises(UsageError, match=r"Hugging Face save_pretrained folder .*st.save\(model, DIR, spec="):
         model_dir(tmp_path / "hf")
+
+
+@pytest.mark.parametrize("leftover, words", [
+    (("trials", "abc.json"), "an optimize --out whose search has not written its model (interrupted?)"),
+    (("latest.json",), "a train --out whose training has not finished (interrupted?)"),
+])
+def test_an_unfinished_train_or_optimize_folder_says_resume(tmp_path, leftover, words):
+    out = tmp_path / "out"  # before: "holds no saved model (no model.json)" and the generic list
+    (out / leftover[0]).parent.mkdir(parents=True, exist_ok=True)
+    if len(leftover) == 2:
+        (out / leftover[0]).mkdir()
+        (out / leftover[0] / leftover[1]).write_text("{}")
+    else:
+        (out / leftover[0]).write_text("{}")
+    with pytest.raises(UsageError) as err:
+        model_dir(out)
+    msg = str(err.value)
+    assert f"{out} is {words}" in msg and "--resume" in msg and "\n" not in msg

@@ -62,6 +62,11 @@ def model_dir(path: str | Path, flag: str = "path") -> Path:
     if inside:  # e.g. a run's stages/ folder: name the saved models in it
         raise UsageError(f"{flag}: {path} holds no saved model itself (no model.json); its folders do: "
                          f"{', '.join(inside)}")
+    if (path / "trials").is_dir() or (path / "latest.json").is_file():  # an interrupted optimize / train --out
+        what = ("an optimize --out whose search has not written its model" if (path / "trials").is_dir() else
+                "a train --out whose training has not finished")
+        raise UsageError(f"{flag}: {path} is {what} (interrupted?); rerun that command with --out {path} --resume "
+                         f"to finish it, then give this folder; {ALLOWED}")
     pickles = sorted(d.name for d in path.iterdir() if d.is_file() and d.suffix.lower() in PICKLES)[:3]
     if pickles:  # a user's own torch.save checkpoint: say why it is not read and the way in
         raise UsageError(f"{flag}: {path} holds no saved model (no model.json); {', '.join(pickles)} "
