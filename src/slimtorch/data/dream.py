@@ -36,6 +36,7 @@ def dream(
     input_shape: Sequence[int] | None = None,
     *,
     like: torch.Tensor | None = None,
+    init: torch.Tensor | None = None,
     value_range: tuple[float, float] | None = None,
     steps: int = 200,
     batch_size: int = 64,
@@ -52,6 +53,8 @@ def dream(
         n: rows to dream.
         input_shape: one input's shape without the batch, e.g. (3, 224, 224); or give ``like``.
         like: a few real inputs: their shape, and each channel's min/max as the value range.
+        init: inputs to start from instead of noise (say, a few real photos' crops: dreams that keep their
+            layout), at least ``n`` rows of ``input_shape``.
         value_range: (low, high) every value is kept in (the normalised pixel range); default from ``like``,
             else unbounded.
         steps: Adam steps per batch.
@@ -66,7 +69,8 @@ def dream(
         ``ArrayDataset`` named "dreamed", labels -1.
 
     Raises:
-        ValueError: no BatchNorm layer, n or steps < 1, batch_size < 2, or no shape given.
+        ValueError: no BatchNorm layer, n or steps < 1, batch_size < 2, no shape given, or ``init`` of another
+            shape or with fewer than ``n`` rows.
     """
     bns = [m for m in model.modules() if isinstance(m, _BN) and m.track_running_stats and m.running_mean is not None]
     if not bns:
@@ -77,6 +81,8 @@ def dream(
     if like is None and input_shape is None:
         raise ValueError("dream needs input_shape (one input's shape, e.g. (3, 224, 224)) or like= real inputs")
     shape = tuple(like.shape[1:]) if like is not None else tuple(int(s) for s in input_shape)
+    if init is not None and (tuple(init.shape[1:]) != shape or len(init) < n):
+        raise ValueError(f"dream's init must hold at least n={n} rows of shape {shape}; got {tuple(init.shape)}")
     lo, hi = _bounds(like, value_range, shape)
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
@@ -91,9 +97,12 @@ def dream(
         with torch.no_grad():
             out = model(torch.zeros(1, *shape, device=device))
         classes = out.shape[1] if isinstance(out, torch.Tensor) and out.dim() == 2 else 0
-        rows = [_dream_batch(model, min(batch_size, n - start), shape, classes, lo, hi, mismatch, gen,
-                             steps, lr, bn_weight, smoothness, device)
-                for start in range(0, n, batch_size)]
+        rows = []
+        for start in range(0, n, batch_size):
+            k = min(batch_size, n - start)
+            x0 = torch.randn(k, *shape, generator=gen) if init is None else init[start:start + k].float().clone()
+            rows.append(_dream_batch(model, x0.to(device), classes, lo, hi, mismatch, gen, steps, lr, bn_weight,
+                                     smoothness))
     finally:
         for h in hooks:
             h.remove()
@@ -132,8 +141,10 @@ def _stats_hook(mismatch: list[torch.Tensor]):
     return hook
 
 
-def _dream_batch(model, k, shape, classes, lo, hi, mismatch, gen, steps, lr, bn_weight, smoothness, device):
-    x = torch.randn(k, *shape, generator=gen).to(device)
+def _dream_batch(model, x, classes, lo, hi, mismatch, gen, steps, lr, bn_weight, smoothness):
+    k, shape, device = len(x), tuple(x.shape[1:]), x.device
+    if len(shape) == 3 and _channels_last(model):  # the model's layout: its convolutions' fast path
+        x = x.contiguous(memory_format=torch.channels_last)
     if lo is not None:
         lo, hi = lo.to(device), hi.to(device)
         x = torch.maximum(torch.minimum(x, hi), lo)
@@ -164,3 +175,9 @@ def _dream_batch(model, k, shape, classes, lo, hi, mismatch, gen, steps, lr, bn_
             with torch.no_grad():
                 x.copy_(torch.maximum(torch.minimum(x, hi), lo))
     return x.detach()
+
+
+def _channels_last(model: nn.Module) -> bool:
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return conv is not None and conv.weight.is_contiguous(memory_format=torch.channels_last) \
+        and not conv.weight.is_contiguous()

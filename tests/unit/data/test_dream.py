@@ -100,3 +100,22 @@ def test_bad_arguments_are_refused_in_one_line(kwargs, match):
 def test_a_model_without_batchnorm_is_refused():
     with pytest.raises(ValueError, match="BatchNorm"):
         st.data.dream(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), 2, (4,))
+
+
+def test_init_rows_are_the_starting_point():
+    net = _net()
+    start = 2 + 0.3 * torch.randn(6, 1, 12, 12)
+    moved = st.data.dream(net, 5, (1, 12, 12), init=start, steps=3, lr=0.01, batch_size=4)
+    assert moved.x.shape == (5, 1, 12, 12)
+    assert (moved.x - start[:5]).abs().max() < 0.1 < (moved.x - start[:5]).abs().max() * 1000  # moved, a little
+    with pytest.raises(ValueError, match="init must hold at least n=5 rows of shape"):
+        st.data.dream(net, 5, (1, 12, 12), init=start[:4], steps=1)
+    with pytest.raises(ValueError, match="init must hold"):
+        st.data.dream(net, 2, (1, 12, 12), init=torch.zeros(2, 1, 10, 10), steps=1)
+
+
+def test_a_channels_last_model_dreams_the_same_inputs():
+    net = _net()
+    a = st.data.dream(net, 4, (1, 12, 12), steps=3, batch_size=4)
+    b = st.data.dream(net.to(memory_format=torch.channels_last), 4, (1, 12, 12), steps=3, batch_size=4)
+    torch.testing.assert_close(a.x, b.x.contiguous(), atol=1e-4, rtol=1e-4)
