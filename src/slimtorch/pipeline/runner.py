@@ -153,6 +153,12 @@ def _run(recipe: Any, prep: Any, run_dir: Path, quiet: bool) -> RunResult:
         reporting.write_report(run_dir, metrics, plots=recipe.report.plots)
     print(reporting.console_table(metrics), flush=True)
     log(f"report: {run_dir / 'report.html'}")
+    ours = {f"{s.index:02d}-{s.name}" for s in stages}  # kept (never deleted: they may hold hours of training)
+    left = sorted(d.name for d in (run_dir / "stages").iterdir() if d.is_dir() and d.name not in ours) if (
+        run_dir / "stages").is_dir() else []
+    if left:
+        log(f"note: stages/{', stages/'.join(left)} {'is' if len(left) == 1 else 'are'} left from an earlier recipe "
+            "in this folder, not this run's")
     return RunResult(run_dir, metrics, store.get(current))
 
 
