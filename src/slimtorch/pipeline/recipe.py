@@ -157,6 +157,10 @@ def parse_recipe(raw: dict[str, Any], name: str = "recipe") -> Recipe:
             raise ConfigError(str(key), f"unknown section{close_match(key, SECTIONS)}; allowed: {', '.join(SECTIONS)}")
     for key in ("model", "data", "stages"):
         if raw.get(key) is None:
+            inside = [k for k, v in raw.items() if isinstance(v, dict) and key in v]
+            if inside:  # TOML: keys after a [table] header belong to that table
+                raise ConfigError(key, f"missing at the top level; it is inside [{inside[0]}] (in TOML, keys after a "
+                                       f"[table] header belong to it: put {key} = ... before the first [table])")
             raise ConfigError(key, "missing; a recipe needs model, data and stages")
     model = parse_model(raw["model"])
     data = DataConfig.from_dict(_mapping(raw["data"], "data"), "data")

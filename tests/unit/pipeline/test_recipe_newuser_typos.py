@@ -63,3 +63,12 @@ def test_a_bad_data_option_value_names_its_field(tmp_path):
         Image.fromarray(np.full((8, 8, 3), 40 * i, dtype=np.uint8)).save(tmp_path / f"{i}.png")
     with pytest.raises(ConfigError, match=r"^data\.options\.size: images:.*got size='abc'"):  # was "data: ..."
         load_data(DataConfig(name=f"images:{tmp_path}", options={"size": "abc"}))
+
+
+def test_toml_stages_after_a_table_say_where_they_went(tmp_path):
+    from slimtorch.pipeline.overrides import read_recipe_file
+
+    # TOML puts keys after a [table] header inside that table: stages became data.stages
+    (tmp_path / "r.toml").write_text('[model]\nname = "mlp"\n[data]\nname = "digits"\nstages = ["train"]\n')
+    with pytest.raises(ConfigError, match=r"^stages: missing at the top level; it is inside \[data\] \(in TOML"):
+        parse_recipe(read_recipe_file(tmp_path / "r.toml"))
