@@ -59,3 +59,26 @@ def test_a_finished_run_whose_final_stage_folder_was_deleted_says_so(tmp_path):
     assert "not finished" not in msg and "\n" not in msg
     assert f"{run}'s final stage 'channel_prune' has no saved model (00-channel_prune deleted or moved?)" in msg
     assert "slimtorch run" in msg  # rerunning the recipe rebuilds it
+
+
+def test_a_measure_only_run_of_a_trusted_factory_is_rebuilt(tmp_path, capsys, monkeypatch):
+    (tmp_path / "usernets.py").write_text(
+        "import torch\n\ndef make(width=8):\n    return torch.nn.Sequential(torch.nn.Flatten(), "
+        "torch.nn.Linear(64, width), torch.nn.ReLU(), torch.nn.Linear(width, 10))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    recipe = {"model": {"factory": "usernets:make", "kwargs": {"width": 8}}, "data": {"name": "digits"},
+              "stages": [MEASURE]}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    run = tmp_path / "run"
+    assert main(["run", str(tmp_path / "r.yaml"), "--out", str(run), "--quiet", "--trust-factory"]) == 0
+    capsys.readouterr()
+    assert main(["bench", str(run), "--repeats", "1", "--batch-sizes", "1", "--backends", "eager"]) == 2
+    assert "--trust-factory to rebuild it" in capsys.readouterr().err
+    # before: "recipe model no longer builds: ... only zoo models load by default" although it was trusted
+    measured = json.loads((run / "metrics.json").read_text())["measure"]["rows"][0]
+    out = tmp_path / "b.json"
+    assert main(["bench", str(run), "--trust-factory", "--data", "digits", "--repeats", "1", "--batch-sizes", "1",
+                 "--backends", "eager", "--json", str(out)]) == 0
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["params"] == measured["params"] == 64 * 8 + 8 + 8 * 10 + 10
+    assert row["accuracy"] == pytest.approx(measured["accuracy"], abs=1e-9)

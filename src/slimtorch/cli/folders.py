@@ -121,7 +121,8 @@ def rebuild_input(run: Path, recipe: dict, dest: Path, trust_factory: bool) -> P
         raise UsageError(f"path: {run}'s recipe builds its model with the factory {spec['factory']!r}, which imports "
                          "and runs that code; allowed: --trust-factory to rebuild it")
     try:
-        model = build_model(spec, seed=int((recipe.get("train") or {}).get("seed", 0)))
+        with io.trusting(trust_factory):  # as `slimtorch run --trust-factory` built it
+            model = build_model(spec, seed=int((recipe.get("train") or {}).get("seed", 0)))
     except ConfigError as err:
         raise UsageError(f"path: {run}'s recipe model no longer builds: {err}") from None
     shape = _onnx_input_shape(run / "model.onnx")
