@@ -15,7 +15,19 @@ SECTIONS = ("model", "data", "train", "stages", "report")
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads ``1e-3`` as a float (YAML 1.2 style) instead of the string '1e-3'."""
+    """SafeLoader that reads ``1e-3`` as a float (YAML 1.2 style) instead of the string '1e-3', and refuses a key
+    given twice in one mapping (YAML keeps the last without a word: a first ``model:`` was silently dropped)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key].line + 1}); give each key once",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -55,6 +67,8 @@ def _syntax_error(err: Exception, text: str) -> str:
         mark, problem = err.problem_mark, err.problem or "invalid YAML"
         if "'\\t'" in problem:
             problem = "a tab character; YAML indents with spaces only"
+        elif problem.startswith("expected <block end>"):
+            problem = f"this line's indentation does not line up with the lines above it (YAML: {problem})"
         where = _at(mark.line + 1, mark.column + 1)
         if err.context and err.context_mark is not None and err.context_mark.line != mark.line:
             problem += f" ({err.context} started at {_at(err.context_mark.line + 1, err.context_mark.column + 1)})"

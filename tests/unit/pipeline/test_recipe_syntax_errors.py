@@ -16,6 +16,14 @@ CASES = [
     # a tab as indentation
     ("tab.yaml", "model: {name: lenet5}\nstages:\n\t- train\n", r"line 3, column 1: .*tab"),
     ("bad.toml", '[model]\nname = "mlp"\nwidths = [1, 2\n', r"line \d+, column \d+"),
+    # YAML keeps the last of two equal keys without a word: the first model: was silently dropped
+    ("dup.yaml", "model: {name: lenet5}\nmodel: {name: mlp}\nstages: [train]\n",
+     r"line 2, column 1: duplicate key 'model' \(first at line 1\)"),
+    ("dupinner.yaml", "model: {name: lenet5}\ntrain:\n  lr: 0.1\n  lr: 0.2\n",
+     r"line 4, column 3: duplicate key 'lr' \(first at line 3\)"),
+    # a line indented less than its neighbours: PyYAML says "expected <block end>"
+    ("dedent.yaml", "stages:\n  - train:\n      lr: 0.1\n     epochs: 2\n",
+     r"line 4, column 6: .*indentation does not line up"),
 ]
 
 
