@@ -94,7 +94,7 @@ def test_bench_input_shape_of_another_size_gives_the_recorded_one(tmp_path, caps
     (["train", "--bogus-flag", "3"], ["unrecognized arguments: --bogus-flag 3", "slimtorch train --help"]),
     (["train", "--model", "mlp", "--lrr", "3"], ["--lrr 3", "did you mean --lr"]),
     (["bench", "--bogus", "x"], ["--bogus", "allowed flags of bench: ", "--input-shape"]),
-    (["list", "extra"], ["unrecognized arguments: extra"]),
+    (["list", "lenet5", "extra"], ["unrecognized arguments: extra"]),
 ])
 def test_unknown_flags_are_named_before_missing_ones(capsys, argv, says):
     assert main(argv) == 2
