@@ -259,7 +259,9 @@ def load(directory: str | os.PathLike, map_location: str = "cpu",
     meta_path, weights_path = directory / "model.json", directory / "model.safetensors"
     for p in (meta_path, weights_path):
         if not p.exists():  # a directory or a FIFO in their place is refused by read_json / read_header
-            raise FileNotFoundError(f"{p} not found: is {directory} a folder written by st.save?")
+            missing = FileNotFoundError(f"{p} not found: is {directory} a folder written by st.save?")
+            missing.filename = str(p)  # what is missing, for callers (the message stays one sentence)
+            raise missing
     meta = read_json(meta_path)
     check_meta(meta, meta_path)
     check_factory(meta["spec"], _TRUST.get() if trust_factory is None else trust_factory, meta_path)

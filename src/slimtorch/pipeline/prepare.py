@@ -227,13 +227,11 @@ def check_stages(recipe: Any) -> None:
 
 def _no_model(stage: Any, err: FileNotFoundError) -> ConfigError:
     """A folder a stage names (a teacher) holds no model.json: name the saved models inside it (a run's stages).
-    The folder is read off io.load's message: the pipeline knows no algorithm's fields."""
-    import re
-
-    found = re.match(r"^(.*)[/\\]model\.json not found", str(err))
-    if not found:
+    The folder is the missing file's (``err.filename``): the pipeline knows no algorithm's fields."""
+    missing = Path(err.filename) if err.filename else None
+    if missing is None or missing.name != "model.json":
         return ConfigError(stage.path, str(err))
-    folder = Path(found.group(1))
+    folder = missing.parent
     inside = sorted({str(p.parent) for pattern in ("*/model.json", "*/*/model.json") for p in folder.glob(pattern)})
     hint = f" (the saved models in it: {', '.join(inside[:5])})" if inside else ""
     return ConfigError(stage.path, f"{folder} holds no model.json{hint}; allowed: 'baseline', a folder written by "
