@@ -66,6 +66,8 @@ def _check_type(name: str, key: str, value: Any, default: Any) -> Any:
         return value
     if not ok:
         raise ValueError(f"model {name!r}: {key}: got {value!r} ({type(value).__name__}); allowed: {allowed}")
+    if kind is int and value < 1:  # every integer option of the zoo is a size: classes, channels, features, depth
+        raise ValueError(f"model {name!r}: {key}: got {value!r}; allowed: an integer >= 1")
     return value if type(value) in (bool, int, float) else kind(value)
 
 
@@ -81,7 +83,7 @@ def build(name: str, **kwargs: Any) -> nn.Module:
 
     Raises:
         ValueError: unknown model name or keyword argument (the message lists the allowed ones), or a value
-            of another type than its bool/int/float default.
+            of another type than its bool/int/float default, or an integer (a size) below 1.
 
     Example:
         >>> model = build("mlp", widths=[2, 4, 1], activation="tanh", output_activation="sigmoid")

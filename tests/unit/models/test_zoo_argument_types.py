@@ -54,3 +54,10 @@ def test_a_one_value_torch_tensor_is_its_number():
     assert spec["kwargs"]["num_classes"] == 10 and type(spec["kwargs"]["num_classes"]) is int
     with pytest.raises(ValueError, match="num_classes: got 2.5 \\(float\\); allowed: an integer"):
         st.models.build("lenet5", num_classes=torch.tensor(2.5))
+
+
+@pytest.mark.parametrize("name,key,value", [("lenet5", "num_classes", -3), ("lenet5", "num_classes", 0),
+                                            ("resnet_cifar", "depth", 0), ("mobilenet_v2", "in_channels", -1)])
+def test_a_size_below_one_is_refused_in_the_api_too(name, key, value):
+    with pytest.raises(ValueError, match=rf"model '{name}': {key}: got {value}; allowed: an integer >= 1"):
+        st.models.build(name, **{key: value})
