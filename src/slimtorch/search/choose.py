@@ -69,8 +69,9 @@ def retime(res: Any, x: torch.Tensor, clock: Clock, finalists: int = 6) -> None:
         )
 
 
-def choose(res: Any, say: Callable) -> None:
-    """The best candidate that passes validation (else the original); the test set is not read here."""
+def choose(res: Any, say: Callable, interrupted: bool = False) -> None:
+    """The best candidate that passes validation (else the original); the test set is not read here.
+    ``interrupted``: the user stopped the search (Ctrl-C, SIGTERM), so an empty trial list is not the budget's."""
     passing = ranked(res)
     if passing:
         res.chosen = t = passing[0]
@@ -80,6 +81,10 @@ def choose(res: Any, say: Callable) -> None:
         )
         return
     res.chosen = res.baseline
+    if not res.trials and interrupted:
+        res.notes.append("no pruned candidate was tried before the interruption: the original is returned; "
+                         "rerun with --resume (resume_dir= in the API) to go on")
+        return
     if not res.trials:  # nothing was tried: saying no candidate kept the budget would blame the candidates
         res.notes.append(
             "no pruned candidate was tried: the time budget was spent before the first trial (timing the "

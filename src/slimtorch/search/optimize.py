@@ -235,7 +235,7 @@ def optimize(model: nn.Module, data: Any, *, objective: str = "latency", batch_s
     if journal is not None and journal.resumed:
         res.notes.append(f"resumed: {journal.resumed} finished trials reused from {resume_dir}")
     retime(res, x, clock)
-    choose(res, say)
+    choose(res, say, interrupted)
     fp32 = res.chosen
     if int8 and clock.left() < int8_s:
         clock.cut(f"the int8 step was not tried ({clock.left():.0f} s left, it needs about {int8_s:.0f} s)")

@@ -74,3 +74,11 @@ def test_an_unsteady_retiming_is_said_in_the_notes_and_the_report(monkeypatch):
     short = Clock(1.0, start=time.perf_counter() - 2)  # no time left for a re-timing: said, not done
     opt.retime(res, x=None, clock=short)
     assert len(short.cuts) == 1 and "not re-timed" in short.cuts[0]
+
+
+def test_no_trial_because_the_user_stopped_it_does_not_blame_the_budget():
+    res = _result([])
+    choose(res, say=lambda msg: None, interrupted=True)
+    assert res.chosen is res.baseline
+    assert len(res.notes) == 1 and "interruption" in res.notes[0] and "--resume" in res.notes[0]
+    assert "minutes" not in res.notes[0]
