@@ -260,7 +260,7 @@ def load(directory: str | os.PathLike, map_location: str = "cpu",
     for p in (meta_path, weights_path):
         if not p.exists():  # a directory or a FIFO in their place is refused by read_json / read_header
             missing = FileNotFoundError(f"{p} not found: is {directory} a folder written by st.save?")
-            missing.filename = str(p)  # what is missing, for callers (the message stays one sentence)
+            missing.missing_file = p  # for callers (OSError.filename would turn the message into '[Errno None] ...')
             raise missing
     meta = read_json(meta_path)
     check_meta(meta, meta_path)

@@ -227,8 +227,8 @@ def check_stages(recipe: Any) -> None:
 
 def _no_model(stage: Any, err: FileNotFoundError) -> ConfigError:
     """A folder a stage names (a teacher) holds no model.json: name the saved models inside it (a run's stages).
-    The folder is the missing file's (``err.filename``): the pipeline knows no algorithm's fields."""
-    missing = Path(err.filename) if err.filename else None
+    The folder is the missing file's (``err.missing_file``, set by io.load): the pipeline knows no algorithm fields."""
+    missing = getattr(err, "missing_file", None)
     if missing is None or missing.name != "model.json":
         return ConfigError(stage.path, str(err))
     folder = missing.parent
