@@ -61,7 +61,10 @@ def test_a_model_without_linear_layers_warns_that_it_stays_float():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
     with pytest.warns(UserWarning, match=r"DynamicInt8: Sequential has no nn.Linear layer to quantize; it stays float "
                                          r"\(st.Int8 quantizes convolutions\)"):
-        st.quantize(model, st.DynamicInt8())
+        q = st.quantize(model, st.DynamicInt8())
+    x = torch.randn(1, 3, 6, 6)
+    with torch.no_grad():
+        assert torch.equal(q(x), model(x))  # float, as the warning says
     with pytest.warns(UserWarning, match="no nn.Linear layer with >= 64 input features to quantize"):
         st.quantize(nn.Linear(8, 2), st.DynamicInt8(min_features=64))
 
