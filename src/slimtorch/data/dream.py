@@ -69,17 +69,24 @@ def dream(
         ``ArrayDataset`` named "dreamed", labels -1.
 
     Raises:
-        ValueError: no BatchNorm layer, n or steps < 1, batch_size < 2, no shape given, or ``init`` of another
-            shape or with fewer than ``n`` rows.
+        ValueError: no BatchNorm layer, n or steps < 1, batch_size < 2, no shape (or one the model does not take),
+            or ``init`` of another shape or with fewer than ``n`` rows.
     """
     bns = [m for m in model.modules() if isinstance(m, _BN) and m.track_running_stats and m.running_mean is not None]
     if not bns:
         raise ValueError("dream needs a model with BatchNorm layers that track running statistics (they are "
                          "what the inputs are made to match); this model has none")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, steps, batch_size)):
+        raise ValueError(f"dream's n, steps and batch_size are integers; got {n!r}, {steps!r}, {batch_size!r}")
     if n < 1 or steps < 1 or batch_size < 2:
         raise ValueError(f"dream needs n >= 1, steps >= 1 and batch_size >= 2; got {n}, {steps}, {batch_size}")
     if like is None and input_shape is None:
         raise ValueError("dream needs input_shape (one input's shape, e.g. (3, 224, 224)) or like= real inputs")
+    if like is not None:
+        like = torch.as_tensor(like)
+    elif not isinstance(input_shape, (tuple, list, torch.Size)):
+        raise ValueError(f"dream's input_shape is one input's shape, a sequence like (3, 224, 224); "
+                         f"got {input_shape!r}")
     shape = tuple(like.shape[1:]) if like is not None else tuple(int(s) for s in input_shape)
     if init is not None and (tuple(init.shape[1:]) != shape or len(init) < n):
         raise ValueError(f"dream's init must hold at least n={n} rows of shape {shape}; got {tuple(init.shape)}")
@@ -94,8 +101,12 @@ def dream(
     hooks = [bn.register_forward_hook(_stats_hook(mismatch)) for bn in bns]
     try:
         device = next(model.parameters()).device
-        with torch.no_grad():
-            out = model(torch.zeros(1, *shape, device=device))
+        try:
+            with torch.no_grad():
+                out = model(torch.zeros(1, *shape, device=device))
+        except RuntimeError as err:  # a shape the model does not take: name the argument, not torch's internals
+            raise ValueError(f"dream: the model does not take inputs of shape {shape} (input_shape / like): "
+                             f"{str(err).splitlines()[0]}") from None
         classes = out.shape[1] if isinstance(out, torch.Tensor) and out.dim() == 2 else 0
         rows = []
         for start in range(0, n, batch_size):

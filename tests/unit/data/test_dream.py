@@ -90,6 +90,9 @@ def test_distilling_on_dreamed_inputs_recovers_a_pruned_copy_better_than_noise()
     ({"batch_size": 1}, "batch_size >= 2"),
     ({"input_shape": None}, "input_shape"),
     ({"value_range": (1.0, 0.0)}, "low < high"),
+    ({"input_shape": 12}, "a sequence like"),
+    ({"steps": 2.5}, "integers"),
+    ({"input_shape": (3, 12, 12)}, r"does not take inputs of shape \(3, 12, 12\)"),
 ])
 def test_bad_arguments_are_refused_in_one_line(kwargs, match):
     args = {"n": 2, "input_shape": (1, 12, 12), "steps": 1, **kwargs}
@@ -119,3 +122,10 @@ def test_a_channels_last_model_dreams_the_same_inputs():
     a = st.data.dream(net, 4, (1, 12, 12), steps=3, batch_size=4)
     b = st.data.dream(net.to(memory_format=torch.channels_last), 4, (1, 12, 12), steps=3, batch_size=4)
     torch.testing.assert_close(a.x, b.x.contiguous(), atol=1e-4, rtol=1e-4)
+
+
+def test_like_may_be_a_numpy_array():
+    import numpy as np
+
+    data = st.data.dream(_net(), 2, like=np.full((3, 1, 12, 12), 2.0, np.float32), steps=1, batch_size=2)
+    assert data.x.shape == (2, 1, 12, 12) and float(data.x.min()) >= 2.0 and float(data.x.max()) <= 2.0
